@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# MegaPipe/Fastsocket-style socket scalability for Linux 6.12.
+#
+#   make run     build the bench kernel, boot it, run the demo benchmark
+#   make test    build the test kernel and the tests, boot, run every test
+#
+# Everything is built under build/ (see docs/development.md).
+
+# The one place the kernel source is pinned: Debian's linux-source-6.12.
+LINUX_DEB_VERSION ?= 6.12.117-1~deb12u1
+
+BUILD      := build
+PRISTINE   := $(BUILD)/linux-pristine
+PATCHED    := $(BUILD)/linux
+JOBS       ?= $(shell echo $$(( $$(nproc) + 1 )))
+export CCACHE_DIR ?= $(HOME)/.cache/megapipe-ccache
+KMAKE       = $(MAKE) -s -C $(1) O=$(abspath $(2)) CC="ccache gcc" -j$(JOBS)
+
+CFG        := kernel/configs
+BENCH_CFG  := $(CFG)/base.config $(CFG)/bench.config
+TEST_CFG   := $(BENCH_CFG) $(CFG)/test.config
+
+# Kernel images.  "ref" is the bench config without our patches: the
+# reference for "no overhead when off".
+KTEST      := $(BUILD)/kbuild-test/arch/x86/boot/bzImage
+KBENCH     := $(BUILD)/kbuild-bench/arch/x86/boot/bzImage
+KREF       := $(BUILD)/kbuild-ref/arch/x86/boot/bzImage
+
+# VM size for tests (vCPUs); the bench picks its own split.
+TEST_CPUS  ?= 2
+
+.PHONY: all run test deps source kernel-test kernel-bench kernel-ref userspace \
+	tests vm bench bench-bundle kernel-deb check-series checkpatch clean distclean help
+
+all: kernel-test kernel-bench userspace
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@echo "Other targets: deps kernel-test kernel-bench kernel-ref tests vm bench"
+	@echo "  bench-bundle kernel-deb check-series checkpatch clean distclean"
+
+deps:
+	@scripts/deps.sh
+
+# --- kernel source ---------------------------------------------------------
+
+$(PRISTINE)/.mp-debian-version: Makefile | deps
+	@grep -qxF '$(LINUX_DEB_VERSION)' $@ 2>/dev/null || \
+		scripts/get-linux.sh '$(LINUX_DEB_VERSION)' $(PRISTINE)
+
+# The patched tree: a copy of the pristine one, then the series on top
+# (incrementally: see kernel/apply-series.sh).
+$(PATCHED)/.mp-debian-version: $(PRISTINE)/.mp-debian-version
+	@if ! cmp -s $< $@; then \
+		echo "  COPY    $(PRISTINE) -> $(PATCHED)"; \
+		rm -rf $(PATCHED) && cp -a $(PRISTINE) $(PATCHED); fi
+
+source: $(PATCHED)/.mp-debian-version
+	@kernel/apply-series.sh $(PATCHED)
+
+# --- kernels ----------------------------------------------------------------
+
+kernel-test: source
+	@kernel/kconfig.sh $(PATCHED) $(BUILD)/kbuild-test $(TEST_CFG)
+	@echo "  KERNEL  test (lockdep, KASAN)"
+	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-test) bzImage
+
+kernel-bench: source
+	@kernel/kconfig.sh $(PATCHED) $(BUILD)/kbuild-bench $(BENCH_CFG)
+	@echo "  KERNEL  bench"
+	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-bench) bzImage
+
+kernel-ref: $(PRISTINE)/.mp-debian-version
+	@kernel/kconfig.sh $(PRISTINE) $(BUILD)/kbuild-ref $(BENCH_CFG)
+	@echo "  KERNEL  ref (unpatched)"
+	@$(call KMAKE,$(PRISTINE),$(BUILD)/kbuild-ref) bzImage
+
+# UAPI headers of the patched kernel, for the tests and the library.
+$(BUILD)/uapi/include/linux/version.h: source
+	@$(MAKE) -s -C $(PATCHED) O=$(abspath $(BUILD)/kbuild-headers) \
+		INSTALL_HDR_PATH=$(abspath $(BUILD)/uapi) headers_install
+
+# --- user space -------------------------------------------------------------
+
+userspace: | deps
+	@$(MAKE) -s -C bench/insncount
+	@$(MAKE) -s -C bench/servers
+	@$(MAKE) -s -C bench/loadgen
+
+tests: $(BUILD)/uapi/include/linux/version.h userspace
+	@$(MAKE) -s -C tests KSRC=$(abspath $(PRISTINE)) UAPI=$(abspath $(BUILD)/uapi/include)
+
+# --- the two commands -------------------------------------------------------
+
+test: deps kernel-test tests
+	@tests/vm/run-suite $(KTEST) $(TEST_CPUS)
+
+run: deps kernel-bench userspace
+	@bench/run-demo $(KBENCH)
+
+# --- more -------------------------------------------------------------------
+
+vm: deps kernel-test
+	@tests/vm/vm-run -k $(KTEST) -c $(TEST_CPUS) -i
+
+bench: deps kernel-bench kernel-ref userspace
+	@bench/run-bench --kernel $(KBENCH) $(BENCH_ARGS)
+
+bench-bundle: deps kernel-bench userspace
+	@bench/bundle/make-bundle $(KBENCH) $(BUILD)/megapipe-bench-bundle.tar.xz
+
+# Installable Debian packages from Debian's full config plus our fragment.
+# Hours on 2 cores: not built in CI (see docs/development.md).
+kernel-deb: source
+	@kernel/deb-config.sh $(PATCHED) $(BUILD)/kbuild-deb
+	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-deb) bindeb-pkg
+
+# Every prefix of the series must build (slow: one kernel build per patch).
+check-series: $(PRISTINE)/.mp-debian-version
+	@kernel/check-series.sh $(PRISTINE) $(BUILD)/series-check $(BENCH_CFG)
+
+checkpatch: $(PRISTINE)/.mp-debian-version
+	@kernel/checkpatch.sh $(PRISTINE)
+
+clean:
+	@for d in bench/insncount bench/servers bench/loadgen tests; do $(MAKE) -s -C $$d clean; done
+	rm -rf $(BUILD)/kbuild-* $(BUILD)/uapi $(BUILD)/vm
+
+distclean: clean
+	rm -rf $(BUILD)

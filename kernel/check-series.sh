@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# check-series.sh PRISTINE WORKDIR FRAGMENT...: the series is bisectable when
+# the kernel builds after every patch.  Applies the series one patch at a time
+# to a copy of PRISTINE and builds the given config after each (slow: one
+# incremental kernel build per patch; ccache helps).
+set -euo pipefail
+kdir=$(dirname "$(realpath "$0")")
+pristine=$(realpath "$1") work=$2
+shift 2
+mkdir -p "$work"
+work=$(realpath "$work")
+tree=$work/linux obj=$work/obj
+rm -rf "$tree" && cp -a "$pristine" "$tree"
+"$kdir/kconfig.sh" "$tree" "$obj" "$@"
+mapfile -t series < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$kdir/patches/series")
+# kernel/src files arrive with the patch that first mentions their directory:
+# simplest correct rule is to copy them all in up front; a patch that needs
+# them must come after the one adding their Kconfig/Makefile hooks.
+[ -d "$kdir/src" ] && cp -r "$kdir/src/." "$tree/"
+n=0
+for p in "${series[@]}"; do
+	n=$((n + 1))
+	echo "check-series: [$n/${#series[@]}] $p"
+	patch -d "$tree" -p1 -s --batch --forward < "$kdir/patches/$p"
+	make -s -C "$tree" O="$obj" CC="ccache gcc" -j"$(($(nproc) + 1))" olddefconfig bzImage ||
+		{ echo "check-series: the kernel does not build after $p" >&2; exit 1; }
+done
+echo "check-series: all ${#series[@]} prefixes build"

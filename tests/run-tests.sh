@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-tests.sh BUILD_DIR: run every test (ours, then upstream) as root on
+# the running kernel, printing TAP; results also go to $MP_OUT/results.tap
+# when MP_OUT is set (the test VM's results share).  Exit 1 on any failure.
+set -u
+dir=$(realpath "${1:-../build/tests}")
+here=$(dirname "$(realpath "$0")")
+out=${MP_OUT:-}
+tap=${out:+$out/results.tap}
+per_test_timeout=${MP_TEST_TIMEOUT:-600}
+
+[ "$(id -u)" = 0 ] || { echo "run-tests: must run as root" >&2; exit 2; }
+
+# Each entry: NAME DIR COMMAND...
+tests=()
+for t in "$dir"/net/*; do
+	[ -x "$t" ] && tests+=("net/$(basename "$t")|$dir/net|./$(basename "$t")")
+done
+tests+=(
+	"upstream/reuseport_bpf|$dir/upstream|./reuseport_bpf"
+	"upstream/reuseport_bpf_cpu|$dir/upstream|./reuseport_bpf_cpu"
+	"upstream/reuseport_dualstack|$dir/upstream|./reuseport_dualstack"
+	"upstream/reuseport_addr_any|$dir/upstream|./reuseport_addr_any.sh"
+	"upstream/reuseaddr_conflict|$dir/upstream|./reuseaddr_conflict"
+	"upstream/so_incoming_cpu|$dir/upstream|./so_incoming_cpu"
+	"upstream/bind_wildcard|$dir/upstream|./bind_wildcard"
+	"upstream/bind_timewait|$dir/upstream|./bind_timewait"
+	"upstream/sk_bind_sendto_listen|$dir/upstream|./sk_bind_sendto_listen"
+	"upstream/sk_connect_zero_addr|$dir/upstream|./sk_connect_zero_addr"
+	"upstream/tcp_fastopen_backup_key|$dir/upstream|./tcp_fastopen_backup_key.sh"
+	"upstream/so_netns_cookie|$dir/upstream|./so_netns_cookie"
+	"upstream/tcp_inq|$dir/upstream|./tcp_inq"
+)
+for t in "$here"/scripts/*.sh; do
+	[ -x "$t" ] && tests+=("scripts/$(basename "$t" .sh)|$here/..|$t")
+done
+# MP_TESTS (a regex) selects tests by name.
+if [ -n "${MP_TESTS:-}" ]; then
+	sel=()
+	for e in "${tests[@]}"; do [[ ${e%%|*} =~ $MP_TESTS ]] && sel+=("$e"); done
+	tests=("${sel[@]}")
+fi
+
+emit() {
+	echo "$@"
+	[ -n "$tap" ] && echo "$@" >> "$tap"
+}
+[ -n "$tap" ] && : > "$tap"
+emit "TAP version 13"
+emit "1..${#tests[@]}"
+n=0 fail=0
+logdir=${out:-/tmp}/test-logs
+mkdir -p "$logdir"
+for e in "${tests[@]}"; do
+	IFS='|' read -r name cwd cmd <<<"$e"
+	n=$((n + 1))
+	log=$logdir/${name//\//_}.log
+	start=$(date +%s)
+	(cd "$cwd" && timeout -k 10 "$per_test_timeout" $cmd) > "$log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	if [ $rc = 0 ]; then
+		emit "ok $n $name # ${secs}s"
+	elif [ $rc = 4 ]; then
+		emit "ok $n $name # SKIP (see $log)"
+	else
+		fail=$((fail + 1))
+		[ $rc = 124 ] && why="timed out after ${per_test_timeout}s" || why="exit $rc"
+		emit "not ok $n $name # $why"
+		sed 's/^/#   /' "$log" | tail -n 40
+		[ -n "$tap" ] && sed 's/^/#   /' "$log" | tail -n 40 >> "$tap"
+	fi
+done
+[ $fail = 0 ]
