@@ -11,7 +11,11 @@ export HOME=/root TERM=${TERM:-linux} LANG=C.UTF-8
 poweroff_now() {
 	sync
 	# reboot(LINUX_REBOOT_CMD_POWER_OFF); QEMU runs with -no-reboot.
-	python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'
+	if [ -e /mp-initramfs ]; then
+		busybox poweroff -f
+	else
+		python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)'
+	fi
 	exec /bin/sleep infinity
 }
 
@@ -20,7 +24,8 @@ die() {
 	poweroff_now
 }
 
-if [ "${1:-}" != stage2 ]; then
+# From an initramfs (the bench bundle) the root is already writable.
+if [ "${1:-}" != stage2 ] && [ ! -e /mp-initramfs ]; then
 	mount -t proc proc /proc || die "cannot mount /proc"
 	mount -t tmpfs -o mode=0755 ovl /mnt || die "cannot mount tmpfs on /mnt"
 	mkdir -p /mnt/upper /mnt/work /mnt/root
