@@ -41,7 +41,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-for d in /tmp /run /var/tmp /var/log /var/lib; do
+for d in /tmp /run /var/tmp; do
 	mount -t tmpfs -o mode=1777 tmpfs "$d"
 done
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
