@@ -93,8 +93,8 @@ tests: $(BUILD)/uapi/include/linux/version.h userspace
 
 # --- the two commands -------------------------------------------------------
 
-test: deps kernel-test tests
-	@tests/vm/run-suite $(KTEST) $(TEST_CPUS)
+test: deps kernel-test kernel-ref tests
+	@tests/vm/run-suite $(KTEST) $(TEST_CPUS) $(KREF)
 
 run: deps kernel-bench userspace
 	@bench/run-demo $(KBENCH)
