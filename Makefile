@@ -15,6 +15,10 @@ PRISTINE   := $(BUILD)/linux-pristine
 PATCHED    := $(BUILD)/linux
 JOBS       ?= $(shell echo $$(( $$(nproc) + 1 )))
 export CCACHE_DIR ?= $(HOME)/.cache/megapipe-ccache
+# Hash paths relative to the checkout, so that a fresh clone elsewhere (CI)
+# still hits the cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 KMAKE       = $(MAKE) -s -C $(1) O=$(abspath $(2)) CC="ccache gcc" -j$(JOBS)
 
 CFG        := kernel/configs
