@@ -15,8 +15,8 @@ ver=$(cat "$tree/.mp-debian-version")
 work=$obj/debian-config
 mkdir -p "$work"
 if [ ! -f "$work/config.amd64" ]; then
-	(cd "$work" && apt-get download -q "linux-config-6.12=$ver" >/dev/null 2>&1 ||
-		apt-get download -q linux-config-6.12 >/dev/null) ||
+	(cd "$work" && apt-get -o APT::Sandbox::User=root download -q "linux-config-6.12=$ver" >/dev/null 2>&1 ||
+		apt-get -o APT::Sandbox::User=root download -q linux-config-6.12 >/dev/null) ||
 		{ echo "deb-config: cannot download linux-config-6.12" >&2; exit 1; }
 	dpkg-deb -x "$work"/linux-config-6.12_*.deb "$work/x"
 	xz -dc "$work"/x/usr/src/linux-config-6.12/config.amd64_none_amd64.xz > "$work/config.amd64"

@@ -20,7 +20,7 @@ if [ ! -f "$deb" ]; then
 		echo "get-linux: rebuild against one with: make LINUX_DEB_VERSION=<version> ..." >&2
 		exit 1
 	fi
-	(cd "$debdir" && apt-get download -q "$pkg=$ver" >/dev/null)
+	(cd "$debdir" && apt-get -o APT::Sandbox::User=root download -q "$pkg=$ver" >/dev/null)
 	[ -f "$deb" ] || deb=$(ls "$debdir"/${pkg}_*"${ver##*:}"*_all.deb | head -n 1)
 fi
 tmp=$dest.tmp
