@@ -46,9 +46,10 @@ ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-for d in /tmp /run /var/tmp; do
-	mount -t tmpfs -o mode=1777 tmpfs "$d"
-done
+# The overlay already makes everything writable (in RAM).  Only /run gets a
+# fresh tmpfs: /tmp stays the overlay so that a checkout under the host's
+# /tmp (a CI clone) is still visible to the guest.
+mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mkdir -p /mp-out
