@@ -40,16 +40,19 @@ def parse_cpus(text):
     return cpus
 
 
+def open_or_die(path):
+    try:
+        return open(path)
+    except OSError as e:
+        die(f'cannot open {path}: {e.strerror}')
+
+
 def parse_outfile(path):
     """-> (header dict, {vcpu: (kernel, user)}, [(vcpu, count, name)])"""
     header = None
     vcpus = {}
     syms = []
-    try:
-        f = open(path)
-    except OSError as e:
-        die(f'cannot open {path}: {e.strerror}')
-    with f:
+    with open_or_die(path) as f:
         for lineno, line in enumerate(f, 1):
             w = line.split()
             try:
@@ -73,11 +76,7 @@ def parse_outfile(path):
 def load_categories(path):
     """-> ordered [(category, pattern)]"""
     rules = []
-    try:
-        f = open(path)
-    except OSError as e:
-        die(f'cannot open {path}: {e.strerror}')
-    with f:
+    with open_or_die(path) as f:
         for lineno, line in enumerate(f, 1):
             w = line.split('#', 1)[0].split()
             if not w:
