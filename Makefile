@@ -22,7 +22,9 @@ export CCACHE_NOHASHDIR ?= 1
 KMAKE       = $(MAKE) -s -C $(1) O=$(abspath $(2)) CC="ccache gcc" -j$(JOBS)
 
 CFG        := kernel/configs
-BENCH_CFG  := $(CFG)/base.config $(CFG)/bench.config
+# ref: the unpatched tree, so without our features' symbols.
+REF_CFG    := $(CFG)/base.config $(CFG)/bench.config
+BENCH_CFG  := $(REF_CFG) $(CFG)/features.config
 TEST_CFG   := $(BENCH_CFG) $(CFG)/test.config
 
 # Kernel images.  "ref" is the bench config without our patches: the
@@ -35,13 +37,13 @@ KREF       := $(BUILD)/kbuild-ref/arch/x86/boot/bzImage
 TEST_CPUS  ?= 2
 
 .PHONY: all run test deps source kernel-test kernel-bench kernel-ref userspace \
-	tests vm bench bench-bundle kernel-deb check-series checkpatch clean distclean help
+	tests vm bench bench-nginx bench-bundle kernel-deb check-series checkpatch clean distclean help
 
 all: kernel-test kernel-bench userspace
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: deps kernel-test kernel-bench kernel-ref tests vm bench"
+	@echo "Other targets: deps kernel-test kernel-bench kernel-ref tests vm bench bench-nginx"
 	@echo "  bench-bundle kernel-deb check-series checkpatch clean distclean"
 
 deps:
@@ -76,7 +78,7 @@ kernel-bench: source
 	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-bench) bzImage
 
 kernel-ref: $(PRISTINE)/.mp-debian-version
-	@kernel/kconfig.sh $(PRISTINE) $(BUILD)/kbuild-ref $(BENCH_CFG)
+	@kernel/kconfig.sh $(PRISTINE) $(BUILD)/kbuild-ref $(REF_CFG)
 	@echo "  KERNEL  ref (unpatched)"
 	@$(call KMAKE,$(PRISTINE),$(BUILD)/kbuild-ref) bzImage
 
@@ -110,6 +112,10 @@ vm: deps kernel-test
 
 bench: deps kernel-bench kernel-ref userspace
 	@bench/run-bench --kernel $(KBENCH) $(BENCH_ARGS)
+
+# Debian's nginx: shared listener, per-core listen, SO_REUSEPORT (one boot).
+bench-nginx: deps kernel-bench userspace
+	@bench/nginx/run-nginx --kernel $(KBENCH) $(NGINX_ARGS)
 
 bench-bundle: deps kernel-bench userspace
 	@bench/bundle/make-bundle $(KBENCH) $(BUILD)/megapipe-bench-bundle.tar.xz

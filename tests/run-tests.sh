@@ -40,6 +40,18 @@ fi
 for t in "$here"/scripts/*.sh; do
 	[ -x "$t" ] && tests+=("scripts/$(basename "$t" .sh)|$here/..|$t")
 done
+# Second pass: with per-core listen on in the initial netns (mode 2, so
+# SO_REUSEPORT listeners too; new namespaces copy it), every test that does
+# not set the mode itself runs again: the same semantics must hold.
+pcl_sysctl=/proc/sys/net/ipv4/tcp_percore_listen
+if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
+	n1=${#tests[@]}
+	for ((i = 0; i < n1; i++)); do
+		e=${tests[$i]}
+		case ${e%%|*} in net/percore_*) continue ;; esac
+		tests+=("${e%%|*}[percore]|${e#*|}")
+	done
+fi
 # MP_TESTS (a regex) selects tests by name.
 if [ -n "${MP_TESTS:-}" ]; then
 	sel=()
@@ -60,8 +72,12 @@ mkdir -p "$logdir"
 for e in "${tests[@]}"; do
 	IFS='|' read -r name cwd cmd <<<"$e"
 	n=$((n + 1))
-	log=$logdir/${name//\//_}.log
+	log=$logdir/${name//[\/\[\]]/_}.log
 	start=$(date +%s)
+	case $name in
+	*"[percore]") echo 2 > "$pcl_sysctl" ;;
+	*) [ -w "${pcl_sysctl:-/nonexistent}" ] && echo 0 > "$pcl_sysctl" ;;
+	esac
 	(cd "$cwd" && timeout -k 10 "$per_test_timeout" $cmd) > "$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))

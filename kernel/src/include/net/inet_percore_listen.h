@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-core listen: listen clones with per-CPU accept queues.
+ *
+ * A TCP listener in per-core mode keeps one clone per CPU.  A clone is a
+ * shard of the listener's accept queue: the listener lookup, the request
+ * sockets and the child sockets stay exactly as upstream makes them (from
+ * the original listener and its settings), but a child whose SYN was
+ * processed on CPU c is queued on clone c.  accept() on CPU c takes from
+ * clone c first and steals from the other clones through a mask of the
+ * non-empty ones.  accept() never takes the listener's socket lock.
+ *
+ * See Documentation/networking/ip-sysctl.rst (tcp_percore_listen) and
+ * TCP_PERCORE_LISTEN in include/uapi/linux/tcp.h.
+ */
+#ifndef _INET_PERCORE_LISTEN_H
+#define _INET_PERCORE_LISTEN_H
+
+#include <linux/jump_label_ratelimit.h>
+#include <net/inet_connection_sock.h>
+
+struct proto_accept_arg;
+
+#ifdef CONFIG_TCP_PERCORE_LISTEN
+
+/* True while at least one per-core listener exists. */
+extern struct static_key_false_deferred inet_pcl_key;
+
+static inline struct inet_pcl *inet_pcl(const struct sock *sk)
+{
+	if (static_branch_unlikely(&inet_pcl_key.key))
+		return READ_ONCE(inet_csk(sk)->icsk_accept_queue.rskq_pcl);
+	return NULL;
+}
+
+static inline void inet_pcl_req_init(struct request_sock *req)
+{
+	req->syn_cpu = raw_smp_processor_id();
+}
+
+int inet_pcl_listen_start(struct sock *sk);
+void inet_pcl_listen_stop(struct sock *sk);
+void inet_pcl_destruct(struct sock *sk);
+bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
+			struct sock *child);
+struct request_sock *inet_pcl_accept(struct sock *sk,
+				     struct proto_accept_arg *arg);
+__poll_t inet_pcl_poll(const struct sock *sk);
+bool inet_pcl_acceptq_is_full(const struct sock *sk,
+			      const struct request_sock *req);
+u32 inet_pcl_acceptq_len(const struct sock *sk);
+int inet_pcl_setsockopt(struct sock *sk, int val);
+int inet_pcl_getsockopt(const struct sock *sk);
+
+#else /* !CONFIG_TCP_PERCORE_LISTEN */
+
+static inline struct inet_pcl *inet_pcl(const struct sock *sk)
+{
+	return NULL;
+}
+
+static inline void inet_pcl_req_init(struct request_sock *req) {}
+static inline int inet_pcl_listen_start(struct sock *sk) { return 0; }
+static inline void inet_pcl_listen_stop(struct sock *sk) {}
+static inline void inet_pcl_destruct(struct sock *sk) {}
+static inline bool inet_pcl_queue_add(struct sock *sk,
+				      struct request_sock *req,
+				      struct sock *child)
+{
+	return false;
+}
+
+static inline struct request_sock *
+inet_pcl_accept(struct sock *sk, struct proto_accept_arg *arg)
+{
+	return ERR_PTR(-EINVAL);
+}
+
+static inline __poll_t inet_pcl_poll(const struct sock *sk) { return 0; }
+static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
+					    const struct request_sock *req)
+{
+	return false;
+}
+
+static inline u32 inet_pcl_acceptq_len(const struct sock *sk) { return 0; }
+static inline int inet_pcl_setsockopt(struct sock *sk, int val)
+{
+	return -ENOPROTOOPT;
+}
+
+static inline int inet_pcl_getsockopt(const struct sock *sk)
+{
+	return -ENOPROTOOPT;
+}
+
+#endif /* CONFIG_TCP_PERCORE_LISTEN */
+
+/*
+ * The hooks upstream code calls.  @req may be NULL: the check is then made
+ * for the clone of the current CPU (a SYN being processed here).
+ */
+static inline bool inet_csk_acceptq_is_full(const struct sock *sk,
+					    const struct request_sock *req)
+{
+	if (inet_pcl(sk))
+		return inet_pcl_acceptq_is_full(sk, req);
+	return sk_acceptq_is_full(sk);
+}
+
+/* Children ready for accept(), summed over the clones. */
+static inline u32 inet_csk_acceptq_len(const struct sock *sk)
+{
+	if (inet_pcl(sk))
+		return inet_pcl_acceptq_len(sk);
+	return READ_ONCE(sk->sk_ack_backlog);
+}
+
+#endif /* _INET_PERCORE_LISTEN_H */

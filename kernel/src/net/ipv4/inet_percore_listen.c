@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-core listen: listen clones with per-CPU accept queues.
+ *
+ * A listener in per-core mode owns a struct inet_pcl: one clone per
+ * possible CPU (a shard of the accept queue, with its own lock) and a mask
+ * of the clones that hold children.  Nothing else about the listener
+ * changes: the lookup that chose it, its request sockets, the SYN queue
+ * accounting (qlen/young, which drive syncookies), Fast Open and the
+ * settings children inherit all stay on the original socket, so a request
+ * whose ACK or cookie arrives on another CPU completes exactly as upstream.
+ * Only the place a child waits for accept() differs: the clone of the CPU
+ * that processed its SYN.
+ *
+ * Locking: a clone's lock protects its list, its length and its bit in the
+ * non-empty mask.  No code holds two clone locks, or a clone lock and the
+ * listener's rskq_lock, at once; every clone lock is of one lockdep class.
+ * accept() does not take the listener's socket lock.
+ *
+ * Lifetime: the struct is allocated (accounted to the caller's memcg) at
+ * the socket's first listen() in per-core mode and freed with the socket
+ * (after the RCU grace period of SOCK_RCU_FREE listeners), so softirq code
+ * that found the listener can always use it.  The mode is decided once per
+ * socket; listen() again, or shutdown() then listen(), keeps it.
+ */
+
+#define pr_fmt(fmt) "TCP: percore_listen: " fmt
+
+#include <linux/cpumask.h>
+#include <linux/percpu.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <net/inet_percore_listen.h>
+#include <net/netns/generic.h>
+#include <net/tcp.h>
+
+DEFINE_STATIC_KEY_DEFERRED_FALSE(inet_pcl_key, HZ);
+
+/* Per netns, per CPU. */
+struct pcl_stats {
+	u64 local_accepts;	/* accept() took from its own CPU's clone */
+	u64 steals;		/* accept() took from another CPU's clone */
+	u64 overflows;		/* a clone's queue was full: child dropped */
+	u64 remote_completions;	/* handshake completed off the SYN's CPU */
+};
+
+struct pcl_net {
+	u8 sysctl_mode;		/* net.ipv4.tcp_percore_listen */
+	struct pcl_stats __percpu *stats;
+	struct ctl_table_header *sysctl_hdr;
+};
+
+struct pcl_clone {
+	spinlock_t lock;
+	u32 qlen;
+	struct request_sock *head;
+	struct request_sock *tail;
+};
+
+struct inet_pcl {
+	struct pcl_clone __percpu *clones;
+	struct pcl_stats __percpu *stats;	/* of the listener's netns */
+	cpumask_var_t nonempty;
+};
+
+static unsigned int pcl_net_id __read_mostly;
+
+static struct pcl_net *pcl_net(const struct net *net)
+{
+	return net_generic(net, pcl_net_id);
+}
+
+/* Values of TCP_PERCORE_LISTEN kept before listen(). */
+#define PCL_PREF_SYSCTL	0	/* follow net.ipv4.tcp_percore_listen */
+#define PCL_PREF_ON	1
+#define PCL_PREF_OFF	2
+
+static bool pcl_can_clone(const struct sock *sk)
+{
+	/* In-kernel listeners (including MPTCP's subflow listener), ULPs,
+	 * replaced callbacks and sockmap/other sk_user_data owners keep
+	 * the upstream accept queue: they inspect or own it.
+	 */
+	return sk->sk_type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP &&
+	       !sk->sk_kern_sock && !inet_csk(sk)->icsk_ulp_ops &&
+	       READ_ONCE(sk->sk_data_ready) == sock_def_readable &&
+	       !rcu_access_pointer(sk->sk_user_data);
+}
+
+static bool pcl_wanted(const struct sock *sk)
+{
+	u8 pref = inet_csk(sk)->icsk_accept_queue.rskq_pcl_pref;
+	u8 mode;
+
+	if (pref == PCL_PREF_OFF || !pcl_can_clone(sk))
+		return false;
+	if (pref == PCL_PREF_ON)
+		return true;
+	mode = READ_ONCE(pcl_net(sock_net(sk))->sysctl_mode);
+	if (mode == 0)
+		return false;
+	/* Mode 1 leaves SO_REUSEPORT listeners alone: they already have a
+	 * queue per socket, and their BPF programs may rely on it.
+	 */
+	return mode == 2 || !sk->sk_reuseport;
+}
+
+static void pcl_free(struct inet_pcl *pcl)
+{
+	free_cpumask_var(pcl->nonempty);
+	free_percpu(pcl->clones);
+	kfree(pcl);
+}
+
+/* Called from inet_csk_listen_start(), socket locked. */
+int inet_pcl_listen_start(struct sock *sk)
+{
+	struct request_sock_queue *queue = &inet_csk(sk)->icsk_accept_queue;
+	struct inet_pcl *pcl;
+	int cpu;
+
+	if (queue->rskq_pcl || queue->rskq_pcl_decided)
+		return 0;
+	queue->rskq_pcl_decided = 1;
+	if (!pcl_wanted(sk))
+		return 0;
+
+	pcl = kzalloc(sizeof(*pcl), GFP_KERNEL_ACCOUNT);
+	if (!pcl)
+		goto nomem;
+	pcl->clones = alloc_percpu_gfp(struct pcl_clone, GFP_KERNEL_ACCOUNT);
+	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT))
+		goto nomem;
+	for_each_possible_cpu(cpu)
+		spin_lock_init(&per_cpu_ptr(pcl->clones, cpu)->lock);
+	pcl->stats = pcl_net(sock_net(sk))->stats;
+
+	static_branch_deferred_inc(&inet_pcl_key);
+	/* Published before the socket is hashed, so every child sees it. */
+	WRITE_ONCE(queue->rskq_pcl, pcl);
+	return 0;
+nomem:
+	if (pcl)
+		pcl_free(pcl);
+	queue->rskq_pcl_decided = 0;
+	return -ENOMEM;
+}
+
+/* Called with the socket's memory: nobody can reach the listener now. */
+void inet_pcl_destruct(struct sock *sk)
+{
+	struct inet_pcl *pcl;
+
+	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
+		return;
+	pcl = inet_csk(sk)->icsk_accept_queue.rskq_pcl;
+	if (!pcl)
+		return;
+	inet_csk(sk)->icsk_accept_queue.rskq_pcl = NULL;
+	pcl_free(pcl);
+	static_branch_slow_dec_deferred(&inet_pcl_key);
+}
+
+/* Clone @cpu's queue limit: the listener's backlog, per clone. */
+static bool pcl_clone_full(const struct sock *sk, struct pcl_clone *c)
+{
+	return READ_ONCE(c->qlen) > READ_ONCE(sk->sk_max_ack_backlog);
+}
+
+bool inet_pcl_acceptq_is_full(const struct sock *sk,
+			      const struct request_sock *req)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+	int cpu = req ? req->syn_cpu : raw_smp_processor_id();
+
+	if (!pcl_clone_full(sk, per_cpu_ptr(pcl->clones, cpu)))
+		return false;
+	this_cpu_inc(pcl->stats->overflows);
+	return true;
+}
+
+u32 inet_pcl_acceptq_len(const struct sock *sk)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+	u32 len = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		len += READ_ONCE(per_cpu_ptr(pcl->clones, cpu)->qlen);
+	return len;
+}
+
+/*
+ * Queue @child on the clone of the CPU that processed its SYN.  Softirq
+ * (or BH-disabled) context.  Returns false if the listener is closing; the
+ * caller then forgets the child, as upstream does.
+ */
+bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
+			struct sock *child)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+	int cpu = req->syn_cpu;
+	struct pcl_clone *c;
+
+	if (unlikely(cpu >= nr_cpu_ids))
+		cpu = raw_smp_processor_id();
+	c = per_cpu_ptr(pcl->clones, cpu);
+
+	spin_lock(&c->lock);
+	if (unlikely(sk->sk_state != TCP_LISTEN)) {
+		spin_unlock(&c->lock);
+		return false;
+	}
+	req->sk = child;
+	req->dl_next = NULL;
+	if (!c->head) {
+		WRITE_ONCE(c->head, req);
+		cpumask_set_cpu(cpu, pcl->nonempty);
+	} else {
+		c->tail->dl_next = req;
+	}
+	c->tail = req;
+	WRITE_ONCE(c->qlen, c->qlen + 1);
+	spin_unlock(&c->lock);
+
+	if (cpu != raw_smp_processor_id())
+		this_cpu_inc(pcl->stats->remote_completions);
+	return true;
+}
+
+static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
+{
+	struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
+	struct request_sock *req;
+
+	if (!READ_ONCE(c->head))
+		return NULL;
+	spin_lock_bh(&c->lock);
+	req = c->head;
+	if (req) {
+		WRITE_ONCE(c->head, req->dl_next);
+		if (!c->head) {
+			c->tail = NULL;
+			cpumask_clear_cpu(cpu, pcl->nonempty);
+		}
+		WRITE_ONCE(c->qlen, c->qlen - 1);
+	}
+	spin_unlock_bh(&c->lock);
+	return req;
+}
+
+/* Own clone first, then steal, starting after our CPU to spread steals. */
+static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
+{
+	int self = raw_smp_processor_id();
+	int start = self + 1 < nr_cpu_ids ? self + 1 : 0;
+	struct request_sock *req;
+	int cpu;
+
+	req = pcl_take(pcl, self);
+	if (req) {
+		this_cpu_inc(pcl->stats->local_accepts);
+		return req;
+	}
+	for_each_cpu_wrap(cpu, pcl->nonempty, start) {
+		if (cpu == self)
+			continue;
+		req = pcl_take(pcl, cpu);
+		if (req) {
+			this_cpu_inc(pcl->stats->steals);
+			return req;
+		}
+	}
+	return NULL;
+}
+
+static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
+{
+	DEFINE_WAIT(wait);
+	int err;
+
+	/* Exclusive, as upstream: one waiter woken per new child. */
+	for (;;) {
+		prepare_to_wait_exclusive(sk_sleep(sk), &wait,
+					  TASK_INTERRUPTIBLE);
+		err = 0;
+		if (!cpumask_empty(pcl->nonempty))
+			break;
+		err = -EINVAL;
+		if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
+			break;
+		err = sock_intr_errno(*timeo);
+		if (signal_pending(current))
+			break;
+		err = -EAGAIN;
+		if (!*timeo)
+			break;
+		*timeo = schedule_timeout(*timeo);
+		sched_annotate_sleep();
+	}
+	finish_wait(sk_sleep(sk), &wait);
+	return err;
+}
+
+/*
+ * accept() on a per-core listener: no socket lock, a child from any clone.
+ * Returns the request (whose ->sk is the child) or an ERR_PTR.
+ */
+struct request_sock *inet_pcl_accept(struct sock *sk,
+				     struct proto_accept_arg *arg)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+	struct request_sock *req;
+	long timeo;
+	int err;
+
+	if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
+		return ERR_PTR(-EINVAL);
+
+	timeo = sock_rcvtimeo(sk, arg->flags & O_NONBLOCK);
+	while (!(req = pcl_dequeue(pcl))) {
+		if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
+			return ERR_PTR(-EINVAL);
+		if (!timeo)
+			return ERR_PTR(-EAGAIN);
+		err = pcl_wait(sk, pcl, &timeo);
+		if (err)
+			return ERR_PTR(err);
+	}
+	arg->is_empty = cpumask_empty(pcl->nonempty);
+	return req;
+}
+
+__poll_t inet_pcl_poll(const struct sock *sk)
+{
+	return cpumask_empty(inet_pcl(sk)->nonempty) ? 0 :
+	       (EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * The listener is closing (its state is no longer TCP_LISTEN, so no child
+ * can be queued on a clone any more): move every clone's children to the
+ * listener's own queue, where inet_csk_listen_stop() resets them or
+ * migrates them to another reuseport listener, as it does upstream.
+ */
+void inet_pcl_listen_stop(struct sock *sk)
+{
+	struct request_sock_queue *queue = &inet_csk(sk)->icsk_accept_queue;
+	struct inet_pcl *pcl = inet_pcl(sk);
+	int cpu;
+
+	if (!pcl)
+		return;
+	for_each_cpu(cpu, pcl->nonempty) {
+		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
+		struct request_sock *head, *tail;
+		u32 n;
+
+		spin_lock_bh(&c->lock);
+		head = c->head;
+		tail = c->tail;
+		n = c->qlen;
+		WRITE_ONCE(c->head, NULL);
+		c->tail = NULL;
+		WRITE_ONCE(c->qlen, 0);
+		cpumask_clear_cpu(cpu, pcl->nonempty);
+		spin_unlock_bh(&c->lock);
+		if (!head)
+			continue;
+
+		spin_lock_bh(&queue->rskq_lock);
+		if (queue->rskq_accept_head)
+			queue->rskq_accept_tail->dl_next = head;
+		else
+			WRITE_ONCE(queue->rskq_accept_head, head);
+		queue->rskq_accept_tail = tail;
+		WRITE_ONCE(sk->sk_ack_backlog, sk->sk_ack_backlog + n);
+		spin_unlock_bh(&queue->rskq_lock);
+	}
+}
+
+int inet_pcl_setsockopt(struct sock *sk, int val)
+{
+	struct request_sock_queue *queue = &inet_csk(sk)->icsk_accept_queue;
+
+	if (val != 0 && val != 1)
+		return -EINVAL;
+	/* The mode is fixed at the first listen(). */
+	if (queue->rskq_pcl_decided)
+		return -EBUSY;
+	if (val && !pcl_can_clone(sk))
+		return -EOPNOTSUPP;
+	queue->rskq_pcl_pref = val ? PCL_PREF_ON : PCL_PREF_OFF;
+	return 0;
+}
+
+/* 1 if per-core, 0 if not; before listen(), -1 if the sysctl decides. */
+int inet_pcl_getsockopt(const struct sock *sk)
+{
+	const struct request_sock_queue *queue = &inet_csk(sk)->icsk_accept_queue;
+
+	if (queue->rskq_pcl_decided)
+		return !!READ_ONCE(queue->rskq_pcl);
+	switch (queue->rskq_pcl_pref) {
+	case PCL_PREF_ON:
+		return 1;
+	case PCL_PREF_OFF:
+		return 0;
+	}
+	return -1;
+}
+
+/* /proc/net/tcp_percore_listen: this netns's counters, a row per CPU. */
+static int pcl_seq_show(struct seq_file *seq, void *v)
+{
+	struct pcl_net *pn = pcl_net(seq_file_single_net(seq));
+	struct pcl_stats sum = {};
+	int cpu;
+
+	seq_puts(seq, "cpu local_accepts steals overflows remote_completions\n");
+	for_each_possible_cpu(cpu) {
+		const struct pcl_stats *s = per_cpu_ptr(pn->stats, cpu);
+		u64 la = READ_ONCE(s->local_accepts), st = READ_ONCE(s->steals);
+		u64 ov = READ_ONCE(s->overflows);
+		u64 rc = READ_ONCE(s->remote_completions);
+
+		seq_printf(seq, "%d %llu %llu %llu %llu\n", cpu, la, st, ov, rc);
+		sum.local_accepts += la;
+		sum.steals += st;
+		sum.overflows += ov;
+		sum.remote_completions += rc;
+	}
+	seq_printf(seq, "all %llu %llu %llu %llu\n", sum.local_accepts,
+		   sum.steals, sum.overflows, sum.remote_completions);
+	return 0;
+}
+
+static struct ctl_table pcl_sysctl_table[] = {
+	{
+		.procname	= "tcp_percore_listen",
+		.maxlen		= sizeof(u8),
+		.mode		= 0644,
+		.proc_handler	= proc_dou8vec_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_TWO,
+	},
+};
+
+static int __net_init pcl_net_init(struct net *net)
+{
+	struct pcl_net *pn = pcl_net(net);
+	struct ctl_table *table = pcl_sysctl_table;
+
+	/* A new namespace starts with the initial namespace's setting. */
+	if (!net_eq(net, &init_net))
+		pn->sysctl_mode = READ_ONCE(pcl_net(&init_net)->sysctl_mode);
+	pn->stats = alloc_percpu_gfp(struct pcl_stats, GFP_KERNEL_ACCOUNT);
+	if (!pn->stats)
+		return -ENOMEM;
+
+	if (!net_eq(net, &init_net)) {
+		table = kmemdup(table, sizeof(pcl_sysctl_table), GFP_KERNEL);
+		if (!table)
+			goto err;
+	}
+	table[0].data = &pn->sysctl_mode;
+	pn->sysctl_hdr = register_net_sysctl_sz(net, "net/ipv4", table,
+						ARRAY_SIZE(pcl_sysctl_table));
+	if (!pn->sysctl_hdr)
+		goto err_table;
+	if (!proc_create_net_single("tcp_percore_listen", 0444, net->proc_net,
+				    pcl_seq_show, NULL))
+		goto err_sysctl;
+	return 0;
+
+err_sysctl:
+	unregister_net_sysctl_table(pn->sysctl_hdr);
+err_table:
+	if (!net_eq(net, &init_net))
+		kfree(table);
+err:
+	free_percpu(pn->stats);
+	return -ENOMEM;
+}
+
+static void __net_exit pcl_net_exit(struct net *net)
+{
+	struct pcl_net *pn = pcl_net(net);
+	const struct ctl_table *table = pn->sysctl_hdr->ctl_table_arg;
+
+	remove_proc_entry("tcp_percore_listen", net->proc_net);
+	unregister_net_sysctl_table(pn->sysctl_hdr);
+	if (!net_eq(net, &init_net))
+		kfree(table);
+	free_percpu(pn->stats);
+}
+
+static struct pernet_operations pcl_net_ops = {
+	.init	= pcl_net_init,
+	.exit	= pcl_net_exit,
+	.id	= &pcl_net_id,
+	.size	= sizeof(struct pcl_net),
+};
+
+static int __init inet_pcl_init(void)
+{
+	return register_pernet_subsys(&pcl_net_ops);
+}
+fs_initcall(inet_pcl_init);

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * percore_listen: the per-core listen mechanism itself.
+ *
+ *  - how a listener gets per-core mode: net.ipv4.tcp_percore_listen (0, 1,
+ *    2; per netns) and the TCP_PERCORE_LISTEN socket option, with their
+ *    errors;
+ *  - N threads pinned to N CPUs accept exactly the connections clients on
+ *    every CPU made: none lost, none twice;
+ *  - a CPU with no accepting thread: its connections are stolen by another
+ *    CPU, non-blocking accept does not say EAGAIN while any clone holds a
+ *    connection, poll() reports it, a blocked accept() wakes for it;
+ *  - backlog per clone, queue lengths summed over clones, overflow counted;
+ *  - close() and shutdown() with connections pending in every clone: all
+ *    reset, socket counts back where they started; listen() again keeps
+ *    per-core mode and updates the backlog.
+ *
+ * On loopback the receive softirq runs on the sending CPU, so a client
+ * pinned to CPU k has its SYNs processed on CPU k: its connections wait in
+ * clone k.  Variants: ipv4, ipv6, dualstack.  Every test runs in a netns
+ * of its own.  MP_TEST_SCALE scales connection counts.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "percore_lib.h"
+
+#define MAXC	PCL_MAX_CPUS
+
+FIXTURE(pcl) {
+	int l;
+	int ncpu;
+	int cpus[MAXC];
+	long base;		/* TCP inuse before the test */
+};
+
+FIXTURE_VARIANT(pcl) {
+	int family;		/* listener's */
+	int cfamily;		/* clients' */
+};
+
+FIXTURE_VARIANT_ADD(pcl, ipv4) {
+	.family = AF_INET,
+	.cfamily = AF_INET,
+};
+
+FIXTURE_VARIANT_ADD(pcl, ipv6) {
+	.family = AF_INET6,
+	.cfamily = AF_INET6,
+};
+
+FIXTURE_VARIANT_ADD(pcl, dualstack) {
+	.family = AF_INET6,
+	.cfamily = AF_INET,
+};
+
+FIXTURE_SETUP(pcl)
+{
+	self->l = -1;
+	self->ncpu = lib_cpus(self->cpus, MAXC);
+	ASSERT_LT(0, self->ncpu);
+	if (lib_netns_enter()) {
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	/* The feature must be there: this is its test. */
+	ASSERT_EQ(0, pcl_set_mode(1)) TH_LOG("%s: %s", PCL_SYSCTL, strerror(errno));
+	ASSERT_EQ(0, lib_sysctl_write("/proc/sys/net/core/somaxconn", 65535));
+	self->base = lib_tcp_inuse();
+	ASSERT_LE(0, self->base);
+}
+
+FIXTURE_TEARDOWN(pcl)
+{
+	if (self->l >= 0)
+		close(self->l);
+}
+
+static int pcl_listen(FIXTURE_DATA(pcl) *self,
+		      const FIXTURE_VARIANT(pcl) *variant, int backlog, int opt)
+{
+	self->l = pcl_listener(variant->family,
+			       variant->family != variant->cfamily, LIB_PORT,
+			       backlog, opt);
+	/* Non-blocking: accept() says EAGAIN when every clone is empty. */
+	if (self->l >= 0 && fcntl(self->l, F_SETFL, O_NONBLOCK))
+		return -1;
+	return self->l;
+}
+
+/* Wait until TCP inuse of this netns is back to base (frees are deferred). */
+static long wait_inuse(long base)
+{
+	uint64_t end = lib_now_ms() + LIB_DEADLINE_MS;
+	long us = 0, n;
+
+	do {
+		n = lib_tcp_inuse();
+		if (n == base)
+			break;
+		lib_backoff(&us);
+	} while (lib_now_ms() < end);
+	return n;
+}
+
+/* Non-blocking accept with a deadline: the fd, or -1 (errno). */
+static int accept_deadline(int l, int timeout_ms)
+{
+	uint64_t end = lib_now_ms() + timeout_ms;
+	int fd;
+
+	for (;;) {
+		fd = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0 || errno != EAGAIN || lib_now_ms() >= end)
+			return fd;
+		lib_poll1(l, POLLIN, 50);
+	}
+}
+
+TEST_F(pcl, mode_sysctl_and_sockopt)
+{
+	int s, v = 2;
+
+	/* sysctl 1: on, and the option reads -1 before listen(). */
+	s = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, s);
+	EXPECT_EQ(-1, pcl_get(s));
+	EXPECT_EQ(-1, setsockopt(s, IPPROTO_TCP, TCP_PERCORE_LISTEN, &v, sizeof(v)));
+	EXPECT_EQ(EINVAL, errno);
+	close(s);
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	EXPECT_EQ(1, pcl_get(self->l));
+	/* Fixed at listen(). */
+	EXPECT_EQ(-1, pcl_set(self->l, 0));
+	EXPECT_EQ(EBUSY, errno);
+	EXPECT_EQ(1, pcl_get(self->l));
+	close(self->l);
+	self->l = -1;
+
+	/* Opt out under sysctl 1. */
+	ASSERT_LE(0, pcl_listen(self, variant, 16, 0));
+	EXPECT_EQ(0, pcl_get(self->l));
+	close(self->l);
+
+	/* Opt in under sysctl 0; plain listener is off. */
+	ASSERT_EQ(0, pcl_set_mode(0));
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	EXPECT_EQ(0, pcl_get(self->l));
+	close(self->l);
+	ASSERT_LE(0, pcl_listen(self, variant, 16, 1));
+	EXPECT_EQ(1, pcl_get(self->l));
+	close(self->l);
+	self->l = -1;
+
+	/* Out of range sysctl values are refused. */
+	EXPECT_EQ(-1, pcl_set_mode(3));
+	EXPECT_EQ(0, lib_sysctl_read(PCL_SYSCTL));
+}
+
+TEST_F(pcl, reuseport_left_alone_in_mode_1)
+{
+	int one = 1, s;
+	struct sockaddr_storage ss;
+	socklen_t len = lib_lo_addr(variant->family, LIB_PORT, &ss);
+
+	for (int mode = 1; mode <= 2; mode++) {
+		ASSERT_EQ(0, pcl_set_mode(mode));
+		s = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, s);
+		ASSERT_EQ(0, setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)));
+		ASSERT_EQ(0, bind(s, (struct sockaddr *)&ss, len));
+		ASSERT_EQ(0, listen(s, 8));
+		EXPECT_EQ(mode == 2 ? 1 : 0, pcl_get(s));
+		close(s);
+	}
+}
+
+struct acceptor {
+	int l;
+	int cpu;
+	int want;		/* stop after this many (shared counter) */
+	int *total;
+	pthread_mutex_t *mu;
+	int *ports;		/* peer ports accepted, by thread */
+	int n;
+	int err;
+};
+
+static void *accept_thread(void *arg)
+{
+	struct acceptor *a = arg;
+
+	if (lib_pin(a->cpu)) {
+		a->err = errno;
+		return NULL;
+	}
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd;
+
+		pthread_mutex_lock(a->mu);
+		if (*a->total >= a->want) {
+			pthread_mutex_unlock(a->mu);
+			break;
+		}
+		pthread_mutex_unlock(a->mu);
+		fd = accept4(a->l, (struct sockaddr *)&ss, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN) {
+				a->err = errno;
+				break;
+			}
+			lib_poll1(a->l, POLLIN, 20);
+			continue;
+		}
+		pthread_mutex_lock(a->mu);
+		(*a->total)++;
+		pthread_mutex_unlock(a->mu);
+		a->ports[a->n++] = lib_addr_port(&ss);
+		close(fd);
+	}
+	return NULL;
+}
+
+struct client {
+	int family;
+	int cpu;
+	int n;
+	int *fds;
+	int err;
+};
+
+static void *connect_thread(void *arg)
+{
+	struct client *c = arg;
+
+	if (lib_pin(c->cpu)) {
+		c->err = errno;
+		return NULL;
+	}
+	for (int i = 0; i < c->n; i++) {
+		c->fds[i] = lib_connect(c->family, LIB_PORT, false);
+		if (c->fds[i] < 0) {
+			c->err = errno;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* Clients on each CPU make per connections; returns the total, or -1. */
+static int connect_from_cpus(int family, const int *cpus, int ncpu, int per,
+			     struct client *cl)
+{
+	pthread_t th[MAXC];
+	int total = 0;
+
+	for (int i = 0; i < ncpu; i++) {
+		cl[i].family = family;
+		cl[i].cpu = cpus[i];
+		cl[i].n = per;
+		cl[i].err = 0;
+		cl[i].fds = malloc(per * sizeof(int));
+		if (!cl[i].fds)
+			return -1;
+		for (int j = 0; j < per; j++)
+			cl[i].fds[j] = -1;
+		if (pthread_create(&th[i], NULL, connect_thread, &cl[i]))
+			return -1;
+	}
+	for (int i = 0; i < ncpu; i++) {
+		pthread_join(th[i], NULL);
+		if (cl[i].err) {
+			errno = cl[i].err;
+			total = -1;
+		} else if (total >= 0) {
+			total += per;
+		}
+	}
+	return total;
+}
+
+static void free_clients(struct client *cl, int ncpu)
+{
+	for (int i = 0; i < ncpu; i++) {
+		for (int j = 0; j < cl[i].n && cl[i].fds; j++)
+			if (cl[i].fds[j] >= 0)
+				close(cl[i].fds[j]);
+		free(cl[i].fds);
+		cl[i].fds = NULL;
+	}
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+TEST_F(pcl, threads_on_every_cpu_accept_exactly_all)
+{
+	int per = lib_scaled(100, 4), n = self->ncpu, total = 0, got = 0;
+	struct acceptor acc[MAXC];
+	struct client cl[MAXC];
+	struct pcl_counters c0, c1;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_t th[MAXC];
+	int *client_ports, *accepted, k = 0;
+
+	ASSERT_EQ(0, lib_raise_nofile(2 * n * per + 64));
+	ASSERT_LE(0, pcl_listen(self, variant, 4096, -1));
+	ASSERT_EQ(1, pcl_get(self->l));
+	ASSERT_EQ(0, pcl_counters(-1, &c0));
+
+	for (int i = 0; i < n; i++) {
+		acc[i] = (struct acceptor){ .l = self->l, .cpu = self->cpus[i],
+			.want = n * per, .total = &total, .mu = &mu };
+		acc[i].ports = calloc(n * per, sizeof(int));
+		ASSERT_NE(NULL, acc[i].ports);
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, accept_thread, &acc[i]));
+	}
+	ASSERT_EQ(n * per, connect_from_cpus(variant->cfamily, self->cpus, n,
+					     per, cl));
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, acc[i].err) TH_LOG("acceptor %d: %s", i, strerror(acc[i].err));
+		got += acc[i].n;
+	}
+	EXPECT_EQ(n * per, got);
+
+	/* The same set of connections: client ports == accepted peer ports. */
+	client_ports = malloc(n * per * sizeof(int));
+	accepted = malloc(n * per * sizeof(int));
+	ASSERT_NE(NULL, client_ports);
+	ASSERT_NE(NULL, accepted);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < per; j++)
+			client_ports[i * per + j] = lib_sock_port(cl[i].fds[j]);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < acc[i].n && k < n * per; j++)
+			accepted[k++] = acc[i].ports[j];
+	ASSERT_EQ(n * per, k);
+	qsort(client_ports, k, sizeof(int), cmp_int);
+	qsort(accepted, k, sizeof(int), cmp_int);
+	for (int i = 0; i < k; i++) {
+		ASSERT_EQ(client_ports[i], accepted[i]) TH_LOG("connection %d", i);
+		if (i)
+			ASSERT_NE(accepted[i - 1], accepted[i]);
+	}
+
+	/* Every accept() is counted as local or stolen. */
+	ASSERT_EQ(0, pcl_counters(-1, &c1));
+	EXPECT_EQ(n * per, (c1.local_accepts - c0.local_accepts) +
+			   (c1.steals - c0.steals));
+	EXPECT_LT(0, c1.local_accepts - c0.local_accepts);
+
+	free(client_ports);
+	free(accepted);
+	for (int i = 0; i < n; i++)
+		free(acc[i].ports);
+	free_clients(cl, n);
+}
+
+TEST_F(pcl, cpu_without_acceptor_is_stolen_from)
+{
+	int k = lib_scaled(50, 4), far, fd, i;
+	struct pcl_counters c0, c1, f0, f1;
+	struct client cl[1];
+	unsigned int q;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	far = self->cpus[self->ncpu - 1];
+	ASSERT_LE(0, pcl_listen(self, variant, 1024, -1));
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+
+	/* Empty: EAGAIN, not readable. */
+	EXPECT_EQ(-1, accept4(self->l, NULL, NULL, SOCK_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, lib_poll1(self->l, POLLIN, 0));
+
+	ASSERT_EQ(0, pcl_counters(-1, &c0));
+	ASSERT_EQ(0, pcl_counters(far, &f0));
+	ASSERT_EQ(k, connect_from_cpus(variant->cfamily, &far, 1, k, cl));
+	ASSERT_EQ(k, lib_wait_queued(self->l, k, LIB_DEADLINE_MS));
+	ASSERT_EQ(0, lib_acceptq(self->l, &q, NULL));
+	EXPECT_EQ(k, q);
+	/* Only clone "far" holds them; CPU 0 still sees the listener ready. */
+	EXPECT_EQ(POLLIN, lib_poll1(self->l, POLLIN, 0) & POLLIN);
+
+	for (i = 0; i < k; i++) {
+		fd = accept4(self->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		ASSERT_LE(0, fd) TH_LOG("accept %d of %d: %s", i, k, strerror(errno));
+		close(fd);
+	}
+	EXPECT_EQ(-1, accept4(self->l, NULL, NULL, SOCK_NONBLOCK));
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(0, lib_poll1(self->l, POLLIN, 0));
+
+	ASSERT_EQ(0, pcl_counters(-1, &c1));
+	ASSERT_EQ(0, pcl_counters(far, &f1));
+	EXPECT_EQ(k, c1.steals - c0.steals);
+	EXPECT_EQ(0, c1.local_accepts - c0.local_accepts);
+	/* The steals were made on CPU 0, not on the far CPU. */
+	EXPECT_EQ(0, f1.steals - f0.steals);
+	free_clients(cl, 1);
+}
+
+struct blocker {
+	int l;
+	int cpu;
+	pid_t tid;
+	int fd;
+	int err;
+};
+
+static void *blocking_accept(void *arg)
+{
+	struct blocker *b = arg;
+
+	b->tid = syscall(SYS_gettid);
+	if (lib_pin(b->cpu)) {
+		b->err = errno;
+		return NULL;
+	}
+	b->fd = accept4(b->l, NULL, NULL, SOCK_CLOEXEC);
+	if (b->fd < 0)
+		b->err = errno;
+	return NULL;
+}
+
+TEST_F(pcl, blocked_accept_wakes_for_another_cpus_clone)
+{
+	struct blocker b = { .fd = -1 };
+	pthread_t th;
+	int far, c;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	far = self->cpus[self->ncpu - 1];
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	ASSERT_EQ(0, fcntl(self->l, F_SETFL, 0));	/* blocking accept() */
+	b.l = self->l;
+	b.cpu = self->cpus[0];
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_accept, &b));
+	while (!__atomic_load_n(&b.tid, __ATOMIC_ACQUIRE))
+		lib_tick();
+	ASSERT_EQ(0, lib_wait_blocked(b.tid, SYS_accept4, SYS_accept,
+				      LIB_DEADLINE_MS));
+	ASSERT_EQ(0, lib_pin(far));
+	c = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, b.err);
+	EXPECT_LE(0, b.fd);
+	if (b.fd >= 0) {
+		/* The accepted socket is the client's peer. */
+		EXPECT_EQ(1, write(c, "x", 1));
+		char ch = 0;
+
+		EXPECT_EQ(1, read(b.fd, &ch, 1));
+		EXPECT_EQ('x', ch);
+		close(b.fd);
+	}
+	close(c);
+}
+
+TEST_F(pcl, epoll_reports_any_clone)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int ep, c, far, fd;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	far = self->cpus[self->ncpu - 1];
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->l, &ev));
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+
+	ASSERT_EQ(0, lib_pin(far));
+	c = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, LIB_DEADLINE_MS));
+	fd = accept4(self->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	EXPECT_LE(0, fd);
+	EXPECT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	if (fd >= 0)
+		close(fd);
+	close(c);
+	close(ep);
+}
+
+TEST_F(pcl, backlog_is_per_clone_and_lengths_are_summed)
+{
+	const int backlog = 4;
+	struct pcl_counters c0, c1;
+	long long lo0, lo1;
+	struct client cl[MAXC];
+	int n = self->ncpu < 2 ? 1 : 2, extra = 3, i;
+	unsigned int q, max;
+	struct lib_listen_row row;
+
+	ASSERT_LE(0, pcl_listen(self, variant, backlog, -1));
+	ASSERT_EQ(0, lib_acceptq(self->l, &q, &max));
+	EXPECT_EQ(0, q);
+	EXPECT_EQ(backlog, max);
+
+	/* backlog + 1 per clone, as upstream allows per queue. */
+	ASSERT_EQ(n * (backlog + 1),
+		  connect_from_cpus(variant->cfamily, self->cpus, n,
+				    backlog + 1, cl));
+	EXPECT_EQ(n * (backlog + 1),
+		  lib_wait_queued(self->l, n * (backlog + 1), LIB_DEADLINE_MS));
+	ASSERT_EQ(0, lib_proc_listen_row(variant->family, LIB_PORT, &row));
+	EXPECT_EQ(1, row.rows);		/* the listener, once */
+	EXPECT_EQ(n * (backlog + 1), row.rx_queue);
+
+	/* More on the first CPU overflow its clone only. */
+	ASSERT_EQ(0, pcl_counters(-1, &c0));
+	lo0 = lib_tcpext("ListenOverflows");
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	for (i = 0; i < extra; i++) {
+		int fd = lib_connect(variant->cfamily, LIB_PORT, true);
+
+		ASSERT_LE(0, fd);
+		/* Dropped handshakes are retried for seconds: just leave them. */
+		close(fd);
+	}
+	lo1 = lib_wait_tcpext_above("ListenOverflows", lo0, LIB_DEADLINE_MS);
+	EXPECT_LT(lo0, lo1);
+	ASSERT_EQ(0, pcl_counters(-1, &c1));
+	EXPECT_LT(c0.overflows, c1.overflows);
+	ASSERT_EQ(0, lib_acceptq(self->l, &q, NULL));
+	EXPECT_EQ(n * (backlog + 1), q);
+
+	/* All of them are accepted, none twice, from one CPU. */
+	for (i = 0; i < n * (backlog + 1); i++) {
+		int fd = accept_deadline(self->l, LIB_DEADLINE_MS);
+
+		ASSERT_LE(0, fd) TH_LOG("accept %d: %s", i, strerror(errno));
+		close(fd);
+	}
+	ASSERT_EQ(0, lib_acceptq(self->l, &q, NULL));
+	EXPECT_EQ(0, q);
+	free_clients(cl, n);
+}
+
+/* Pending connections in every clone, then close or shutdown. */
+static void fill_and_stop(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(pcl) *self,
+			  const FIXTURE_VARIANT(pcl) *variant, bool shut)
+{
+	int per = lib_scaled(1000, 8) / self->ncpu, n = self->ncpu, total, i, j;
+	struct client cl[MAXC];
+	long inuse;
+
+	if (per < 4)
+		per = 4;
+	total = n * per;
+	ASSERT_EQ(0, lib_raise_nofile(2 * total + 64));
+	ASSERT_LE(0, pcl_listen(self, variant, total, -1));
+	ASSERT_EQ(total, connect_from_cpus(variant->cfamily, self->cpus, n,
+					   per, cl));
+	ASSERT_EQ(total, lib_wait_queued(self->l, total, LIB_DEADLINE_MS));
+
+	if (shut) {
+		ASSERT_EQ(0, shutdown(self->l, SHUT_RDWR));
+	} else {
+		ASSERT_EQ(0, close(self->l));
+		self->l = -1;
+	}
+	/* Every client is reset: ECONNRESET once. */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < per; j++) {
+			char ch;
+			int fd = cl[i].fds[j];
+
+			ASSERT_EQ(POLLIN, lib_poll1(fd, POLLIN, LIB_DEADLINE_MS) & POLLIN);
+			ASSERT_EQ(-1, read(fd, &ch, 1)) TH_LOG("client %d/%d", i, j);
+			ASSERT_EQ(ECONNRESET, errno);
+		}
+	}
+	free_clients(cl, n);
+
+	if (shut) {
+		/* listen() again: per-core still, and it works. */
+		int c, fd;
+
+		ASSERT_EQ(0, listen(self->l, 8));
+		EXPECT_EQ(1, pcl_get(self->l));
+		c = lib_connect(variant->cfamily, LIB_PORT, false);
+		ASSERT_LE(0, c);
+		fd = accept_deadline(self->l, LIB_DEADLINE_MS);
+		ASSERT_LE(0, fd);
+		close(fd);
+		close(c);
+		close(self->l);
+		self->l = -1;
+	}
+	inuse = wait_inuse(self->base);
+	EXPECT_EQ(self->base, inuse);
+}
+
+TEST_F(pcl, close_with_pending_in_every_clone)
+{
+	fill_and_stop(_metadata, self, variant, false);
+}
+
+TEST_F(pcl, shutdown_then_listen_again)
+{
+	fill_and_stop(_metadata, self, variant, true);
+}
+
+TEST_F(pcl, listen_again_updates_backlog)
+{
+	unsigned int max;
+
+	ASSERT_LE(0, pcl_listen(self, variant, 2, -1));
+	ASSERT_EQ(0, lib_acceptq(self->l, NULL, &max));
+	EXPECT_EQ(2, max);
+	ASSERT_EQ(0, listen(self->l, 64));
+	ASSERT_EQ(0, lib_acceptq(self->l, NULL, &max));
+	EXPECT_EQ(64, max);
+	EXPECT_EQ(1, pcl_get(self->l));
+}
+
+TEST_HARNESS_MAIN
