@@ -27,6 +27,11 @@
 # the server's and the client's output go next to it.  Exit status 0 when the
 # measurement is clean (no load errors, server healthy), 1 otherwise (the JSON
 # is still written, with "status": "error" and the reasons), 2 on bad usage.
+# On a kernel with per-core listen (net.ipv4.tcp_percore_listen), the
+# topology pins the sysctl to 0 in its namespaces (a design's sysctl: setup
+# may then set it in the server's), and the server namespace's counters
+# ("all" row of /proc/net/tcp_percore_listen) are logged after the load and
+# recorded as "percore" in the JSON.
 set -uo pipefail
 
 here=$(dirname "$(realpath "$0")")
@@ -91,55 +96,12 @@ out=$(realpath "$out")
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 
 # ---------------------------------------------------------------------------
-# helpers
+# helpers: cpulist_expand, cpumask, json_str, fail, log, the topology
+# (setup_topology, teardown_topology, nsx, ...) and CPU busy fractions
 
-# "0-2,5" -> "0 1 2 5"
-cpulist_expand() {
-	local part lo hi c res=()
-	local IFS=,
-	for part in $1; do
-		if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
-			lo=${BASH_REMATCH[1]} hi=${BASH_REMATCH[2]}
-		elif [[ $part =~ ^[0-9]+$ ]]; then
-			lo=$part hi=$part
-		else
-			return 1
-		fi
-		for ((c = lo; c <= hi; c++)); do res+=("$c"); done
-	done
-	[ ${#res[@]} -gt 0 ] || return 1
-	printf '%s\n' "${res[@]}"
-}
-
-# CPU numbers -> sysfs cpumask ("ffffffff,00000001": 32-bit groups)
-cpumask() {
-	local c words=() i s=
-	for c in "$@"; do
-		i=$((c / 32))
-		while [ ${#words[@]} -le $i ]; do words+=(0); done
-		words[i]=$((words[i] | (1 << (c % 32))))
-	done
-	for ((i = ${#words[@]} - 1; i >= 0; i--)); do
-		if [ -z "$s" ]; then s=$(printf '%x' "${words[i]}")
-		else s+=,$(printf '%08x' "${words[i]}"); fi
-	done
-	echo "$s"
-}
-
-json_str() {	# JSON string literal
-	local s=$1
-	s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/ }
-	s=${s//$'\r'/}
-	printf '"%s"' "$s"
-}
-
-errors=()
-fail() {
-	echo "bench-once: $*" >&2
-	errors+=("$*")
-}
-
-log() { echo "bench-once: $*" >&2; }
+prog='bench-once'
+# shellcheck source=bench/guest/lib.sh
+. "$here/lib.sh" || exit 2
 
 # ---------------------------------------------------------------------------
 # the design
@@ -185,93 +147,18 @@ else
 	srv_addr=127.0.0.1
 fi
 
-# Global (init-namespace) sysctls we change, restored on exit.
-declare -A saved_global=()
-set_global() {	# KEY VAL
-	local f=/proc/sys/${1//.//}
-	[ -w "$f" ] || { log "warning: cannot set $1 (no $f)"; return 0; }
-	[ -n "${saved_global[$1]+x}" ] || saved_global[$1]=$(cat "$f")
-	echo "$2" > "$f" || fail "cannot set $1=$2"
-}
-
 server_pid=
 cleanup() {
-	local k
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -KILL "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null
 	fi
-	# Anything still running in our namespaces was started by us.
-	for k in $(ip netns pids "$srv_ns" 2>/dev/null) $(ip netns pids "$cli_ns" 2>/dev/null); do
-		kill -KILL "$k" 2>/dev/null
-	done
-	ip netns del "$srv_ns" 2>/dev/null
-	[ "$cli_ns" != "$srv_ns" ] && ip netns del "$cli_ns" 2>/dev/null
+	teardown_topology
 	[ -n "${tmp:-}" ] && rm -rf "$tmp"
-	for k in "${!saved_global[@]}"; do
-		echo "${saved_global[$k]}" > "/proc/sys/${k//.//}" 2>/dev/null
-	done
+	restore_globals
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-nsx() {	# NETNS CMD...: run in a namespace, with its own /sys
-	local ns=$1; shift
-	ip netns exec "$ns" "$@"
-}
-
-ns_sysctls() {	# NETNS client|server|both
-	local ns=$1 role=$2
-	nsx "$ns" sysctl -q -w net.core.somaxconn=65535 \
-		net.ipv4.tcp_max_syn_backlog=65535 \
-		net.ipv4.ip_local_port_range="1024 65535" || fail "sysctls in $ns failed"
-	if [ "$role" != server ]; then
-		nsx "$ns" sysctl -q -w net.ipv4.tcp_tw_reuse=1 || fail "tcp_tw_reuse in $ns failed"
-	fi
-}
-
-set_rps() {	# NETNS DEV CPUS...
-	local ns=$1 dev=$2; shift 2
-	local q=/sys/class/net/$dev/queues/rx-0 mask
-	mask=$(cpumask "$@")
-	nsx "$ns" sh -c "echo $mask > $q/rps_cpus" || fail "cannot set RPS on $dev"
-	if [ "$rfs" -gt 0 ]; then
-		nsx "$ns" sh -c "echo $rfs > $q/rps_flow_cnt" || fail "cannot set RFS on $dev"
-	fi
-}
-
-setup_topology() {
-	ip netns add "$srv_ns" || return 1
-	ip -n "$srv_ns" link set lo up || return 1
-	if [ $topology = lo ]; then
-		ns_sysctls "$srv_ns" both
-		return 0
-	fi
-	ip netns add "$cli_ns" || return 1
-	ip -n "$cli_ns" link set lo up || return 1
-	ip link add "$srv_dev" netns "$srv_ns" type veth peer name "$cli_dev" netns "$cli_ns" || return 1
-	ip -n "$srv_ns" addr add 10.77.0.1/24 dev "$srv_dev" || return 1
-	ip -n "$cli_ns" addr add 10.77.0.2/24 dev "$cli_dev" || return 1
-	ip -n "$srv_ns" link set "$srv_dev" up || return 1
-	ip -n "$cli_ns" link set "$cli_dev" up || return 1
-	ns_sysctls "$srv_ns" server
-	ns_sysctls "$cli_ns" client
-	set_rps "$srv_ns" "$srv_dev" "${scpus[@]}"
-	set_rps "$cli_ns" "$cli_dev" "${ccpus[@]}"
-	# RPS queues to a per-CPU backlog: make it deep enough for a burst
-	# of connection setups; RFS needs the global flow table.
-	set_global net.core.netdev_max_backlog 10000
-	[ "$rfs" -gt 0 ] && set_global net.core.rps_sock_flow_entries "$rfs"
-	# Both ends up (carrier)?
-	local i
-	for i in $(seq 100); do
-		ip -n "$srv_ns" -o link show dev "$srv_dev" | grep -q 'state UP' &&
-			ip -n "$cli_ns" -o link show dev "$cli_dev" | grep -q 'state UP' && return 0
-		sleep 0.1
-	done
-	fail "veth: link not up after 10s"
-	return 1
-}
 
 design_setup() {
 	case $setup in
@@ -293,14 +180,6 @@ design_setup() {
 	esac
 }
 
-# /proc/stat per-CPU busy jiffies and total jiffies: "cpu busy total" lines.
-cpu_snapshot() {
-	awk '/^cpu[0-9]/ { t = 0; for (i = 2; i <= NF; i++) t += $i;
-		# guest and guest_nice (fields 10, 11) are already in user/nice
-		if (NF >= 11) t -= $10 + $11;
-		idle = $5 + $6; print substr($1, 4), t - idle, t }' /proc/stat
-}
-
 # ---------------------------------------------------------------------------
 # the run
 
@@ -313,6 +192,7 @@ cli_err=$out/load.err
 : > "$srv_out"; : > "$cli_out"; : > "$cli_err"
 load_json=null load_rc=-1 server_rc=-1 ready=false stats=null
 busy_json={} srv_busy_avg=null srv_busy_min=null cli_busy_avg=null
+percore=null percore_mode=null
 t_start=$(date +%s.%N)
 
 if ! setup_topology; then
@@ -320,6 +200,8 @@ if ! setup_topology; then
 elif ! design_setup; then
 	:
 else
+	# The per-core listen sysctl the server's listen() will see.
+	percore_mode=$(percore_value "$srv_ns")
 	# The server: one thread per server CPU, pinned.
 	server_cmd=("$binary" --addr "$srv_addr" --port "$port" --threads "$nsrv"
 		--cpus "$server_cpus" --proto "$proto" "${extra_args[@]}")
@@ -340,28 +222,21 @@ else
 			--timeout "$timeout" --json)
 		[ $mark = 1 ] && load_cmd+=(--mark)
 		log "client: ${load_cmd[*]}"
-		snap0=$(cpu_snapshot)
+		cpu_snapshot > "$tmp/snap0"
 		nsx "$cli_ns" taskset -c "$client_cpus" "${load_cmd[@]}" > "$cli_out" 2> "$cli_err"
 		load_rc=$?
-		snap1=$(cpu_snapshot)
+		cpu_snapshot > "$tmp/snap1"
 		# Per-CPU busy fraction over the client's run.
-		# (no process substitution: the VM's /dev has no /dev/fd)
-		sort <<<"$snap0" > "$tmp/snap0"
-		sort <<<"$snap1" > "$tmp/snap1"
-		busy_json=$(join -j1 "$tmp/snap0" "$tmp/snap1" | awk '
-			{ db = $4 - $2; dt = $5 - $3; b[$1] = dt > 0 ? db / dt : 0 }
-			END { s = "{"; n = 0
-				for (c in b) s = s (n++ ? ", " : "") sprintf("\"%s\": %.4f", c, b[c])
-				print s "}" }')
-		busy_of() {	# CPU... -> "avg min"
-			local c list=" $* "
-			join -j1 "$tmp/snap0" "$tmp/snap1" | awk -v l="$list" '
-				index(l, " " $1 " ") { dt = $5 - $3; b = dt > 0 ? ($4 - $2) / dt : 0
-					s += b; n++; if (n == 1 || b < m) m = b }
-				END { if (n) printf "%.4f %.4f\n", s / n, m; else print "null null" }'
-		}
-		read -r srv_busy_avg srv_busy_min <<<"$(busy_of "${scpus[@]}")"
-		read -r cli_busy_avg _ <<<"$(busy_of "${ccpus[@]}")"
+		busy_json=$(busy_json "$tmp/snap0" "$tmp/snap1")
+		read -r srv_busy_avg srv_busy_min <<<"$(busy_of "$tmp/snap0" "$tmp/snap1" "${scpus[@]}")"
+		read -r cli_busy_avg _ <<<"$(busy_of "$tmp/snap0" "$tmp/snap1" "${ccpus[@]}")"
+		# Per-core listen counters of the server's (fresh) namespace,
+		# warm-up included, read after the measurement window.
+		if row=$(percore_all "$srv_ns"); then
+			percore=$(percore_json "$row")
+			log "percore $srv_ns ($PERCORE_SYSCTL=$percore_mode): all $row" \
+				"(local_accepts steals overflows remote_completions)"
+		fi
 		[ "$srv_busy_avg" != null ] || log "warning: no CPU busy figures from /proc/stat"
 		load_json=$(grep -m1 '^{' "$cli_out")
 		if [ -z "$load_json" ]; then
@@ -418,6 +293,7 @@ status=ok
 		"$(json_str "$(uname -r)")" "$ncpus" "$(json_str "$binary $extra")" "$(json_str "$setup")"
 	printf ' "server_ready": %s, "server_rc": %d, "server_stats": %s,\n' "$ready" "$server_rc" "$stats"
 	printf ' "load_rc": %d, "load": %s,\n' "$load_rc" "$load_json"
+	printf ' "percore_listen": %s, "percore": %s,\n' "$percore_mode" "$percore"
 	printf ' "cpu_busy": %s, "server_busy_avg": %s, "server_busy_min": %s, "client_busy_avg": %s,\n' \
 		"$busy_json" "$srv_busy_avg" "$srv_busy_min" "$cli_busy_avg"
 	printf ' "wall_s": %s, "status": %s, "errors": [' \
