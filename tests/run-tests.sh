@@ -48,7 +48,7 @@ if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
 	n1=${#tests[@]}
 	for ((i = 0; i < n1; i++)); do
 		e=${tests[$i]}
-		case ${e%%|*} in net/percore_*) continue ;; esac
+		case ${e%%|*} in *percore*) continue ;; esac
 		tests+=("${e%%|*}[percore]|${e#*|}")
 	done
 fi

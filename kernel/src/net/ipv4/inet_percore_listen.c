@@ -53,7 +53,7 @@ struct pcl_net {
 };
 
 struct pcl_clone {
-	spinlock_t lock;
+	spinlock_t lock;	/* head, tail, qlen and our bit in nonempty */
 	u32 qlen;
 	struct request_sock *head;
 	struct request_sock *tail;
