@@ -48,7 +48,15 @@ if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
 	n1=${#tests[@]}
 	for ((i = 0; i < n1; i++)); do
 		e=${tests[$i]}
-		case ${e%%|*} in *percore*) continue ;; esac
+		case ${e%%|*} in
+		*percore*) continue ;;
+		# FIFO order and the backlog hold per clone: these single-queue
+		# tests run on one CPU, so that all their connections share one.
+		net/accept_basic | net/listen_backlog)
+			IFS='|' read -r nm cwd cmd <<<"$e"
+			tests+=("$nm[percore]|$cwd|taskset -c $(cut -d, -f1 <<<"$(taskset -pc $$ | sed 's/.*: //; s/-.*//')") $cmd")
+			continue ;;
+		esac
 		tests+=("${e%%|*}[percore]|${e#*|}")
 	done
 fi
