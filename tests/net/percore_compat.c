@@ -1149,19 +1149,67 @@ TEST_F_TIMEOUT(percore_compat, reuseport_mode1_vs_mode2, 60)
 }
 
 /*
+ * The parent's half of fork_shared and scm_rights: connect k clients from
+ * the first CPU, read the byte the child (accepting on the last CPU) sends
+ * on each, then collect the child's report through rfd (read with
+ * readfn) and its exit status, and check the accept counters.
+ */
+static void parent_dials_child_accepts(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(percore_compat) *self,
+				       const struct sockaddr_storage *dst,
+				       socklen_t dlen, int k, int *c, char want,
+				       int rfd,
+				       int (*readfn)(int, void *, size_t, int),
+				       int want_exit,
+				       const struct pcl_counters *before)
+{
+	struct child_result r;
+	int i, status;
+	char b;
+
+	ASSERT_EQ(0, lib_pin(self->first));
+	for (i = 0; i < k; i++) {
+		c[i] = keep(self, dial(dst, dlen, false));
+		ASSERT_LE(0, c[i]) TH_LOG("connect: %s", strerror(errno));
+	}
+	for (i = 0; i < k; i++) {
+		ASSERT_EQ(1, recv_wait(c[i], &b, 1, LIB_DEADLINE_MS)) {
+			TH_LOG("connection %d: nothing from the child (%s)", i,
+			       strerror(errno));
+		}
+		ASSERT_EQ(want, b);
+	}
+	memset(&r, 0, sizeof(r));
+	ASSERT_EQ(0, readfn(rfd, &r, sizeof(r), LIB_DEADLINE_MS));
+	ASSERT_EQ(0, wait_child(self->child, LIB_DEADLINE_MS, &status));
+	self->child = -1;
+	ASSERT_EQ(0, r.err) {
+		TH_LOG("child, line %d: %s", r.line, strerror(r.err));
+	}
+	ASSERT_EQ(k, r.accepted);
+	ASSERT_EQ(1, r.pcl);
+	ASSERT_EQ(self->last, r.cpu);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(want_exit, WEXITSTATUS(status));
+	if (self->first == self->last)
+		check_accepts(_metadata, before, k, 0);
+	else
+		check_accepts(_metadata, before, 0, k);
+}
+
+/*
  * A listener shared by fork(): the child, on the last CPU, accepts what
  * the parent connects from the first CPU (stealing it from clone first).
  */
 TEST_F_TIMEOUT(percore_compat, fork_shared, 60)
 {
-	int k = lib_scaled(32, 4), p[2], i, status;
+	int k = lib_scaled(32, 4), p[2], i;
 	struct lopt o = { .pcl = -1 };
 	struct sockaddr_storage dst;
 	struct pcl_counters before;
 	struct child_result r;
 	socklen_t dlen;
 	int l, *c;
-	char b;
 
 	if (k > 200)
 		k = 200;	/* it is also the exit status */
@@ -1187,35 +1235,9 @@ TEST_F_TIMEOUT(percore_compat, fork_shared, 60)
 	}
 	ASSERT_EQ(0, drop(self, p[1]));
 
-	ASSERT_EQ(0, lib_pin(self->first));
-	for (i = 0; i < k; i++) {
-		c[i] = keep(self, dial(&dst, dlen, false));
-		ASSERT_LE(0, c[i]) TH_LOG("connect: %s", strerror(errno));
-	}
-	for (i = 0; i < k; i++) {
-		ASSERT_EQ(1, recv_wait(c[i], &b, 1, LIB_DEADLINE_MS)) {
-			TH_LOG("connection %d: nothing from the child (%s)", i,
-			       strerror(errno));
-		}
-		ASSERT_EQ('x', b);
-	}
-	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(0, read_pipe(p[0], &r, sizeof(r), LIB_DEADLINE_MS));
-	ASSERT_EQ(0, wait_child(self->child, LIB_DEADLINE_MS, &status));
-	self->child = -1;
-	ASSERT_EQ(0, r.err) {
-		TH_LOG("child, line %d: %s", r.line, strerror(r.err));
-	}
-	ASSERT_EQ(k, r.accepted);
-	ASSERT_EQ(1, r.pcl);
-	ASSERT_EQ(self->last, r.cpu);
-	ASSERT_TRUE(WIFEXITED(status));
-	ASSERT_EQ(k, WEXITSTATUS(status));
+	parent_dials_child_accepts(_metadata, self, &dst, dlen, k, c, 'x', p[0],
+				   read_pipe, k, &before);
 	ASSERT_EQ(0, lib_wait_queued(l, 0, 0));
-	if (self->first == self->last)
-		check_accepts(_metadata, &before, k, 0);
-	else
-		check_accepts(_metadata, &before, 0, k);
 
 	for (i = 0; i < k; i++)
 		ASSERT_EQ(0, drop(self, c[i]));
@@ -1231,7 +1253,7 @@ TEST_F_TIMEOUT(percore_compat, fork_shared, 60)
  */
 TEST_F_TIMEOUT(percore_compat, scm_rights, 60)
 {
-	int k = lib_scaled(32, 4), sp[2], i, fd, status;
+	int k = lib_scaled(32, 4), sp[2], i, fd;
 	struct lopt o = { .pcl = -1 };
 	struct sockaddr_storage dst;
 	struct pcl_counters before;
@@ -1275,34 +1297,8 @@ TEST_F_TIMEOUT(percore_compat, scm_rights, 60)
 	/* Ours goes; the one in flight keeps the listener alive. */
 	ASSERT_EQ(0, drop(self, l));
 
-	ASSERT_EQ(0, lib_pin(self->first));
-	for (i = 0; i < k; i++) {
-		c[i] = keep(self, dial(&dst, dlen, false));
-		ASSERT_LE(0, c[i]) TH_LOG("connect: %s", strerror(errno));
-	}
-	for (i = 0; i < k; i++) {
-		ASSERT_EQ(1, recv_wait(c[i], &b, 1, LIB_DEADLINE_MS)) {
-			TH_LOG("connection %d: nothing from the child (%s)", i,
-			       strerror(errno));
-		}
-		ASSERT_EQ('y', b);
-	}
-	memset(&r, 0, sizeof(r));
-	ASSERT_EQ(0, read_full(sp[0], &r, sizeof(r), LIB_DEADLINE_MS));
-	ASSERT_EQ(0, wait_child(self->child, LIB_DEADLINE_MS, &status));
-	self->child = -1;
-	ASSERT_EQ(0, r.err) {
-		TH_LOG("child, line %d: %s", r.line, strerror(r.err));
-	}
-	ASSERT_EQ(k, r.accepted);
-	ASSERT_EQ(1, r.pcl);
-	ASSERT_EQ(self->last, r.cpu);
-	ASSERT_TRUE(WIFEXITED(status));
-	ASSERT_EQ(0, WEXITSTATUS(status));
-	if (self->first == self->last)
-		check_accepts(_metadata, &before, k, 0);
-	else
-		check_accepts(_metadata, &before, 0, k);
+	parent_dials_child_accepts(_metadata, self, &dst, dlen, k, c, 'y', sp[0],
+				   read_full, 0, &before);
 
 	/* The child closed the only copy left. */
 	fd = dial(&dst, dlen, false);
