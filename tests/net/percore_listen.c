@@ -10,6 +10,7 @@
  *  - a CPU with no accepting thread: its connections are stolen by another
  *    CPU, non-blocking accept does not say EAGAIN while any clone holds a
  *    connection, poll() reports it, a blocked accept() wakes for it;
+ *  - of several blocked accept()s, the one on the connection's CPU wakes;
  *  - backlog per clone, queue lengths summed over clones, overflow counted;
  *  - close() and shutdown() with connections pending in every clone: all
  *    reset, socket counts back where they started; listen() again keeps
@@ -411,6 +412,32 @@ TEST_F(pcl, cpu_without_acceptor_is_stolen_from)
 	free_clients(cl, 1);
 }
 
+/* pthread_join() with a deadline: 0, or ETIMEDOUT. */
+static int join_deadline(pthread_t th, int timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(th, NULL, &ts);
+}
+
+/* Remote port of a connected socket, or -1. */
+static int peer_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	return lib_addr_port(&ss);
+}
+
 struct blocker {
 	int l;
 	int cpu;
@@ -468,6 +495,60 @@ TEST_F(pcl, blocked_accept_wakes_for_another_cpus_clone)
 		close(b.fd);
 	}
 	close(c);
+}
+
+/*
+ * Two threads blocked in accept(), on the first and the last CPU; the one
+ * on the first CPU went to sleep first, so upstream's wake-one would pick
+ * it for every connection.  A connection from the last CPU must wake the
+ * thread on the last CPU, and one from the first CPU the thread there.
+ */
+TEST_F(pcl, blocked_accept_on_the_connections_cpu_is_woken)
+{
+	struct blocker b[2] = { { .fd = -1 }, { .fd = -1 } };
+	struct pcl_counters c0, c1;
+	pthread_t th[2];
+	int c[2], i;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	ASSERT_EQ(0, fcntl(self->l, F_SETFL, 0));	/* blocking accept() */
+	ASSERT_EQ(0, pcl_counters(-1, &c0));
+	for (i = 0; i < 2; i++) {
+		b[i].l = self->l;
+		b[i].cpu = self->cpus[i ? self->ncpu - 1 : 0];
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, blocking_accept, &b[i]));
+		while (!__atomic_load_n(&b[i].tid, __ATOMIC_ACQUIRE))
+			lib_tick();
+		ASSERT_EQ(0, lib_wait_blocked(b[i].tid, SYS_accept4, SYS_accept,
+					      LIB_DEADLINE_MS));
+	}
+	/* The last CPU's connection: b[1] wakes, b[0] sleeps on. */
+	ASSERT_EQ(0, lib_pin(b[1].cpu));
+	c[1] = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c[1]);
+	/* Upstream's choice, b[0], would steal it and leave b[1] asleep. */
+	ASSERT_EQ(0, join_deadline(th[1], LIB_DEADLINE_MS))
+		TH_LOG("the last CPU's thread was not woken for its connection");
+	EXPECT_EQ(0, b[1].err);
+	ASSERT_LE(0, b[1].fd);
+	/* Then the first CPU's. */
+	ASSERT_EQ(0, lib_pin(b[0].cpu));
+	c[0] = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c[0]);
+	ASSERT_EQ(0, join_deadline(th[0], LIB_DEADLINE_MS));
+	EXPECT_EQ(0, b[0].err);
+	ASSERT_LE(0, b[0].fd);
+	/* Each took its own CPU's connection: two local accepts, no steal. */
+	ASSERT_EQ(0, pcl_counters(-1, &c1));
+	EXPECT_EQ(2, c1.local_accepts - c0.local_accepts);
+	EXPECT_EQ(0, c1.steals - c0.steals);
+	for (i = 0; i < 2; i++) {
+		EXPECT_EQ(lib_sock_port(c[i]), peer_port(b[i].fd));
+		close(b[i].fd);
+		close(c[i]);
+	}
 }
 
 TEST_F(pcl, epoll_reports_any_clone)

@@ -46,6 +46,7 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 struct request_sock *inet_pcl_accept(struct sock *sk,
 				     struct proto_accept_arg *arg);
 __poll_t inet_pcl_poll(const struct sock *sk);
+void inet_pcl_data_ready(struct sock *sk);
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
 			      const struct request_sock *req);
 u32 inet_pcl_acceptq_len(const struct sock *sk);

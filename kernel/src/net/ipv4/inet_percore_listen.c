@@ -62,8 +62,18 @@ struct pcl_clone {
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
 	struct pcl_stats __percpu *stats;	/* of the listener's netns */
+	atomic_t sleepers;			/* threads in a blocking accept() */
 	cpumask_var_t nonempty;
 };
+
+/* A blocking accept() waiter: the CPU it went to sleep on. */
+struct pcl_waiter {
+	struct wait_queue_entry wait;
+	int cpu;
+};
+
+/* The clone the last child was queued on, for the wakeup that follows. */
+static DEFINE_PER_CPU(int, pcl_wake_cpu);
 
 static unsigned int pcl_net_id __read_mostly;
 
@@ -121,7 +131,12 @@ int inet_pcl_listen_start(struct sock *sk)
 	struct inet_pcl *pcl;
 	int cpu;
 
-	if (queue->rskq_pcl || queue->rskq_pcl_decided)
+	if (queue->rskq_pcl) {
+		/* listen() again after shutdown(): the mode sticks. */
+		WRITE_ONCE(sk->sk_data_ready, inet_pcl_data_ready);
+		return 0;
+	}
+	if (queue->rskq_pcl_decided)
 		return 0;
 	queue->rskq_pcl_decided = 1;
 	if (!pcl_wanted(sk))
@@ -140,6 +155,7 @@ int inet_pcl_listen_start(struct sock *sk)
 	static_branch_deferred_inc(&inet_pcl_key);
 	/* Published before the socket is hashed, so every child sees it. */
 	WRITE_ONCE(queue->rskq_pcl, pcl);
+	WRITE_ONCE(sk->sk_data_ready, inet_pcl_data_ready);
 	return 0;
 nomem:
 	if (pcl)
@@ -208,6 +224,9 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 		cpu = raw_smp_processor_id();
 	c = per_cpu_ptr(pcl->clones, cpu);
 
+	/* The child was cloned with our data_ready: give it upstream's. */
+	WRITE_ONCE(child->sk_data_ready, sock_def_readable);
+
 	spin_lock(&c->lock);
 	if (unlikely(sk->sk_state != TCP_LISTEN)) {
 		spin_unlock(&c->lock);
@@ -227,7 +246,73 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 
 	if (cpu != raw_smp_processor_id())
 		this_cpu_inc(pcl->stats->remote_completions);
+	__this_cpu_write(pcl_wake_cpu, cpu);
 	return true;
+}
+
+static int pcl_wake_function(struct wait_queue_entry *wait, unsigned int mode,
+			     int sync, void *key)
+{
+	return autoremove_wake_function(wait, mode, sync, key);
+}
+
+/*
+ * Wake every non-exclusive waiter and the blocking accept() sleeping on
+ * @cpu, if there is one.  Returns false when no such waiter took the
+ * wakeup: the caller then wakes as upstream does (non-exclusive waiters
+ * may see a second wakeup, which they tolerate).
+ */
+static bool pcl_wake_on_cpu(struct wait_queue_head *wqh, int cpu)
+{
+	void *key = poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND);
+	struct wait_queue_entry *curr, *next, *pref = NULL;
+	unsigned long flags;
+	bool woke = false;
+
+	spin_lock_irqsave(&wqh->lock, flags);
+	list_for_each_entry(curr, &wqh->head, entry) {
+		if (curr->func == pcl_wake_function &&
+		    READ_ONCE(container_of(curr, struct pcl_waiter, wait)->cpu) == cpu) {
+			pref = curr;
+			break;
+		}
+	}
+	if (pref) {
+		list_for_each_entry_safe(curr, next, &wqh->head, entry) {
+			if (curr == pref)
+				woke = curr->func(curr, TASK_INTERRUPTIBLE, 0, key);
+			else if (!(curr->flags & WQ_FLAG_EXCLUSIVE))
+				curr->func(curr, TASK_INTERRUPTIBLE, 0, key);
+		}
+	}
+	spin_unlock_irqrestore(&wqh->lock, flags);
+	return woke;
+}
+
+/*
+ * sk_data_ready of a per-core listener: sock_def_readable(), except that
+ * the one exclusive waiter woken for a new child is, when there is one, a
+ * blocking accept() on the CPU of the child's clone.  (EPOLLEXCLUSIVE
+ * waiters do not say which CPU they wait on; they are woken as upstream.)
+ */
+void inet_pcl_data_ready(struct sock *sk)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+	struct socket_wq *wq;
+
+	if (!pcl || READ_ONCE(sk->sk_state) != TCP_LISTEN ||
+	    !atomic_read(&pcl->sleepers)) {
+		sock_def_readable(sk);
+		return;
+	}
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq) &&
+	    !pcl_wake_on_cpu(&wq->wait, this_cpu_read(pcl_wake_cpu)))
+		wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI |
+						EPOLLRDNORM | EPOLLRDBAND);
+	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
+	rcu_read_unlock();
 }
 
 static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
@@ -278,12 +363,16 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 
 static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
 {
-	DEFINE_WAIT(wait);
+	struct pcl_waiter w;
 	int err;
 
+	init_wait(&w.wait);
+	w.wait.func = pcl_wake_function;
+	w.cpu = raw_smp_processor_id();
+	atomic_inc(&pcl->sleepers);
 	/* Exclusive, as upstream: one waiter woken per new child. */
 	for (;;) {
-		prepare_to_wait_exclusive(sk_sleep(sk), &wait,
+		prepare_to_wait_exclusive(sk_sleep(sk), &w.wait,
 					  TASK_INTERRUPTIBLE);
 		err = 0;
 		if (!cpumask_empty(pcl->nonempty))
@@ -299,8 +388,10 @@ static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
 			break;
 		*timeo = schedule_timeout(*timeo);
 		sched_annotate_sleep();
+		WRITE_ONCE(w.cpu, raw_smp_processor_id());
 	}
-	finish_wait(sk_sleep(sk), &wait);
+	finish_wait(sk_sleep(sk), &w.wait);
+	atomic_dec(&pcl->sleepers);
 	return err;
 }
 
