@@ -128,7 +128,7 @@ kernel-deb: source
 
 # Every prefix of the series must build (slow: one kernel build per patch).
 check-series: $(PRISTINE)/.mp-debian-version
-	@kernel/check-series.sh $(PRISTINE) $(BUILD)/series-check $(BENCH_CFG)
+	@kernel/check-series.sh $(PRISTINE) $(BUILD)/series-check $(CFG)/features.config $(REF_CFG)
 
 checkpatch: $(PRISTINE)/.mp-debian-version
 	@kernel/checkpatch.sh $(PRISTINE)

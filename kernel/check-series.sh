@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# check-series.sh PRISTINE WORKDIR FRAGMENT...: the series is bisectable when
-# the kernel builds after every patch.  Applies the series one patch at a time
-# to a copy of PRISTINE and builds the given config after each (slow: one
-# incremental kernel build per patch; ccache helps).
+# check-series.sh PRISTINE WORKDIR FEATURES FRAGMENT...: the series is
+# bisectable when the kernel builds after every patch.  Applies the series one
+# patch at a time to a copy of PRISTINE and builds the config of FRAGMENT...
+# after each (slow: one incremental kernel build per patch; ccache helps).
+# FEATURES (our Kconfig symbols) is merged in before every build: a symbol
+# that the patches so far do not define yet is dropped by olddefconfig.
 set -euo pipefail
 kdir=$(dirname "$(realpath "$0")")
-pristine=$(realpath "$1") work=$2
-shift 2
+pristine=$(realpath "$1") work=$2 features=$(realpath "$3")
+shift 3
 mkdir -p "$work"
 work=$(realpath "$work")
 tree=$work/linux obj=$work/obj
@@ -23,6 +25,7 @@ for p in "${series[@]}"; do
 	n=$((n + 1))
 	echo "check-series: [$n/${#series[@]}] $p"
 	patch -d "$tree" -p1 -s --batch --forward < "$kdir/patches/$p"
+	cat "$features" >> "$obj/.config"
 	make -s -C "$tree" O="$obj" CC="ccache gcc" -j"$(($(nproc) + 1))" olddefconfig bzImage ||
 		{ echo "check-series: the kernel does not build after $p" >&2; exit 1; }
 done

@@ -11,6 +11,7 @@
  *    CPU, non-blocking accept does not say EAGAIN while any clone holds a
  *    connection, poll() reports it, a blocked accept() wakes for it;
  *  - of several blocked accept()s, the one on the connection's CPU wakes;
+ *  - a per-core listener put in a BPF sockmap afterwards keeps working;
  *  - backlog per clone, queue lengths summed over clones, overflow counted;
  *  - close() and shutdown() with connections pending in every clone: all
  *    reset, socket counts back where they started; listen() again keeps
@@ -21,6 +22,7 @@
  * clone k.  Variants: ipv4, ipv6, dualstack.  Every test runs in a netns
  * of its own.  MP_TEST_SCALE scales connection counts.
  */
+#include <linux/bpf.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -712,6 +714,64 @@ TEST_F(pcl, listen_again_updates_backlog)
 	ASSERT_EQ(0, lib_acceptq(self->l, NULL, &max));
 	EXPECT_EQ(64, max);
 	EXPECT_EQ(1, pcl_get(self->l));
+}
+
+static int bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+/*
+ * The mode is decided at listen(), before a listener can be in a sockmap
+ * (sockmaps take only listening or connected sockets).  One added later
+ * (sockmap replaces its proto) still accepts from every clone, and leaves
+ * the map cleanly.
+ */
+TEST_F(pcl, listener_in_a_sockmap_keeps_working)
+{
+	union bpf_attr attr;
+	struct client cl[MAXC];
+	int map, per = 4, n = self->ncpu, total, i;
+	__u32 key = 0;
+	__u64 val;
+
+	ASSERT_LE(0, pcl_listen(self, variant, 64, -1));
+	ASSERT_EQ(1, pcl_get(self->l));
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_SOCKMAP;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(__u64);
+	attr.max_entries = 1;
+	map = bpf_sys(BPF_MAP_CREATE, &attr);
+	if (map < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no sockmap here: %s", strerror(errno));
+	ASSERT_LE(0, map) TH_LOG("BPF_MAP_CREATE: %s", strerror(errno));
+	val = self->l;
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = map;
+	attr.key = (__u64)(uintptr_t)&key;
+	attr.value = (__u64)(uintptr_t)&val;
+	attr.flags = BPF_ANY;
+	ASSERT_EQ(0, bpf_sys(BPF_MAP_UPDATE_ELEM, &attr))
+		TH_LOG("BPF_MAP_UPDATE_ELEM: %s", strerror(errno));
+	EXPECT_EQ(1, pcl_get(self->l));
+
+	total = connect_from_cpus(variant->cfamily, self->cpus, n, per, cl);
+	ASSERT_EQ(n * per, total);
+	for (i = 0; i < total; i++) {
+		int fd = accept_deadline(self->l, LIB_DEADLINE_MS);
+
+		ASSERT_LE(0, fd) TH_LOG("accept %d: %s", i, strerror(errno));
+		/* The child is an ordinary socket: data flows. */
+		EXPECT_EQ(1, write(fd, "y", 1));
+		close(fd);
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = map;
+	attr.key = (__u64)(uintptr_t)&key;
+	EXPECT_EQ(0, bpf_sys(BPF_MAP_DELETE_ELEM, &attr));
+	close(map);
+	free_clients(cl, n);
 }
 
 TEST_HARNESS_MAIN
