@@ -25,7 +25,11 @@ for p in "${series[@]}"; do
 	n=$((n + 1))
 	echo "check-series: [$n/${#series[@]}] $p"
 	patch -d "$tree" -p1 -s --batch --forward < "$kdir/patches/$p"
-	cat "$features" >> "$obj/.config"
+	# Replace, not just append, so that Kconfig does not warn about overrides.
+	sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p' "$features" | while read -r sym; do
+		sed -i -e "/^$sym=/d" -e "/^# $sym is not set/d" "$obj/.config"
+	done
+	grep '^CONFIG_' "$features" >> "$obj/.config"
 	make -s -C "$tree" O="$obj" CC="ccache gcc" -j"$(($(nproc) + 1))" olddefconfig bzImage ||
 		{ echo "check-series: the kernel does not build after $p" >&2; exit 1; }
 done
