@@ -217,12 +217,8 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 			struct sock *child)
 {
 	struct inet_pcl *pcl = inet_pcl(sk);
-	int cpu = req->syn_cpu;
-	struct pcl_clone *c;
-
-	if (unlikely(cpu >= nr_cpu_ids))
-		cpu = raw_smp_processor_id();
-	c = per_cpu_ptr(pcl->clones, cpu);
+	int cpu = req->syn_cpu;	/* set by inet_reqsk_alloc(), kept by clones */
+	struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 
 	/* The child was cloned with our data_ready: give it upstream's. */
 	WRITE_ONCE(child->sk_data_ready, sock_def_readable);
