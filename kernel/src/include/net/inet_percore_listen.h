@@ -97,6 +97,19 @@ static inline int inet_pcl_getsockopt(const struct sock *sk)
 
 #endif /* CONFIG_TCP_PERCORE_LISTEN */
 
+/* Points where a test kernel can widen a race window (debugfs knobs). */
+enum inet_pcl_dbg {
+	INET_PCL_DBG_QUEUE_ADD,	/* child's clone locked, not yet linked */
+	INET_PCL_DBG_ACCEPT,	/* accept(): not per-core, before lock_sock */
+	INET_PCL_DBG_NR
+};
+
+#ifdef CONFIG_TCP_PERCORE_LISTEN_DEBUG
+void inet_pcl_debug_delay(enum inet_pcl_dbg point);
+#else
+static inline void inet_pcl_debug_delay(enum inet_pcl_dbg point) {}
+#endif
+
 /*
  * The hooks upstream code calls.  @req may be NULL: the check is then made
  * for the clone of the current CPU (a SYN being processed here).

@@ -37,6 +37,7 @@
 #include <net/tcp.h>
 
 DEFINE_STATIC_KEY_DEFERRED_FALSE(inet_pcl_key, HZ);
+EXPORT_SYMBOL_GPL(inet_pcl_key);
 
 /* Per netns, per CPU. */
 struct pcl_stats {
@@ -196,6 +197,7 @@ bool inet_pcl_acceptq_is_full(const struct sock *sk,
 	this_cpu_inc(pcl->stats->overflows);
 	return true;
 }
+EXPORT_SYMBOL_GPL(inet_pcl_acceptq_is_full);
 
 u32 inet_pcl_acceptq_len(const struct sock *sk)
 {
@@ -207,6 +209,7 @@ u32 inet_pcl_acceptq_len(const struct sock *sk)
 		len += READ_ONCE(per_cpu_ptr(pcl->clones, cpu)->qlen);
 	return len;
 }
+EXPORT_SYMBOL_GPL(inet_pcl_acceptq_len);
 
 /*
  * Queue @child on the clone of the CPU that processed its SYN.  Softirq
@@ -228,6 +231,7 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 		spin_unlock(&c->lock);
 		return false;
 	}
+	inet_pcl_debug_delay(INET_PCL_DBG_QUEUE_ADD);
 	req->sk = child;
 	req->dl_next = NULL;
 	if (!c->head) {
