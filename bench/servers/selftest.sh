@@ -47,15 +47,22 @@ if ! make -s -j1 -C "$SRV_DIR" || ! make -s -j1 -C "$SRV_DIR/../loadgen"; then
 fi
 
 # start NAME CMD...: run CMD in the background on the next port and wait
-# for its "ready" line.
+# for its "ready" line (printed once it listens).  The output files are
+# emptied here, before the fork: the "&" child truncates them only when it
+# gets to run, and on a busy machine that can be after the first grep below,
+# which then found the previous server's "ready" line and the checks ran
+# against a port nobody listened on yet (connect failures).  The wait is
+# long because it costs nothing unless the server never gets ready.
 start() {
 	local name=$1 tries
 	shift
 	port=$((port + 1))
+	: >"$TMP/srv.out"
+	: >"$TMP/srv.err"
 	"$@" --port "$port" >"$TMP/srv.out" 2>"$TMP/srv.err" &
 	pid=$!
-	for ((tries = 0; tries < 100; tries++)); do
-		grep -q '^ready ' "$TMP/srv.out" && return 0
+	for ((tries = 0; tries < 600; tries++)); do
+		grep -q "^ready .* port $port " "$TMP/srv.out" && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -105,10 +112,12 @@ load() {
 }
 
 # wrk_run NAME WRK-ARGS...: a 2 s wrk run without socket errors or non-2xx.
+# wrk counts a response slower than --timeout (default 2 s) as a socket
+# error: 10 s keeps a busy machine from failing the check.
 wrk_run() {
 	local name=$1 rc
 	shift
-	wrk -t2 -c50 -d2s "$@" "http://127.0.0.1:$port/" >"$TMP/wrk.out" 2>&1
+	wrk -t2 -c50 -d2s --timeout 10s "$@" "http://127.0.0.1:$port/" >"$TMP/wrk.out" 2>&1
 	rc=$?
 	if [ "$rc" -ne 0 ] || ! grep -Eq '^ *[1-9][0-9]* requests in' "$TMP/wrk.out" ||
 	   grep -Eq 'Socket errors|Non-2xx' "$TMP/wrk.out"; then
@@ -183,7 +192,7 @@ fi
 expect_failure() {
 	local name=$1 kind=$2 rc
 	shift 2
-	"$LOAD" --port "$port" --ops 8 --conns 4 --threads 2 --timeout 0.5 "$@" \
+	"$LOAD" --port "$port" --ops 8 --conns 4 --threads 2 "$@" \
 		>"$TMP/load.out" 2>"$TMP/load.err"
 	rc=$?
 	if [ "$rc" -eq 1 ] && grep -Eq "^FAILURES: .* $kind=[1-9]" "$TMP/load.err"; then
@@ -193,12 +202,17 @@ expect_failure() {
 	fi
 }
 
+# Only the silent server needs a short --timeout (timing out is what it
+# tests); the others answer at once, and a short one would turn a late answer
+# on a busy machine into a timeout instead of the failure under test.
 for fault in mismatch:mismatch short:short_read reset:reset silent:timeout; do
+	tmo=10
+	[ "${fault%:*}" = silent ] && tmo=0.5
 	if start "mp-badsrv ${fault%:*}" "$BADSRV" --fault "${fault%:*}"; then
 		for proto in echo http; do
 			for mode in short persistent; do
 				expect_failure "bad server ${fault%:*} $proto $mode" \
-					"${fault#*:}" --proto $proto --mode $mode
+					"${fault#*:}" --proto $proto --mode $mode --timeout $tmo
 			done
 		done
 		kill "$pid"
