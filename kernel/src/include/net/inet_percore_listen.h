@@ -48,10 +48,22 @@ struct request_sock *inet_pcl_accept(struct sock *sk,
 __poll_t inet_pcl_poll(const struct sock *sk);
 void inet_pcl_data_ready(struct sock *sk);
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
-			      const struct request_sock *req);
+			      const struct request_sock *req, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);
 int inet_pcl_setsockopt(struct sock *sk, int val);
-int inet_pcl_getsockopt(const struct sock *sk);
+int inet_pcl_getsockopt(struct sock *sk);
+
+/*
+ * A child is cloned from its listener, callbacks included: give it
+ * upstream's data_ready before anything (a sockops program putting it in
+ * a sockmap, say) sees or replaces it.
+ */
+static inline void inet_pcl_clone_init(struct sock *newsk)
+{
+	if (static_branch_unlikely(&inet_pcl_key.key) &&
+	    newsk->sk_data_ready == inet_pcl_data_ready)
+		newsk->sk_data_ready = sock_def_readable;
+}
 
 #else /* !CONFIG_TCP_PERCORE_LISTEN */
 
@@ -79,7 +91,8 @@ inet_pcl_accept(struct sock *sk, struct proto_accept_arg *arg)
 
 static inline __poll_t inet_pcl_poll(const struct sock *sk) { return 0; }
 static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
-					    const struct request_sock *req)
+					    const struct request_sock *req,
+					    bool drop)
 {
 	return false;
 }
@@ -90,10 +103,12 @@ static inline int inet_pcl_setsockopt(struct sock *sk, int val)
 	return -ENOPROTOOPT;
 }
 
-static inline int inet_pcl_getsockopt(const struct sock *sk)
+static inline int inet_pcl_getsockopt(struct sock *sk)
 {
 	return -ENOPROTOOPT;
 }
+
+static inline void inet_pcl_clone_init(struct sock *newsk) {}
 
 #endif /* CONFIG_TCP_PERCORE_LISTEN */
 
@@ -112,13 +127,22 @@ static inline void inet_pcl_debug_delay(enum inet_pcl_dbg point) {}
 
 /*
  * The hooks upstream code calls.  @req may be NULL: the check is then made
- * for the clone of the current CPU (a SYN being processed here).
+ * for the clone of the current CPU (a SYN being processed here).  For
+ * callers that drop the SYN or child when the queue is full (counted).
  */
 static inline bool inet_csk_acceptq_is_full(const struct sock *sk,
 					    const struct request_sock *req)
 {
 	if (inet_pcl(sk))
-		return inet_pcl_acceptq_is_full(sk, req);
+		return inet_pcl_acceptq_is_full(sk, req, true);
+	return sk_acceptq_is_full(sk);
+}
+
+/* The same for a SYN on this CPU, for callers that only ask. */
+static inline bool inet_csk_acceptq_peek_full(const struct sock *sk)
+{
+	if (inet_pcl(sk))
+		return inet_pcl_acceptq_is_full(sk, NULL, false);
 	return sk_acceptq_is_full(sk);
 }
 

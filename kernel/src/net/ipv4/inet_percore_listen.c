@@ -24,8 +24,6 @@
  * socket; listen() again, or shutdown() then listen(), keeps it.
  */
 
-#define pr_fmt(fmt) "TCP: percore_listen: " fmt
-
 #include <linux/cpumask.h>
 #include <linux/percpu.h>
 #include <linux/proc_fs.h>
@@ -35,16 +33,20 @@
 #include <net/inet_percore_listen.h>
 #include <net/netns/generic.h>
 #include <net/tcp.h>
+#include <trace/events/sock.h>
 
 DEFINE_STATIC_KEY_DEFERRED_FALSE(inet_pcl_key, HZ);
 EXPORT_SYMBOL_GPL(inet_pcl_key);
 
-/* Per netns, per CPU. */
+/*
+ * Per netns, per CPU.  unsigned long, as the SNMP MIB counters: a 32-bit
+ * counter does not tear on 32-bit SMP, and the sums are 64-bit.
+ */
 struct pcl_stats {
-	u64 local_accepts;	/* accept() took from its own CPU's clone */
-	u64 steals;		/* accept() took from another CPU's clone */
-	u64 overflows;		/* a clone's queue was full: child dropped */
-	u64 remote_completions;	/* handshake completed off the SYN's CPU */
+	unsigned long local_accepts;	/* accept() took from its own clone */
+	unsigned long steals;		/* accept() took from another clone */
+	unsigned long overflows;	/* a clone was full: child dropped */
+	unsigned long remote_completions; /* handshake done off the SYN's CPU */
 };
 
 struct pcl_net {
@@ -56,9 +58,19 @@ struct pcl_net {
 struct pcl_clone {
 	spinlock_t lock;	/* head, tail, qlen and our bit in nonempty */
 	u32 qlen;
+	/* Consecutive accepts this CPU took from this clone (fairness). */
+	u32 local_streak;
 	struct request_sock *head;
 	struct request_sock *tail;
 };
+
+/*
+ * Fairness between clones: after this many consecutive accepts from its
+ * own clone, accept() serves another non-empty clone first.  A child in a
+ * clone whose CPU has no acceptor thus waits at most this many accepts of
+ * a busy CPU, and the common path (own clone non-empty) stays lock-local.
+ */
+#define PCL_FAIR_BATCH	16
 
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
@@ -186,15 +198,20 @@ static bool pcl_clone_full(const struct sock *sk, struct pcl_clone *c)
 	return READ_ONCE(c->qlen) > READ_ONCE(sk->sk_max_ack_backlog);
 }
 
+/*
+ * Is the clone a child of @req (NULL: of a SYN on this CPU) would be
+ * queued on full?  @drop: the caller drops the child if so (counted).
+ */
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
-			      const struct request_sock *req)
+			      const struct request_sock *req, bool drop)
 {
 	struct inet_pcl *pcl = inet_pcl(sk);
 	int cpu = req ? req->syn_cpu : raw_smp_processor_id();
 
 	if (!pcl_clone_full(sk, per_cpu_ptr(pcl->clones, cpu)))
 		return false;
-	this_cpu_inc(pcl->stats->overflows);
+	if (drop)
+		this_cpu_inc(pcl->stats->overflows);
 	return true;
 }
 EXPORT_SYMBOL_GPL(inet_pcl_acceptq_is_full);
@@ -222,9 +239,6 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 	struct inet_pcl *pcl = inet_pcl(sk);
 	int cpu = req->syn_cpu;	/* set by inet_reqsk_alloc(), kept by clones */
 	struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
-
-	/* The child was cloned with our data_ready: give it upstream's. */
-	WRITE_ONCE(child->sk_data_ready, sock_def_readable);
 
 	spin_lock(&c->lock);
 	if (unlikely(sk->sk_state != TCP_LISTEN)) {
@@ -305,6 +319,7 @@ void inet_pcl_data_ready(struct sock *sk)
 		sock_def_readable(sk);
 		return;
 	}
+	trace_sk_data_ready(sk);
 	rcu_read_lock();
 	wq = rcu_dereference(sk->sk_wq);
 	if (skwq_has_sleeper(wq) &&
@@ -336,19 +351,13 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 	return req;
 }
 
-/* Own clone first, then steal, starting after our CPU to spread steals. */
-static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
+/* Take from another CPU's clone, starting after ours to spread steals. */
+static struct request_sock *pcl_steal(struct inet_pcl *pcl, int self)
 {
-	int self = raw_smp_processor_id();
 	int start = self + 1 < nr_cpu_ids ? self + 1 : 0;
 	struct request_sock *req;
 	int cpu;
 
-	req = pcl_take(pcl, self);
-	if (req) {
-		this_cpu_inc(pcl->stats->local_accepts);
-		return req;
-	}
 	for_each_cpu_wrap(cpu, pcl->nonempty, start) {
 		if (cpu == self)
 			continue;
@@ -359,6 +368,34 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Own clone first, then steal; but after PCL_FAIR_BATCH local accepts in
+ * a row, steal first, so that a busy CPU cannot starve the other clones.
+ * The streak is a heuristic: a racing accept() on the same CPU may lose an
+ * update, which only shifts the next fair turn.
+ */
+static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
+{
+	int self = raw_smp_processor_id();
+	struct pcl_clone *own = per_cpu_ptr(pcl->clones, self);
+	struct request_sock *req;
+
+	if (READ_ONCE(own->local_streak) >= PCL_FAIR_BATCH) {
+		WRITE_ONCE(own->local_streak, 0);
+		req = pcl_steal(pcl, self);
+		if (req)
+			return req;
+	}
+	req = pcl_take(pcl, self);
+	if (req) {
+		WRITE_ONCE(own->local_streak, READ_ONCE(own->local_streak) + 1);
+		this_cpu_inc(pcl->stats->local_accepts);
+		return req;
+	}
+	WRITE_ONCE(own->local_streak, 0);
+	return pcl_steal(pcl, self);
 }
 
 static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
@@ -431,10 +468,16 @@ __poll_t inet_pcl_poll(const struct sock *sk)
 }
 
 /*
- * The listener is closing (its state is no longer TCP_LISTEN, so no child
- * can be queued on a clone any more): move every clone's children to the
- * listener's own queue, where inet_csk_listen_stop() resets them or
- * migrates them to another reuseport listener, as it does upstream.
+ * The listener is closing: move every clone's children to the listener's
+ * own queue, where inet_csk_listen_stop() resets them or migrates them to
+ * another reuseport listener, as it does upstream.
+ *
+ * Every clone is visited under its lock, not only those the non-empty
+ * mask shows: inet_pcl_queue_add() checks sk_state under the clone lock
+ * and sets the mask bit only after linking the child.  Our caller changed
+ * sk_state first, so once we have held a clone's lock, no child can be
+ * added to it any more; a child being added while we wait for the lock is
+ * found when we get it.
  */
 void inet_pcl_listen_stop(struct sock *sk)
 {
@@ -444,7 +487,7 @@ void inet_pcl_listen_stop(struct sock *sk)
 
 	if (!pcl)
 		return;
-	for_each_cpu(cpu, pcl->nonempty) {
+	for_each_possible_cpu(cpu) {
 		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 		struct request_sock *head, *tail;
 		u32 n;
@@ -487,44 +530,49 @@ int inet_pcl_setsockopt(struct sock *sk, int val)
 	return 0;
 }
 
-/* 1 if per-core, 0 if not; before listen(), -1 if the sysctl decides. */
-int inet_pcl_getsockopt(const struct sock *sk)
+/*
+ * 1 if per-core, 0 if not; before listen(), -1 if the sysctl decides.
+ * Under the socket lock: setsockopt() and listen() write these bitfields.
+ */
+int inet_pcl_getsockopt(struct sock *sk)
 {
 	const struct request_sock_queue *queue = &inet_csk(sk)->icsk_accept_queue;
+	int val = -1;
 
+	lock_sock(sk);
 	if (queue->rskq_pcl_decided)
-		return !!READ_ONCE(queue->rskq_pcl);
-	switch (queue->rskq_pcl_pref) {
-	case PCL_PREF_ON:
-		return 1;
-	case PCL_PREF_OFF:
-		return 0;
-	}
-	return -1;
+		val = !!queue->rskq_pcl;
+	else if (queue->rskq_pcl_pref == PCL_PREF_ON)
+		val = 1;
+	else if (queue->rskq_pcl_pref == PCL_PREF_OFF)
+		val = 0;
+	release_sock(sk);
+	return val;
 }
 
 /* /proc/net/tcp_percore_listen: this netns's counters, a row per CPU. */
 static int pcl_seq_show(struct seq_file *seq, void *v)
 {
 	struct pcl_net *pn = pcl_net(seq_file_single_net(seq));
-	struct pcl_stats sum = {};
+	u64 sum_la = 0, sum_st = 0, sum_ov = 0, sum_rc = 0;
 	int cpu;
 
 	seq_puts(seq, "cpu local_accepts steals overflows remote_completions\n");
 	for_each_possible_cpu(cpu) {
 		const struct pcl_stats *s = per_cpu_ptr(pn->stats, cpu);
-		u64 la = READ_ONCE(s->local_accepts), st = READ_ONCE(s->steals);
-		u64 ov = READ_ONCE(s->overflows);
-		u64 rc = READ_ONCE(s->remote_completions);
+		unsigned long la = READ_ONCE(s->local_accepts);
+		unsigned long st = READ_ONCE(s->steals);
+		unsigned long ov = READ_ONCE(s->overflows);
+		unsigned long rc = READ_ONCE(s->remote_completions);
 
-		seq_printf(seq, "%d %llu %llu %llu %llu\n", cpu, la, st, ov, rc);
-		sum.local_accepts += la;
-		sum.steals += st;
-		sum.overflows += ov;
-		sum.remote_completions += rc;
+		seq_printf(seq, "%d %lu %lu %lu %lu\n", cpu, la, st, ov, rc);
+		sum_la += la;
+		sum_st += st;
+		sum_ov += ov;
+		sum_rc += rc;
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu\n", sum.local_accepts,
-		   sum.steals, sum.overflows, sum.remote_completions);
+	seq_printf(seq, "all %llu %llu %llu %llu\n", sum_la, sum_st, sum_ov,
+		   sum_rc);
 	return 0;
 }
 
