@@ -26,6 +26,8 @@ CFG        := kernel/configs
 REF_CFG    := $(CFG)/base.config $(CFG)/bench.config
 BENCH_CFG  := $(REF_CFG) $(CFG)/features.config
 TEST_CFG   := $(BENCH_CFG) $(CFG)/test.config
+# modular: the bench kernel with IPv6 and tcp_diag as modules (as in Debian's).
+MODULAR_CFG := $(BENCH_CFG) $(CFG)/modular.config
 
 # Kernel images.  "ref" is the bench config without our patches: the
 # reference for "no overhead when off".
@@ -36,15 +38,16 @@ KREF       := $(BUILD)/kbuild-ref/arch/x86/boot/bzImage
 # VM size for tests (vCPUs); the bench picks its own split.
 TEST_CPUS  ?= 2
 
-.PHONY: all run test deps source kernel-test kernel-bench kernel-ref userspace \
-	tests vm bench bench-nginx bench-bundle kernel-deb check-series checkpatch clean distclean help
+.PHONY: all run test deps source kernel-test kernel-bench kernel-ref kernel-modular \
+	userspace tests vm bench bench-nginx bench-bundle kernel-deb check-series checkpatch \
+	clean distclean help
 
 all: kernel-test kernel-bench userspace
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
-	@echo "Other targets: deps kernel-test kernel-bench kernel-ref tests vm bench bench-nginx"
-	@echo "  bench-bundle kernel-deb check-series checkpatch clean distclean"
+	@echo "Other targets: deps kernel-test kernel-bench kernel-ref kernel-modular tests vm"
+	@echo "  bench bench-nginx bench-bundle kernel-deb check-series checkpatch clean distclean"
 
 deps:
 	@scripts/deps.sh
@@ -81,6 +84,14 @@ kernel-ref: $(PRISTINE)/.mp-debian-version
 	@kernel/kconfig.sh $(PRISTINE) $(BUILD)/kbuild-ref $(REF_CFG)
 	@echo "  KERNEL  ref (unpatched)"
 	@$(call KMAKE,$(PRISTINE),$(BUILD)/kbuild-ref) bzImage
+
+# Modules use our symbols (IPv6, tcp_diag): modpost fails on a missing
+# export here, not only in the hours-long kernel-deb.  Not built by make test
+# (tests/tools/module-exports.sh checks the test kernel's objects instead).
+kernel-modular: source
+	@kernel/kconfig.sh $(PATCHED) $(BUILD)/kbuild-modular $(MODULAR_CFG)
+	@echo "  KERNEL  modular (IPv6, tcp_diag as modules)"
+	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-modular) bzImage modules
 
 # UAPI headers of the patched kernel, for the tests and the library.
 $(BUILD)/uapi/include/linux/version.h: source
@@ -126,9 +137,11 @@ kernel-deb: source
 	@kernel/deb-config.sh $(PATCHED) $(BUILD)/kbuild-deb
 	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-deb) bindeb-pkg
 
-# Every prefix of the series must build (slow: one kernel build per patch).
+# Every prefix of the series must build, modules included (slow: one kernel
+# build per patch).  The modular config, so a missing export fails here too.
 check-series: $(PRISTINE)/.mp-debian-version
-	@kernel/check-series.sh $(PRISTINE) $(BUILD)/series-check $(CFG)/features.config $(REF_CFG)
+	@kernel/check-series.sh $(PRISTINE) $(BUILD)/series-check $(CFG)/features.config \
+		$(REF_CFG) $(CFG)/modular.config
 
 checkpatch: $(PRISTINE)/.mp-debian-version
 	@kernel/checkpatch.sh $(PRISTINE)
