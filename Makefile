@@ -104,6 +104,8 @@ userspace: | deps
 	@$(MAKE) -s -C bench/insncount
 	@$(MAKE) -s -C bench/servers
 	@$(MAKE) -s -C bench/loadgen
+	@$(MAKE) -s -C libmegapipe
+	@$(MAKE) -s -C examples
 
 tests: $(BUILD)/uapi/include/linux/version.h userspace
 	@$(MAKE) -s -C tests KSRC=$(abspath $(PRISTINE)) UAPI=$(abspath $(BUILD)/uapi/include)
@@ -147,7 +149,7 @@ checkpatch: $(PRISTINE)/.mp-debian-version
 	@kernel/checkpatch.sh $(PRISTINE)
 
 clean:
-	@for d in bench/insncount bench/servers bench/loadgen tests; do $(MAKE) -s -C $$d clean; done
+	@for d in bench/insncount bench/servers bench/loadgen libmegapipe examples tests; do $(MAKE) -s -C $$d clean; done
 	rm -rf $(BUILD)/kbuild-* $(BUILD)/uapi $(BUILD)/vm
 
 distclean: clean

@@ -1,0 +1,1161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The epoll backend: the channel ABI of <linux/megapipe.h> implemented in
+ * user space, for kernels without /dev/megapipe.
+ *
+ * It takes the same structures and makes the same checks as the device
+ * (reserved fields, flags, handles, completion reservations), so code that
+ * runs on it runs on the device.  Sockets are non-blocking I/O on epoll:
+ * every socket is registered edge-triggered once, for input and output.
+ * A request is tried as soon as it is submitted when it is first in its
+ * queue; one that finds the socket empty (EAGAIN) waits for the socket's
+ * next edge, which the submit call's wait turns into more attempts.
+ *
+ * Per handle there are two FIFOs: reads (or, for a listener, accepts) and
+ * writes (WRITE, WRITEV, DISCONNECT; or the CONNECT of a connecting
+ * socket).  Only the head of a FIFO is ever tried, so reads complete in
+ * order and so do writes.
+ *
+ * What user space cannot do: lightweight sockets (every connection here
+ * has an fd, the channel's own unless the caller asked for it), listener
+ * CPU masks (checked, then ignored), and detection of sockets in a BPF
+ * sockmap.  The features word says so.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define EP_MAX_HANDLES		((1U << MEGAPIPE_HANDLE_INDEX_BITS) - 1)
+#define EP_MAX_BATCH		256
+#define EP_MAX_CQ_ENTRIES	65536
+#define EP_MAX_IOV		1024	/* UIO_MAXIOV */
+#define EP_GEN_MAX		0x7ff	/* handle = gen << 20 | index, < 2^31 */
+#define EP_EVENTS		64
+#define CHUNK_BITS		10
+#define CHUNK			(1U << CHUNK_BITS)
+
+#define EP_FEATURES	(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CONNECT | \
+			 MEGAPIPE_FEAT_CANCEL | MEGAPIPE_FEAT_EXPORT | \
+			 MEGAPIPE_FEAT_WRITEV)
+
+enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING };
+
+struct ep_req {
+	struct ep_req *next;
+	uint8_t op;
+	uint32_t op_flags;
+	uint32_t left;		/* ACCEPT: connections still wanted */
+	size_t total, done;	/* writes: bytes in all, bytes sent */
+	struct iovec *iov;	/* writes: the iovecs not yet sent */
+	int iovcnt;
+	struct iovec *iov_alloc; /* WRITEV: our copy */
+	struct iovec iov1;	/* READ, WRITE */
+	uint64_t cookie;	/* CONNECT */
+};
+
+struct ep_handle {
+	uint32_t handle;	/* MEGAPIPE_NO_HANDLE while free */
+	uint32_t next_free;
+	uint16_t gen;
+	uint8_t kind;
+	uint8_t owned;		/* lightweight: the fd is the channel's */
+	uint8_t closing;	/* DISCONNECT submitted */
+	uint8_t in_registry;
+	int fd;
+	int saved_flags;	/* listener: file status flags to restore */
+	dev_t dev;
+	ino_t ino;
+	uint64_t cookie;
+	struct ep_req *rq, *rq_tail;	/* READs, or ACCEPTs */
+	struct ep_req *wq, *wq_tail;	/* WRITE/WRITEV/DISCONNECT, or CONNECT */
+};
+
+struct ep_chan {
+	int epfd;
+	bool set_up;
+	unsigned int cq_entries;
+	unsigned int reserved;	/* owed by pending requests + in the ring */
+	struct megapipe_cqe *cq;
+	unsigned int cq_head, cq_n;
+	struct ep_req *reqs, *free_reqs;
+	/*
+	 * Handles in chunks that never move (a pointer to a handle stays
+	 * good while others are allocated): index i is chunk[i >> CHUNK_BITS].
+	 */
+	struct ep_handle *chunk[(EP_MAX_HANDLES >> CHUNK_BITS) + 1];
+	unsigned int nh, live;
+	uint32_t free_head;	/* list of free slots, MEGAPIPE_NO_HANDLE: none */
+};
+
+/* ---- the process-wide set of registered sockets (EEXIST) ---------------- */
+
+/*
+ * The device refuses a connection already registered in a channel, and a
+ * listener already registered in the same channel (a listener is meant to
+ * be registered in every channel, each with its CPUs).  Sockets are told
+ * apart by inode (sockfs gives each its own); the set covers the sockets
+ * registered by fd in this process's channels.
+ */
+#define REG_BUCKETS	1024
+
+struct reg_node {
+	struct reg_node *next;
+	dev_t dev;
+	ino_t ino;
+	const void *chan;	/* listeners: the channel; connections: NULL */
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reg_node *reg_tab[REG_BUCKETS];
+
+static struct reg_node **reg_bucket(dev_t dev, ino_t ino)
+{
+	return &reg_tab[(ino ^ dev) % REG_BUCKETS];
+}
+
+/* 0, -EEXIST or -ENOMEM; @chan: the channel for a listener, else NULL */
+static int reg_add(dev_t dev, ino_t ino, const void *chan)
+{
+	struct reg_node **p, *n;
+	int ret = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	p = reg_bucket(dev, ino);
+	for (n = *p; n; n = n->next)
+		if (n->dev == dev && n->ino == ino &&
+		    (!n->chan || !chan || n->chan == chan))
+			break;
+	if (n) {
+		ret = -EEXIST;
+	} else if (!(n = malloc(sizeof(*n)))) {
+		ret = -ENOMEM;
+	} else {
+		n->dev = dev;
+		n->ino = ino;
+		n->chan = chan;
+		n->next = *p;
+		*p = n;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+static void reg_del(dev_t dev, ino_t ino, const void *chan)
+{
+	struct reg_node **p, *n;
+
+	pthread_mutex_lock(&reg_lock);
+	for (p = reg_bucket(dev, ino); (n = *p); p = &n->next)
+		if (n->dev == dev && n->ino == ino && n->chan == chan) {
+			*p = n->next;
+			free(n);
+			break;
+		}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* ---- handles -------------------------------------------------------------- */
+
+static struct ep_handle *h_at(struct ep_chan *ch, uint32_t i)
+{
+	return &ch->chunk[i >> CHUNK_BITS][i & (CHUNK - 1)];
+}
+
+static struct ep_handle *h_get(struct ep_chan *ch, uint32_t handle)
+{
+	uint32_t i = MEGAPIPE_HANDLE_INDEX(handle);
+	struct ep_handle *h;
+
+	if (handle == MEGAPIPE_NO_HANDLE || i >= ch->nh)
+		return NULL;
+	h = h_at(ch, i);
+	return h->handle == handle ? h : NULL;
+}
+
+/* A live handle that takes requests. */
+static struct ep_handle *h_live(struct ep_chan *ch, uint32_t handle)
+{
+	struct ep_handle *h = h_get(ch, handle);
+
+	if (!h || h->closing || h->kind == K_CONNECTING)
+		return NULL;
+	return h;
+}
+
+/* A new handle for @fd; NULL with -EMFILE/-ENOMEM in *err. */
+static struct ep_handle *h_alloc(struct ep_chan *ch, int fd, uint8_t kind,
+				 bool owned, uint64_t cookie, int *err)
+{
+	struct ep_handle *h;
+	uint32_t i;
+
+	if (ch->live >= EP_MAX_HANDLES) {
+		*err = -EMFILE;
+		return NULL;
+	}
+	if (ch->free_head == MEGAPIPE_NO_HANDLE) {
+		struct ep_handle *p = calloc(CHUNK, sizeof(*p));
+		unsigned int k;
+
+		if (!p) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		ch->chunk[ch->nh >> CHUNK_BITS] = p;
+		/* free list in index order, so low indexes go first */
+		for (k = CHUNK; k-- > 0;) {
+			p[k].handle = MEGAPIPE_NO_HANDLE;
+			p[k].next_free = ch->free_head;
+			ch->free_head = ch->nh + k;
+		}
+		ch->nh += CHUNK;
+	}
+	i = ch->free_head;
+	h = h_at(ch, i);
+	ch->free_head = h->next_free;
+	if (!h->gen || h->gen >= EP_GEN_MAX)
+		h->gen = 1;
+	else
+		h->gen++;
+	h->handle = (uint32_t)h->gen << MEGAPIPE_HANDLE_INDEX_BITS | i;
+	h->kind = kind;
+	h->owned = owned;
+	h->closing = 0;
+	h->in_registry = 0;
+	h->fd = fd;
+	h->saved_flags = -1;
+	h->cookie = cookie;
+	h->rq = h->rq_tail = h->wq = h->wq_tail = NULL;
+	ch->live++;
+	return h;
+}
+
+static void h_free(struct ep_chan *ch, struct ep_handle *h)
+{
+	uint32_t i = MEGAPIPE_HANDLE_INDEX(h->handle);
+
+	if (h->in_registry)
+		reg_del(h->dev, h->ino, h->kind == K_LISTENER ? ch : NULL);
+	h->handle = MEGAPIPE_NO_HANDLE;
+	h->kind = K_FREE;
+	h->fd = -1;
+	h->next_free = ch->free_head;
+	ch->free_head = i;
+	ch->live--;
+}
+
+static int ep_add(struct ep_chan *ch, struct ep_handle *h, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = h->handle };
+
+	return epoll_ctl(ch->epfd, EPOLL_CTL_ADD, h->fd, &ev) ? -errno : 0;
+}
+
+/* ---- requests and completions -------------------------------------------- */
+
+static struct ep_req *req_get(struct ep_chan *ch)
+{
+	struct ep_req *r = ch->free_reqs;
+
+	/* every pending request holds a reservation: the pool cannot run dry */
+	assert(r);
+	ch->free_reqs = r->next;
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+static void req_put(struct ep_chan *ch, struct ep_req *r)
+{
+	free(r->iov_alloc);
+	r->iov_alloc = NULL;
+	r->next = ch->free_reqs;
+	ch->free_reqs = r;
+}
+
+static void q_push(struct ep_req **head, struct ep_req **tail, struct ep_req *r)
+{
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static struct ep_req *q_pop(struct ep_req **head, struct ep_req **tail)
+{
+	struct ep_req *r = *head;
+
+	*head = r->next;
+	if (!*head)
+		*tail = NULL;
+	return r;
+}
+
+/* Post a completion; its room was reserved at submission. */
+static void post(struct ep_chan *ch, uint64_t cookie, uint32_t handle,
+		 uint32_t new_handle, int32_t result, uint8_t op, uint16_t flags)
+{
+	struct megapipe_cqe *c;
+
+	assert(ch->cq_n < ch->cq_entries);
+	c = &ch->cq[(ch->cq_head + ch->cq_n++) % ch->cq_entries];
+	memset(c, 0, sizeof(*c));
+	c->cookie = cookie;
+	c->handle = handle;
+	c->new_handle = new_handle;
+	c->result = result;
+	c->opcode = op;
+	c->flags = flags;
+}
+
+/* Complete @r on @h with @result; the request leaves its queue first. */
+static void finish(struct ep_chan *ch, struct ep_handle *h, struct ep_req *r,
+		   int32_t result)
+{
+	post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, result, r->op, 0);
+	req_put(ch, r);
+}
+
+/* An accept ends: its last completion, and the rest of its reservation back. */
+static void accept_end(struct ep_chan *ch, struct ep_handle *h, int32_t err)
+{
+	struct ep_req *r = q_pop(&h->rq, &h->rq_tail);
+
+	post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, err,
+	     MEGAPIPE_OP_ACCEPT, 0);
+	ch->reserved -= r->left - 1;
+	req_put(ch, r);
+}
+
+static void run_accepts(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct ep_req *r;
+
+	while ((r = h->rq)) {
+		bool want_fd = r->op_flags & MEGAPIPE_ACCEPT_FD;
+		int flags = SOCK_CLOEXEC, fd, err = 0;
+		struct ep_handle *nh;
+		struct stat st;
+
+		if (ch->live >= EP_MAX_HANDLES) {
+			accept_end(ch, h, -EMFILE);
+			continue;
+		}
+		if (!want_fd || (r->op_flags & MEGAPIPE_ACCEPT_NONBLOCK))
+			flags |= SOCK_NONBLOCK;
+		fd = accept4(h->fd, NULL, NULL, flags);
+		if (fd < 0) {
+			/* a connection that gave up, or a network error: as accept(2) advises, go on */
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+			    errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+			    errno == ENONET || errno == EHOSTUNREACH || errno == EOPNOTSUPP ||
+			    errno == ENETUNREACH)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			accept_end(ch, h, -errno);
+			continue;
+		}
+		nh = h_alloc(ch, fd, K_CONN, !want_fd, 0, &err);
+		if (nh && want_fd) {
+			if (fstat(fd, &st))
+				err = -errno;
+			else if (!(err = reg_add(st.st_dev, st.st_ino, NULL))) {
+				nh->dev = st.st_dev;
+				nh->ino = st.st_ino;
+				nh->in_registry = 1;
+			}
+		}
+		if (nh && !err)
+			err = ep_add(ch, nh, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+		if (err) {
+			if (nh)
+				h_free(ch, nh);
+			close(fd);
+			accept_end(ch, h, err);
+			continue;
+		}
+		r->left--;
+		post(ch, h->cookie, h->handle, nh->handle, want_fd ? fd : 0,
+		     MEGAPIPE_OP_ACCEPT, (r->left ? MEGAPIPE_CQE_F_MORE : 0) |
+					 (want_fd ? MEGAPIPE_CQE_F_FD : 0));
+		if (!r->left)
+			req_put(ch, q_pop(&h->rq, &h->rq_tail));
+	}
+}
+
+static void run_reads(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct ep_req *r;
+	ssize_t n;
+
+	while ((r = h->rq)) {
+		n = recv(h->fd, r->iov1.iov_base, r->iov1.iov_len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		q_pop(&h->rq, &h->rq_tail);
+		finish(ch, h, r, n < 0 ? -errno : (int32_t)n);
+	}
+}
+
+/* Complete every WRITE/WRITEV still queued with -ECANCELED; returns how many. */
+static unsigned int cancel_writes_behind(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct ep_req **p = &h->wq, *r;
+	unsigned int n = 0;
+
+	h->wq_tail = NULL;
+	while ((r = *p)) {
+		if (r->op == MEGAPIPE_OP_DISCONNECT) {
+			h->wq_tail = r;
+			p = &r->next;
+			continue;
+		}
+		*p = r->next;
+		finish(ch, h, r, -ECANCELED);
+		n++;
+	}
+	return n;
+}
+
+/* Pending reads or accepts complete with -ECANCELED; returns how many. */
+static unsigned int cancel_rq(struct ep_chan *ch, struct ep_handle *h)
+{
+	unsigned int n = 0;
+
+	while (h->rq) {
+		if (h->kind == K_LISTENER)
+			accept_end(ch, h, -ECANCELED);
+		else
+			finish(ch, h, q_pop(&h->rq, &h->rq_tail), -ECANCELED);
+		n++;
+	}
+	return n;
+}
+
+/* Release a handle's socket and the handle itself. */
+static void h_release(struct ep_chan *ch, struct ep_handle *h)
+{
+	if (h->owned) {
+		close(h->fd);
+	} else {
+		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+		if (h->saved_flags >= 0)
+			fcntl(h->fd, F_SETFL, h->saved_flags);
+	}
+	h_free(ch, h);
+}
+
+static void run_disconnect(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct ep_req *r = q_pop(&h->wq, &h->wq_tail);
+
+	cancel_rq(ch, h);
+	shutdown(h->fd, SHUT_RDWR);
+	finish(ch, h, r, 0);
+	h_release(ch, h);
+}
+
+/* Returns false if the handle is gone (a DISCONNECT ran). */
+static bool run_writes(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct ep_req *r;
+	struct msghdr msg;
+	ssize_t n;
+
+	while ((r = h->wq)) {
+		if (r->op == MEGAPIPE_OP_DISCONNECT) {
+			run_disconnect(ch, h);
+			return false;
+		}
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = r->iov;
+		msg.msg_iovlen = r->iovcnt;
+		n = sendmsg(h->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n < 0) {
+			int err = errno;
+
+			q_pop(&h->wq, &h->wq_tail);
+			finish(ch, h, r, r->done ? (int32_t)r->done : -err);
+			cancel_writes_behind(ch, h);
+			continue;
+		}
+		r->done += n;
+		while (n > 0 && r->iovcnt) {
+			size_t k = (size_t)n < r->iov->iov_len ? (size_t)n : r->iov->iov_len;
+
+			r->iov->iov_base = (char *)r->iov->iov_base + k;
+			r->iov->iov_len -= k;
+			n -= k;
+			if (!r->iov->iov_len) {
+				r->iov++;
+				r->iovcnt--;
+			}
+		}
+		while (r->iovcnt && !r->iov->iov_len) {	/* empty iovecs */
+			r->iov++;
+			r->iovcnt--;
+		}
+		if (r->done == r->total) {
+			q_pop(&h->wq, &h->wq_tail);
+			finish(ch, h, r, (int32_t)r->total);
+		}
+	}
+	return true;
+}
+
+static void finish_connect(struct ep_chan *ch, struct ep_handle *h, int err)
+{
+	struct ep_req *r = q_pop(&h->wq, &h->wq_tail);
+
+	if (!err) {
+		h->kind = K_CONN;
+		post(ch, r->cookie, MEGAPIPE_NO_HANDLE, h->handle, 0,
+		     MEGAPIPE_OP_CONNECT, 0);
+	} else {
+		post(ch, r->cookie, MEGAPIPE_NO_HANDLE, MEGAPIPE_NO_HANDLE, err,
+		     MEGAPIPE_OP_CONNECT, 0);
+		close(h->fd);
+		h_free(ch, h);
+	}
+	req_put(ch, r);
+}
+
+static void start_connect(struct ep_chan *ch, const struct megapipe_req *q,
+			  const struct sockaddr *sa)
+{
+	struct ep_handle *h;
+	struct ep_req *r;
+	int fd, err = 0;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    IPPROTO_TCP);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	h = h_alloc(ch, fd, K_CONNECTING, true, q->cookie, &err);
+	if (!h) {
+		close(fd);
+		goto fail;
+	}
+	r = req_get(ch);
+	r->op = MEGAPIPE_OP_CONNECT;
+	r->cookie = q->cookie;
+	q_push(&h->wq, &h->wq_tail, r);
+	err = ep_add(ch, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	if (!err && connect(fd, sa, q->len))
+		err = errno == EINPROGRESS || errno == EINTR ? 1 : -errno;
+	if (err <= 0)
+		finish_connect(ch, h, err);
+	return;
+fail:
+	post(ch, q->cookie, MEGAPIPE_NO_HANDLE, MEGAPIPE_NO_HANDLE, err,
+	     MEGAPIPE_OP_CONNECT, 0);
+}
+
+static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
+			       uint32_t mask)
+{
+	struct ep_req **p, *r;
+	unsigned int n = 0, i;
+
+	if (!mask)
+		mask = MEGAPIPE_CANCEL_ALL;
+	if (!h) {			/* the channel's pending connects */
+		if (!(mask & MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT)))
+			return 0;
+		for (i = 0; i < ch->nh; i++) {
+			if (h_at(ch, i)->kind != K_CONNECTING)
+				continue;
+			finish_connect(ch, h_at(ch, i), -ECANCELED);
+			n++;
+		}
+		return n;
+	}
+	if (mask & MEGAPIPE_CANCEL_OP(h->kind == K_LISTENER ? MEGAPIPE_OP_ACCEPT :
+							      MEGAPIPE_OP_READ))
+		n += cancel_rq(ch, h);
+	p = &h->wq;
+	while ((r = *p)) {
+		if (r->op == MEGAPIPE_OP_DISCONNECT ||
+		    !(mask & MEGAPIPE_CANCEL_OP(r->op))) {
+			p = &r->next;
+			continue;
+		}
+		*p = r->next;
+		if (!*p)
+			h->wq_tail = p == &h->wq ? NULL :
+				(struct ep_req *)((char *)p - offsetof(struct ep_req, next));
+		n++;
+		if (r->done) {		/* partly sent: the rest cannot follow */
+			finish(ch, h, r, (int32_t)r->done);
+			n += cancel_writes_behind(ch, h);
+			break;
+		}
+		finish(ch, h, r, -ECANCELED);
+	}
+	return n;
+}
+
+/* ---- the ABI ---------------------------------------------------------------- */
+
+static bool resv_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--)
+		if (*c++)
+			return false;
+	return true;
+}
+
+static int ep_open(struct mp_channel *mp)
+{
+	struct ep_chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return -ENOMEM;
+	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ch->epfd < 0) {
+		int err = -errno;
+
+		free(ch);
+		return err;
+	}
+	ch->free_head = MEGAPIPE_NO_HANDLE;
+	mp->be = ch;
+	return 0;
+}
+
+static int ep_info(struct mp_channel *mp, struct megapipe_info *info)
+{
+	(void)mp;
+	if (info->flags)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	info->abi_version = MEGAPIPE_ABI_VERSION;
+	info->features = EP_FEATURES;
+	info->max_handles = EP_MAX_HANDLES;
+	info->max_batch = EP_MAX_BATCH;
+	info->max_cq_entries = EP_MAX_CQ_ENTRIES;
+	info->max_iov = EP_MAX_IOV;
+	return 0;
+}
+
+static int ep_setup(struct mp_channel *mp, struct megapipe_setup *s)
+{
+	struct ep_chan *ch = mp->be;
+	unsigned int i;
+
+	if (ch->set_up)
+		return -EBUSY;
+	if (s->flags || !resv_zero(s->resv, sizeof(s->resv)) ||
+	    !s->cq_entries || s->cq_entries > EP_MAX_CQ_ENTRIES)
+		return -EINVAL;
+	ch->cq = calloc(s->cq_entries, sizeof(*ch->cq));
+	ch->reqs = calloc(s->cq_entries, sizeof(*ch->reqs));
+	if (!ch->cq || !ch->reqs) {
+		free(ch->cq);
+		free(ch->reqs);
+		ch->cq = NULL;
+		ch->reqs = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < s->cq_entries; i++) {
+		ch->reqs[i].next = ch->free_reqs;
+		ch->free_reqs = &ch->reqs[i];
+	}
+	ch->cq_entries = s->cq_entries;
+	ch->set_up = true;
+	return 0;
+}
+
+/* Does the mask name at least one CPU of this machine? */
+static int check_cpumask(const struct megapipe_register *r)
+{
+	const uint64_t *w = (const uint64_t *)(uintptr_t)r->cpumask;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	unsigned int cpu;
+
+	if (!r->cpumask)
+		return r->cpumask_len ? -EINVAL : 0;
+	if (!r->cpumask_len || r->cpumask_len % 8 ||
+	    r->cpumask_len > MEGAPIPE_CPUMASK_MAX_BYTES)
+		return -EINVAL;
+	for (cpu = 0; cpu < r->cpumask_len * 8 && cpu < ncpu; cpu++)
+		if (w[cpu / 64] >> (cpu % 64) & 1)
+			return 0;
+	return -EINVAL;
+}
+
+static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
+{
+	struct ep_chan *ch = mp->be;
+	int val, listening = 0, err = 0, fl;
+	socklen_t len = sizeof(val);
+	struct sockaddr_storage ss;
+	struct ep_handle *h;
+	char ulp[16] = "";
+	struct stat st;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if (r->flags || !resv_zero(r->resv, sizeof(r->resv)) || r->handle)
+		return -EINVAL;
+	if (fstat(r->fd, &st))
+		return -EBADF;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (getsockopt(r->fd, SOL_SOCKET, SO_DOMAIN, &val, &len) ||
+	    (val != AF_INET && val != AF_INET6))
+		return -EOPNOTSUPP;
+	len = sizeof(val);
+	if (getsockopt(r->fd, SOL_SOCKET, SO_TYPE, &val, &len) || val != SOCK_STREAM)
+		return -EOPNOTSUPP;
+	len = sizeof(val);
+	if (getsockopt(r->fd, SOL_SOCKET, SO_PROTOCOL, &val, &len) || val != IPPROTO_TCP)
+		return -EOPNOTSUPP;
+	len = sizeof(ulp);
+	if (!getsockopt(r->fd, IPPROTO_TCP, TCP_ULP, ulp, &len) && len && ulp[0])
+		return -EOPNOTSUPP;
+	len = sizeof(listening);
+	if (getsockopt(r->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len))
+		return -errno;
+	len = sizeof(ss);
+	if (!listening && getpeername(r->fd, (struct sockaddr *)&ss, &len))
+		return -ENOTCONN;
+	if (r->cpumask && !listening)
+		return -EINVAL;
+	err = check_cpumask(r);
+	if (err)
+		return err;
+	err = reg_add(st.st_dev, st.st_ino, listening ? ch : NULL);
+	if (err)
+		return err;
+	h = h_alloc(ch, r->fd, listening ? K_LISTENER : K_CONN, false, r->cookie, &err);
+	if (!h) {
+		reg_del(st.st_dev, st.st_ino, listening ? ch : NULL);
+		return err;
+	}
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	h->in_registry = 1;
+	if (listening) {
+		/* accept4() must not block: a listener may be shared */
+		fl = fcntl(r->fd, F_GETFL);
+		if (fl >= 0 && !(fl & O_NONBLOCK)) {
+			if (fcntl(r->fd, F_SETFL, fl | O_NONBLOCK))
+				err = -errno;
+			else
+				h->saved_flags = fl;
+		}
+		if (!err)
+			err = ep_add(ch, h, EPOLLIN | EPOLLEXCLUSIVE | EPOLLET);
+	} else {
+		err = ep_add(ch, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+	}
+	if (err) {
+		if (h->saved_flags >= 0)
+			fcntl(r->fd, F_SETFL, h->saved_flags);
+		h_free(ch, h);
+		return err;
+	}
+	r->handle = h->handle;
+	return 0;
+}
+
+static int ep_unreg(struct mp_channel *mp, struct megapipe_unregister *u)
+{
+	struct ep_chan *ch = mp->be;
+	struct ep_handle *h;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if (u->flags || u->resv)
+		return -EINVAL;
+	h = h_live(ch, u->handle);
+	if (!h)
+		return -EBADF;
+	if (h->owned)
+		return -EINVAL;
+	if (h->rq || h->wq)
+		return -EBUSY;
+	h_release(ch, h);
+	return 0;
+}
+
+static int ep_export(struct mp_channel *mp, struct megapipe_export *e)
+{
+	struct ep_chan *ch = mp->be;
+	struct ep_handle *h;
+	int fl, fd;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if ((e->flags & ~MEGAPIPE_EXPORT_NONBLOCK) || e->resv)
+		return -EINVAL;
+	h = h_live(ch, e->handle);
+	if (!h)
+		return -EBADF;
+	if (!h->owned)
+		return -EINVAL;
+	if (h->rq || h->wq)
+		return -EBUSY;
+	fd = h->fd;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, (e->flags & MEGAPIPE_EXPORT_NONBLOCK) ?
+				 fl | O_NONBLOCK : fl & ~O_NONBLOCK))
+		return -errno;
+	epoll_ctl(ch->epfd, EPOLL_CTL_DEL, fd, NULL);
+	h_free(ch, h);
+	e->fd = fd;
+	return 0;
+}
+
+/*
+ * Check request @q and, if it is good, take it: 0 or the -errno for which
+ * it is refused (nothing done then).
+ */
+static int take(struct ep_chan *ch, const struct megapipe_req *q)
+{
+	struct ep_handle *h = NULL;
+	unsigned int need = 1;
+	struct ep_req *r;
+	bool was_empty;
+	int i;
+
+	if (q->resv0 || !resv_zero(q->resv, sizeof(q->resv)) ||
+	    !q->opcode || q->opcode > MEGAPIPE_OP_LAST ||
+	    (q->flags & ~MEGAPIPE_REQ_F_SET_COOKIE))
+		return -EINVAL;
+	if (q->opcode == MEGAPIPE_OP_CONNECT || q->opcode == MEGAPIPE_OP_CANCEL) {
+		if (q->flags || (q->opcode == MEGAPIPE_OP_CANCEL && q->cookie))
+			return -EINVAL;
+	} else if (!(q->flags & MEGAPIPE_REQ_F_SET_COOKIE) && q->cookie) {
+		return -EINVAL;
+	}
+
+	switch (q->opcode) {
+	case MEGAPIPE_OP_ACCEPT:
+		h = h_live(ch, q->handle);
+		if (!h)
+			return -EBADF;
+		if (h->kind != K_LISTENER || q->addr ||
+		    (q->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
+		    ((q->op_flags & MEGAPIPE_ACCEPT_NONBLOCK) &&
+		     !(q->op_flags & MEGAPIPE_ACCEPT_FD)) ||
+		    !q->len || q->len > ch->cq_entries)
+			return -EINVAL;
+		need = q->len;
+		break;
+	case MEGAPIPE_OP_READ:
+	case MEGAPIPE_OP_WRITE:
+	case MEGAPIPE_OP_WRITEV:
+	case MEGAPIPE_OP_DISCONNECT:
+		h = h_live(ch, q->handle);
+		if (!h)
+			return -EBADF;
+		if (h->kind != K_CONN || q->op_flags)
+			return -EINVAL;
+		if (q->opcode == MEGAPIPE_OP_DISCONNECT) {
+			if (q->addr || q->len)
+				return -EINVAL;
+		} else if (!q->len || q->len > (q->opcode == MEGAPIPE_OP_WRITEV ?
+						EP_MAX_IOV : INT_MAX)) {
+			return -EINVAL;
+		} else if (!q->addr) {
+			return -EFAULT;
+		}
+		break;
+	case MEGAPIPE_OP_CONNECT: {
+		const struct sockaddr *sa = (const struct sockaddr *)(uintptr_t)q->addr;
+
+		if (q->handle != MEGAPIPE_NO_HANDLE || q->op_flags)
+			return -EINVAL;
+		if (!sa)
+			return -EFAULT;
+		if (q->len < sizeof(sa_family_t) || q->len > sizeof(struct sockaddr_storage))
+			return -EINVAL;
+		if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+			return -EAFNOSUPPORT;
+		if (q->len < (sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+							 sizeof(struct sockaddr_in6)))
+			return -EINVAL;
+		break;
+	}
+	case MEGAPIPE_OP_CANCEL:
+		if (q->handle != MEGAPIPE_NO_HANDLE) {
+			h = h_live(ch, q->handle);
+			if (!h)
+				return -EBADF;
+		}
+		if (q->addr || q->len || (q->op_flags & ~MEGAPIPE_CANCEL_ALL))
+			return -EINVAL;
+		break;
+	}
+	if (need > ch->cq_entries - ch->reserved)
+		return -EBUSY;
+
+	/* Taken: from here on, the outcome is a completion. */
+	if (q->opcode == MEGAPIPE_OP_WRITEV) {
+		const struct iovec *uiov = (const struct iovec *)(uintptr_t)q->addr;
+		size_t total = 0;
+
+		for (i = 0; i < (int)q->len; i++) {
+			if (uiov[i].iov_len > INT_MAX - total)
+				return -EINVAL;
+			total += uiov[i].iov_len;
+		}
+		if (!total)
+			return -EINVAL;
+		r = req_get(ch);
+		r->iov_alloc = malloc(q->len * sizeof(*uiov));
+		if (!r->iov_alloc) {
+			req_put(ch, r);
+			return -ENOMEM;
+		}
+		memcpy(r->iov_alloc, uiov, q->len * sizeof(*uiov));
+		r->iov = r->iov_alloc;
+		r->iovcnt = q->len;
+		r->total = total;
+	} else if (q->opcode != MEGAPIPE_OP_CANCEL && q->opcode != MEGAPIPE_OP_CONNECT) {
+		r = req_get(ch);
+		r->iov1.iov_base = (void *)(uintptr_t)q->addr;
+		r->iov1.iov_len = q->len;
+		r->iov = &r->iov1;
+		r->iovcnt = 1;
+		r->total = q->len;
+	} else {
+		r = NULL;
+	}
+	ch->reserved += need;
+	if (h && (q->flags & MEGAPIPE_REQ_F_SET_COOKIE))
+		h->cookie = q->cookie;
+	if (r) {
+		r->op = q->opcode;
+		r->op_flags = q->op_flags;
+		r->left = q->len;
+	}
+
+	switch (q->opcode) {
+	case MEGAPIPE_OP_ACCEPT:
+		was_empty = !h->rq;
+		q_push(&h->rq, &h->rq_tail, r);
+		if (was_empty)
+			run_accepts(ch, h);
+		break;
+	case MEGAPIPE_OP_READ:
+		was_empty = !h->rq;
+		q_push(&h->rq, &h->rq_tail, r);
+		if (was_empty)
+			run_reads(ch, h);
+		break;
+	case MEGAPIPE_OP_DISCONNECT:
+		h->closing = 1;
+		/* fall through */
+	case MEGAPIPE_OP_WRITE:
+	case MEGAPIPE_OP_WRITEV:
+		was_empty = !h->wq;
+		q_push(&h->wq, &h->wq_tail, r);
+		if (was_empty)
+			run_writes(ch, h);
+		break;
+	case MEGAPIPE_OP_CONNECT:
+		start_connect(ch, q, (const struct sockaddr *)(uintptr_t)q->addr);
+		break;
+	case MEGAPIPE_OP_CANCEL: {
+		unsigned int n = run_cancel(ch, h, q->op_flags);
+
+		post(ch, h ? h->cookie : 0, q->handle, MEGAPIPE_NO_HANDLE, n,
+		     MEGAPIPE_OP_CANCEL, 0);
+		break;
+	}
+	}
+	return 0;
+}
+
+static void on_event(struct ep_chan *ch, uint32_t handle, uint32_t ev)
+{
+	struct ep_handle *h = h_get(ch, handle);
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!h)			/* released since epoll_wait() reported it */
+		return;
+	switch (h->kind) {
+	case K_LISTENER:
+		if (h->rq)
+			run_accepts(ch, h);
+		break;
+	case K_CONNECTING:
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			break;
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		finish_connect(ch, h, -err);
+		break;
+	case K_CONN:
+		if (h->rq && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
+			run_reads(ch, h);
+		if (h->wq && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			run_writes(ch, h);
+		break;
+	}
+}
+
+static unsigned int copy_out(struct ep_chan *ch, struct megapipe_cqe *out,
+			     unsigned int room)
+{
+	unsigned int n = 0;
+
+	while (ch->cq_n && n < room) {
+		out[n++] = ch->cq[ch->cq_head];
+		ch->cq_head = (ch->cq_head + 1) % ch->cq_entries;
+		ch->cq_n--;
+		ch->reserved--;
+	}
+	return n;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
+{
+	const struct megapipe_req *reqs = (const void *)(uintptr_t)s->reqs;
+	struct megapipe_cqe *cqes = (void *)(uintptr_t)s->cqes;
+	struct ep_chan *ch = mp->be;
+	struct epoll_event evs[EP_EVENTS];
+	int64_t deadline = 0;
+	int i, n, err;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if (s->flags || !resv_zero(s->resv, sizeof(s->resv)) ||
+	    s->min_complete > s->max_cqes)
+		return -EINVAL;
+	if (s->nr_reqs > EP_MAX_BATCH || s->max_cqes > EP_MAX_BATCH)
+		return -E2BIG;
+	if ((s->nr_reqs && !reqs) || (s->max_cqes && !cqes))
+		return -EFAULT;
+
+	s->submitted = 0;
+	s->completed = 0;
+	s->error = 0;
+	for (; s->submitted < s->nr_reqs; s->submitted++) {
+		err = take(ch, &reqs[s->submitted]);
+		if (err) {
+			s->error = err;
+			break;
+		}
+	}
+	s->completed = copy_out(ch, cqes, s->max_cqes);
+	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
+		return 0;
+
+	if (s->timeout_ns > 0)
+		deadline = now_ns() + s->timeout_ns;
+	while (s->completed < s->min_complete) {
+		int ms = -1;
+
+		if (s->timeout_ns > 0) {
+			int64_t left = deadline - now_ns();
+
+			if (left <= 0)
+				break;
+			/* round up: never return before the timeout */
+			ms = left / 1000000 + (left % 1000000 != 0);
+			if (ms > INT_MAX / 2)
+				ms = INT_MAX / 2;
+		}
+		n = epoll_wait(ch->epfd, evs, EP_EVENTS, ms);
+		if (n < 0) {
+			if (errno != EINTR)
+				return -errno;
+			return s->submitted ? 0 : -EINTR;
+		}
+		for (i = 0; i < n; i++)
+			on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
+		s->completed += copy_out(ch, cqes + s->completed,
+					 s->max_cqes - s->completed);
+	}
+	return 0;
+}
+
+static void ep_close(struct mp_channel *mp, bool foreign)
+{
+	struct ep_chan *ch = mp->be;
+	unsigned int i;
+
+	if (!ch)
+		return;
+	for (i = 0; i < ch->nh; i++) {
+		struct ep_handle *h = h_at(ch, i);
+		struct ep_req *r;
+
+		if (h->handle == MEGAPIPE_NO_HANDLE)
+			continue;
+		while (h->rq)
+			req_put(ch, q_pop(&h->rq, &h->rq_tail));
+		while (h->wq) {
+			r = q_pop(&h->wq, &h->wq_tail);
+			free(r->iov_alloc);
+			r->iov_alloc = NULL;
+		}
+		if (foreign) {		/* the creator's sockets: hands off */
+			if (h->owned)
+				close(h->fd);
+			continue;
+		}
+		if (h->owned)
+			close(h->fd);
+		else if (h->saved_flags >= 0)
+			fcntl(h->fd, F_SETFL, h->saved_flags);
+		if (h->in_registry)
+			reg_del(h->dev, h->ino, h->kind == K_LISTENER ? ch : NULL);
+	}
+	close(ch->epfd);
+	for (i = 0; i < ch->nh; i += CHUNK)
+		free(ch->chunk[i >> CHUNK_BITS]);
+	free(ch->cq);
+	free(ch->reqs);
+	free(ch);
+	mp->be = NULL;
+}
+
+const struct mp_backend_ops mp_epoll_ops = {
+	.name		= "epoll",
+	.id		= MP_BACKEND_EPOLL,
+	.open		= ep_open,
+	.info		= ep_info,
+	.setup		= ep_setup,
+	.reg		= ep_reg,
+	.unreg		= ep_unreg,
+	.export_fd	= ep_export,
+	.submit		= ep_submit,
+	.close		= ep_close,
+};

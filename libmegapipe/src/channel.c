@@ -1,0 +1,953 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libmegapipe: the channel, common to both backends.
+ *
+ * Requests are checked when they are queued (a bad handle or argument
+ * fails the call with errno, nothing is queued), held in an array of
+ * struct megapipe_req, and handed to the backend in batches of at most
+ * max_batch by mp_flush() or by mp_dispatch() when it has no completion
+ * left to hand out.  The same backend call fetches completions into a
+ * ring, which mp_dispatch() empties one completion at a time.
+ *
+ * No completion can be lost: every queued request reserves the
+ * completions it will produce (one, or the count of an accept) out of
+ * cq_entries, and gives each back only when mp_dispatch() has handed it
+ * out.  A request that finds no room fails with EBUSY when it is queued.
+ * A request that the backend refuses at submission (it should not, since
+ * the library checked it) becomes a completion carrying the error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* mp_completion.resv0 marks completions the library made itself. */
+#define CQE_SYNTH	1
+
+unsigned int mp_fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void mp_after_fork_child(void)
+{
+	mp_fork_gen++;
+}
+
+static void mp_install_atfork(void)
+{
+	pthread_atfork(NULL, NULL, mp_after_fork_child);
+}
+
+MP_EXPORT const char *mp_version(void)
+{
+	return "1.0";
+}
+
+/*
+ * Every call starts here.  A channel belongs to the process that created it
+ * (EPERM elsewhere, as the kernel does) and, in debug builds, to its thread.
+ */
+static int mp_enter(struct mp_channel *mp)
+{
+	if (!mp) {
+		errno = EINVAL;
+		return -1;
+	}
+#ifdef MP_DEBUG
+	if (!pthread_equal(mp->owner, pthread_self())) {
+		fprintf(stderr, "libmegapipe: channel %p used by a thread other than the one that created it\n",
+			(void *)mp);
+		abort();
+	}
+#endif
+	if (mp->fork_gen != mp_fork_gen) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- handle table ------------------------------------------------------- */
+
+static struct mp_hslot *slot_get(struct mp_channel *mp, int handle)
+{
+	uint32_t i;
+
+	if (handle < 0)
+		return NULL;
+	i = MEGAPIPE_HANDLE_INDEX((uint32_t)handle);
+	if (i >= mp->nslots || mp->slots[i].handle != (uint32_t)handle)
+		return NULL;
+	return &mp->slots[i];
+}
+
+/* A handle that requests may be queued on: EBADF otherwise. */
+static struct mp_hslot *slot_usable(struct mp_channel *mp, int handle)
+{
+	struct mp_hslot *s = slot_get(mp, handle);
+
+	if (!s || s->closing) {
+		errno = EBADF;
+		return NULL;
+	}
+	return s;
+}
+
+/* Make room for index @i; 0 or -1 (ENOMEM). */
+static int slots_reserve(struct mp_channel *mp, uint32_t i)
+{
+	unsigned int n = mp->nslots ? mp->nslots : 64, k;
+	struct mp_hslot *p;
+
+	if (i < mp->nslots)
+		return 0;
+	while (n <= i)
+		n *= 2;
+	p = realloc(mp->slots, n * sizeof(*p));
+	if (!p) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memset(p + mp->nslots, 0, (n - mp->nslots) * sizeof(*p));
+	for (k = mp->nslots; k < n; k++)
+		p[k].handle = MEGAPIPE_NO_HANDLE;
+	mp->slots = p;
+	mp->nslots = n;
+	return 0;
+}
+
+static struct mp_hslot *slot_new(struct mp_channel *mp, uint32_t h, bool lw,
+				 bool listener, uint64_t cookie)
+{
+	uint32_t i = MEGAPIPE_HANDLE_INDEX(h);
+	struct mp_hslot *s;
+
+	if (slots_reserve(mp, i))
+		return NULL;
+	s = &mp->slots[i];
+	free(s->acc);
+	memset(s, 0, sizeof(*s));
+	s->handle = h;
+	s->lw = lw;
+	s->listener = listener;
+	s->cookie = cookie;
+	return s;
+}
+
+static void slot_free(struct mp_hslot *s)
+{
+	free(s->acc);
+	memset(s, 0, sizeof(*s));
+	s->handle = MEGAPIPE_NO_HANDLE;
+}
+
+/* Remaining counts of a listener's accepts: a small FIFO. */
+static int acc_push(struct mp_hslot *s, uint32_t count)
+{
+	if (s->acc_n == s->acc_cap) {
+		uint32_t cap = s->acc_cap ? s->acc_cap * 2 : 4, k;
+		uint32_t *p = malloc(cap * sizeof(*p));
+
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+		for (k = 0; k < s->acc_n; k++)
+			p[k] = s->acc[(s->acc_head + k) % s->acc_cap];
+		free(s->acc);
+		s->acc = p;
+		s->acc_cap = cap;
+		s->acc_head = 0;
+	}
+	s->acc[(s->acc_head + s->acc_n++) % s->acc_cap] = count;
+	return 0;
+}
+
+static uint32_t *acc_at(struct mp_hslot *s, uint32_t k)
+{
+	return &s->acc[(s->acc_head + k) % s->acc_cap];
+}
+
+/* Drop entry @k (the refused accept) from the FIFO. */
+static uint32_t acc_remove(struct mp_hslot *s, uint32_t k)
+{
+	uint32_t v = *acc_at(s, k);
+
+	for (; k + 1 < s->acc_n; k++)
+		*acc_at(s, k) = *acc_at(s, k + 1);
+	s->acc_n--;
+	return v;
+}
+
+/* ---- queueing ----------------------------------------------------------- */
+
+/*
+ * Queue a request needing @need completions: EBUSY if the completion
+ * queue cannot take them.  The caller fills in the returned entry and
+ * calls sq_commit(), or nothing if it fails in between.
+ */
+static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need)
+{
+	struct megapipe_req *r;
+
+	if (need > mp->cq_entries - mp->owed) {
+		errno = EBUSY;
+		return NULL;
+	}
+	/* sq_n <= owed < cq_entries: the array (cq_entries long) has room */
+	r = &mp->sq[mp->sq_n];
+	memset(r, 0, sizeof(*r));
+	mp->sq_aux[mp->sq_n] = NULL;
+	return r;
+}
+
+static void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
+		      struct megapipe_req *r, unsigned int need, void *aux)
+{
+	if (s) {
+		r->handle = s->handle;
+		if (s->cookie_dirty && r->opcode != MEGAPIPE_OP_CANCEL) {
+			r->flags |= MEGAPIPE_REQ_F_SET_COOKIE;
+			r->cookie = s->cookie;
+			s->cookie_dirty = 0;
+		}
+		s->busy++;
+	}
+	mp->sq_aux[mp->sq_n] = aux;
+	mp->sq_n++;
+	mp->owed += need;
+}
+
+static int need_feature(struct mp_channel *mp, uint64_t feat)
+{
+	if (mp->info.features & feat)
+		return 0;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+MP_EXPORT int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
+			unsigned int flags)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+
+	if (mp_enter(mp))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (!s->listener || !count || count > mp->cq_entries ||
+	    (flags & ~(MP_ACCEPT_FD | MP_ACCEPT_NONBLOCK)) ||
+	    ((flags & MP_ACCEPT_NONBLOCK) && !(flags & MP_ACCEPT_FD))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((flags & MP_ACCEPT_FD) && need_feature(mp, MEGAPIPE_FEAT_ACCEPT_FD))
+		return -1;
+	r = sq_get(mp, count);
+	if (!r || acc_push(s, count))
+		return -1;
+	r->opcode = MEGAPIPE_OP_ACCEPT;
+	r->len = count;
+	r->op_flags = flags;
+	sq_commit(mp, s, r, count, NULL);
+	return 0;
+}
+
+static int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
+		    const void *buf, size_t len)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+
+	if (mp_enter(mp))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (s->listener || !len || len > INT_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!buf) {
+		errno = EFAULT;
+		return -1;
+	}
+	r = sq_get(mp, 1);
+	if (!r)
+		return -1;
+	r->opcode = op;
+	r->addr = (uintptr_t)buf;
+	r->len = len;
+	sq_commit(mp, s, r, 1, NULL);
+	return 0;
+}
+
+MP_EXPORT int mp_read(struct mp_channel *mp, int handle, void *buf, size_t len)
+{
+	return queue_rw(mp, handle, MEGAPIPE_OP_READ, buf, len);
+}
+
+MP_EXPORT int mp_write(struct mp_channel *mp, int handle, const void *buf,
+		       size_t len)
+{
+	return queue_rw(mp, handle, MEGAPIPE_OP_WRITE, buf, len);
+}
+
+MP_EXPORT int mp_writev(struct mp_channel *mp, int handle,
+			const struct iovec *iov, int iovcnt)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+	struct iovec *copy;
+	size_t total = 0;
+	int i;
+
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_WRITEV))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (s->listener || iovcnt <= 0 || (unsigned int)iovcnt > mp->info.max_iov) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!iov) {
+		errno = EFAULT;
+		return -1;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base) {
+			errno = EFAULT;
+			return -1;
+		}
+		if (iov[i].iov_len > INT_MAX - total) {
+			errno = EINVAL;
+			return -1;
+		}
+		total += iov[i].iov_len;
+	}
+	if (!total) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = sq_get(mp, 1);
+	if (!r)
+		return -1;
+	/* The caller may reuse its array at once; the copy lives to the flush. */
+	copy = malloc(iovcnt * sizeof(*copy));
+	if (!copy) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(copy, iov, iovcnt * sizeof(*copy));
+	r->opcode = MEGAPIPE_OP_WRITEV;
+	r->addr = (uintptr_t)copy;
+	r->len = iovcnt;
+	sq_commit(mp, s, r, 1, copy);
+	return 0;
+}
+
+MP_EXPORT int mp_disconnect(struct mp_channel *mp, int handle)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+
+	if (mp_enter(mp))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (s->listener) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = sq_get(mp, 1);
+	if (!r)
+		return -1;
+	r->opcode = MEGAPIPE_OP_DISCONNECT;
+	sq_commit(mp, s, r, 1, NULL);
+	s->closing = 1;
+	return 0;
+}
+
+MP_EXPORT int mp_connect(struct mp_channel *mp, const struct sockaddr *addr,
+			 socklen_t addrlen, uint64_t cookie)
+{
+	struct megapipe_req *r;
+	void *copy;
+
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_CONNECT))
+		return -1;
+	if (!addr) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (addrlen < sizeof(sa_family_t) || addrlen > sizeof(struct sockaddr_storage)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	if (addrlen < (addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+						     sizeof(struct sockaddr_in6))) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = sq_get(mp, 1);
+	if (!r)
+		return -1;
+	copy = malloc(addrlen);
+	if (!copy) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(copy, addr, addrlen);
+	r->opcode = MEGAPIPE_OP_CONNECT;
+	r->handle = MEGAPIPE_NO_HANDLE;
+	r->addr = (uintptr_t)copy;
+	r->len = addrlen;
+	r->cookie = cookie;
+	sq_commit(mp, NULL, r, 1, copy);
+	mp->connects++;
+	return 0;
+}
+
+MP_EXPORT int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s = NULL;
+
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_CANCEL))
+		return -1;
+	if (ops & ~MEGAPIPE_CANCEL_ALL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (handle != MP_NO_HANDLE) {
+		s = slot_usable(mp, handle);
+		if (!s)
+			return -1;
+	}
+	r = sq_get(mp, 1);
+	if (!r)
+		return -1;
+	r->opcode = MEGAPIPE_OP_CANCEL;
+	r->handle = MEGAPIPE_NO_HANDLE;
+	r->op_flags = ops;
+	sq_commit(mp, s, r, 1, NULL);
+	return 0;
+}
+
+MP_EXPORT int mp_set_cookie(struct mp_channel *mp, int handle, uint64_t cookie)
+{
+	struct mp_hslot *s;
+
+	if (mp_enter(mp))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	s->cookie = cookie;
+	s->cookie_dirty = 1;
+	return 0;
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+MP_EXPORT int mp_register(struct mp_channel *mp, int fd, uint64_t cookie,
+			  const void *cpuset, size_t cpusetsize)
+{
+	struct megapipe_register reg = { .fd = fd, .cookie = cookie };
+	struct megapipe_unregister unreg = { 0 };
+	uint64_t mask[MEGAPIPE_CPUMASK_MAX_BYTES / 8];
+	int listening = 0, ret;
+	socklen_t olen = sizeof(listening);
+
+	if (mp_enter(mp))
+		return -1;
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (cpuset || cpusetsize) {
+		const unsigned long *w = cpuset;
+		size_t nw = cpusetsize / sizeof(*w), i, b;
+
+		if (!cpuset) {
+			errno = EFAULT;
+			return -1;
+		}
+		if (!cpusetsize || cpusetsize % sizeof(*w)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memset(mask, 0, sizeof(mask));
+		/* CPUs past the ABI's mask cannot exist: ignored, as the kernel does */
+		for (i = 0; i < nw; i++)
+			for (b = 0; b < 8 * sizeof(*w); b++) {
+				size_t cpu = i * 8 * sizeof(*w) + b;
+
+				if ((w[i] >> b & 1) && cpu < 8 * sizeof(mask))
+					mask[cpu / 64] |= 1ULL << (cpu % 64);
+			}
+		reg.cpumask = (uintptr_t)mask;
+		reg.cpumask_len = sizeof(mask);
+	}
+	ret = mp->ops->reg(mp, &reg);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) ||
+	    !slot_new(mp, reg.handle, false, listening, cookie)) {
+		int err = errno;
+
+		unreg.handle = reg.handle;
+		mp->ops->unreg(mp, &unreg);
+		errno = err;
+		return -1;
+	}
+	return reg.handle;
+}
+
+MP_EXPORT int mp_unregister(struct mp_channel *mp, int handle)
+{
+	struct megapipe_unregister u = { .handle = (uint32_t)handle };
+	struct mp_hslot *s;
+	int ret;
+
+	if (mp_enter(mp))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (s->lw) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (s->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	ret = mp->ops->unreg(mp, &u);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	slot_free(s);
+	return 0;
+}
+
+MP_EXPORT int mp_export(struct mp_channel *mp, int handle, unsigned int flags)
+{
+	struct megapipe_export e = { .handle = (uint32_t)handle, .flags = flags };
+	struct mp_hslot *s;
+	int ret;
+
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_EXPORT))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (!s->lw || (flags & ~MP_EXPORT_NONBLOCK)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (s->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	ret = mp->ops->export_fd(mp, &e);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	slot_free(s);
+	return e.fd;
+}
+
+/* ---- submission and completions ----------------------------------------- */
+
+static void cq_push(struct mp_channel *mp, const struct mp_completion *c)
+{
+	/* owed counts every entry here: the ring (cq_entries) has room */
+	assert(mp->cq_n < mp->cq_entries);
+	mp->cq[(mp->cq_head + mp->cq_n++) % mp->cq_entries] = *c;
+}
+
+/*
+ * The backend refused request @r with @err: it becomes a completion, so the
+ * caller hears of it and its reservation is given back on dispatch.
+ */
+static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
+		       int err)
+{
+	struct mp_completion c = {
+		.handle = (int32_t)r->handle,
+		.new_handle = MP_NO_HANDLE,
+		.result = err,
+		.op = r->opcode,
+		.resv0 = CQE_SYNTH,
+	};
+	struct mp_hslot *s = NULL;
+
+	if (r->opcode == MEGAPIPE_OP_CONNECT) {
+		c.cookie = r->cookie;
+	} else if (r->handle != MEGAPIPE_NO_HANDLE) {
+		s = slot_get(mp, r->handle);
+		if (s)
+			c.cookie = s->cookie;
+	}
+	if (s && r->opcode == MEGAPIPE_OP_ACCEPT && s->acc_sub < s->acc_n) {
+		/* the refused accept is the first one not submitted */
+		uint32_t left = acc_remove(s, s->acc_sub);
+
+		if (left > 1)
+			mp->owed -= left - 1;
+	}
+	cq_push(mp, &c);
+}
+
+/*
+ * Hand the queued requests to the backend, max_batch at a time, fetching
+ * completions into the ring on the way; with @wait, the last call waits up
+ * to @timeout_ms (-1: no limit) for at least one completion.
+ */
+static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
+{
+	unsigned int done = 0, i;
+	bool first = true;
+	int err = 0;
+
+	while (first || done < mp->sq_n) {
+		unsigned int n = mp->sq_n - done, room;
+		struct megapipe_submit sub = { 0 };
+		bool last;
+		int ret;
+
+		first = false;
+		if (n > mp->info.max_batch)
+			n = mp->info.max_batch;
+		last = done + n == mp->sq_n;
+		room = mp->cq_entries - mp->cq_n;
+		if (room > mp->info.max_batch)
+			room = mp->info.max_batch;
+		sub.reqs = (uintptr_t)&mp->sq[done];
+		sub.nr_reqs = n;
+		sub.cqes = (uintptr_t)mp->fetch;
+		sub.max_cqes = room;
+		if (last && wait && room && !mp->cq_n) {
+			sub.min_complete = 1;
+			sub.timeout_ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
+		}
+		ret = mp->ops->submit(mp, &sub);
+		if (ret == -EINTR || (ret && !n)) {
+			err = -ret;	/* nothing taken: keep the rest queued */
+			break;
+		}
+		if (ret) {
+			/* the call failed as a whole: each request hears of it */
+			sub.submitted = 0;
+			sub.completed = 0;
+			sub.error = ret;
+		}
+		for (i = 0; i < sub.completed; i++)
+			cq_push(mp, (struct mp_completion *)&mp->fetch[i]);
+		for (i = 0; i < sub.submitted; i++) {
+			struct megapipe_req *r = &mp->sq[done + i];
+
+			free(mp->sq_aux[done + i]);
+			mp->sq_aux[done + i] = NULL;
+			if (r->opcode == MEGAPIPE_OP_ACCEPT) {
+				struct mp_hslot *s = slot_get(mp, r->handle);
+
+				if (s)
+					s->acc_sub++;
+			}
+		}
+		if (sub.submitted < n) {
+			unsigned int end = done + n;
+
+			done += sub.submitted;
+			/* the refused one; if the call failed as a whole, all */
+			do {
+				synthesize(mp, &mp->sq[done], sub.error ? sub.error : -EIO);
+				free(mp->sq_aux[done]);
+				mp->sq_aux[done] = NULL;
+				done++;
+			} while (ret && done < end);
+		} else {
+			done += n;
+		}
+	}
+	if (done) {
+		memmove(mp->sq, mp->sq + done, (mp->sq_n - done) * sizeof(*mp->sq));
+		memmove(mp->sq_aux, mp->sq_aux + done,
+			(mp->sq_n - done) * sizeof(*mp->sq_aux));
+		mp->sq_n -= done;
+	}
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return done;
+}
+
+MP_EXPORT int mp_flush(struct mp_channel *mp)
+{
+	if (mp_enter(mp))
+		return -1;
+	return mp_submit(mp, false, 0);
+}
+
+/*
+ * Bookkeeping of one completion as it is handed out: give back its
+ * reservation, and learn about new and released handles.  0, or -1 (ENOMEM)
+ * with nothing changed.
+ */
+static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
+{
+	bool synth = c->resv0 == CQE_SYNTH;
+	struct mp_hslot *s = NULL, *ns;
+
+	/* first, as it may move the table */
+	if ((c->op == MEGAPIPE_OP_ACCEPT || c->op == MEGAPIPE_OP_CONNECT) &&
+	    c->result >= 0 && c->new_handle >= 0) {
+		ns = slot_new(mp, (uint32_t)c->new_handle,
+			      !(c->flags & MEGAPIPE_CQE_F_FD), false,
+			      c->op == MEGAPIPE_OP_CONNECT ? c->cookie : 0);
+		if (!ns)
+			return -1;
+	}
+	if (c->handle != MP_NO_HANDLE)
+		s = slot_get(mp, c->handle);
+	mp->owed--;
+	switch (c->op) {
+	case MEGAPIPE_OP_ACCEPT:
+		if (!s || synth) {
+			if (s)
+				s->busy--;
+			break;
+		}
+		if (s->acc_n) {
+			uint32_t *left = acc_at(s, 0);
+
+			if (*left)
+				--*left;
+			if (!(c->flags & MEGAPIPE_CQE_F_MORE)) {
+				mp->owed -= *left;
+				s->acc_head = (s->acc_head + 1) % s->acc_cap;
+				s->acc_n--;
+				if (s->acc_sub)
+					s->acc_sub--;
+				s->busy--;
+			}
+		}
+		break;
+	case MEGAPIPE_OP_CONNECT:
+		mp->connects--;
+		break;
+	case MEGAPIPE_OP_DISCONNECT:
+		if (!s)
+			break;
+		if (synth) {		/* refused: the handle lives on */
+			s->closing = 0;
+			s->busy--;
+		} else {
+			slot_free(s);
+		}
+		break;
+	default:
+		if (s)
+			s->busy--;
+	}
+	return 0;
+}
+
+MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
+			  int timeout_ms)
+{
+	struct mp_completion *head;
+
+	if (mp_enter(mp))
+		return -1;
+	if (!c) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (!mp->cq_n) {
+		if (!mp->owed) {	/* nothing could ever complete */
+			errno = ENOENT;
+			return -1;
+		}
+		if (mp_submit(mp, true, timeout_ms) < 0)
+			return -1;
+		if (!mp->cq_n)
+			return 0;
+	}
+	head = &mp->cq[mp->cq_head];
+	if (mp_account(mp, head))
+		return -1;
+	*c = *head;
+	c->resv0 = 0;
+	mp->cq_head = (mp->cq_head + 1) % mp->cq_entries;
+	mp->cq_n--;
+	return 1;
+}
+
+/* ---- channel lifetime --------------------------------------------------- */
+
+static const struct mp_backend_ops *pick_backend(unsigned int flags, int *err)
+{
+	const char *env;
+
+	if (flags & MP_CREATE_KERNEL)
+		return &mp_kernel_ops;
+	if (flags & MP_CREATE_EPOLL)
+		return &mp_epoll_ops;
+	env = getenv("MEGAPIPE_BACKEND");
+	if (!env || !*env)
+		return NULL;
+	if (!strcmp(env, "kernel"))
+		return &mp_kernel_ops;
+	if (!strcmp(env, "epoll"))
+		return &mp_epoll_ops;
+	*err = EINVAL;
+	return NULL;
+}
+
+static void mp_free(struct mp_channel *mp)
+{
+	unsigned int i;
+
+	for (i = 0; i < mp->nslots; i++)
+		free(mp->slots[i].acc);
+	for (i = 0; i < mp->sq_n; i++)
+		free(mp->sq_aux[i]);
+	free(mp->slots);
+	free(mp->sq);
+	free(mp->sq_aux);
+	free(mp->cq);
+	free(mp->fetch);
+	free(mp);
+}
+
+MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
+				       unsigned int cq_entries)
+{
+	const struct mp_backend_ops *ops;
+	struct megapipe_setup setup = { 0 };
+	struct mp_channel *mp;
+	int err = 0, ret;
+
+	pthread_once(&atfork_once, mp_install_atfork);
+	if ((flags & ~(MP_CREATE_KERNEL | MP_CREATE_EPOLL)) ||
+	    (flags & MP_CREATE_KERNEL && flags & MP_CREATE_EPOLL)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ops = pick_backend(flags, &err);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	mp = calloc(1, sizeof(*mp));
+	if (!mp) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	mp->fork_gen = mp_fork_gen;
+#ifdef MP_DEBUG
+	mp->owner = pthread_self();
+#endif
+	if (ops) {
+		mp->ops = ops;
+		ret = ops->open(mp);
+	} else {
+		/* automatic: the device if it opens, else epoll */
+		mp->ops = &mp_kernel_ops;
+		ret = mp->ops->open(mp);
+		if (ret) {
+			mp->ops = &mp_epoll_ops;
+			ret = mp->ops->open(mp);
+		}
+	}
+	if (ret) {
+		free(mp);
+		errno = -ret;
+		return NULL;
+	}
+	ret = mp->ops->info(mp, &mp->info);
+	if (!ret && mp->info.abi_version < 1)
+		ret = -EPROTONOSUPPORT;
+	if (!ret && !cq_entries)
+		cq_entries = mp->info.max_cq_entries < MP_DEFAULT_CQ_ENTRIES ?
+			     mp->info.max_cq_entries : MP_DEFAULT_CQ_ENTRIES;
+	if (!ret && cq_entries > mp->info.max_cq_entries)
+		ret = -EINVAL;
+	if (!ret) {
+		setup.cq_entries = cq_entries;
+		ret = mp->ops->setup(mp, &setup);
+	}
+	if (!ret) {
+		mp->cq_entries = setup.cq_entries;
+		mp->sq = calloc(mp->cq_entries, sizeof(*mp->sq));
+		mp->sq_aux = calloc(mp->cq_entries, sizeof(*mp->sq_aux));
+		mp->cq = calloc(mp->cq_entries, sizeof(*mp->cq));
+		mp->fetch = calloc(mp->info.max_batch, sizeof(*mp->fetch));
+		if (!mp->sq || !mp->sq_aux || !mp->cq || !mp->fetch)
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		mp->ops->close(mp, false);
+		mp_free(mp);
+		errno = -ret;
+		return NULL;
+	}
+	return mp;
+}
+
+MP_EXPORT void mp_destroy(struct mp_channel *mp)
+{
+	if (!mp)
+		return;
+	mp->ops->close(mp, mp->fork_gen != mp_fork_gen);
+	mp_free(mp);
+}
+
+MP_EXPORT int mp_features(struct mp_channel *mp, struct mp_info *info)
+{
+	if (mp_enter(mp))
+		return -1;
+	if (!info) {
+		errno = EFAULT;
+		return -1;
+	}
+	memset(info, 0, sizeof(*info));
+	info->abi_version = mp->info.abi_version;
+	info->backend = mp->ops->id;
+	info->features = mp->info.features;
+	info->max_handles = mp->info.max_handles;
+	info->max_batch = mp->info.max_batch;
+	info->max_cq_entries = mp->info.max_cq_entries;
+	info->max_iov = mp->info.max_iov;
+	info->cq_entries = mp->cq_entries;
+	return 0;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmegapipe internals: the channel, and the one interface its two
+ * backends implement.
+ *
+ * The backend interface is the channel ABI of <linux/megapipe.h> itself:
+ * each op takes the ABI structure of one ioctl and returns 0 or -errno.
+ * The kernel backend passes them to /dev/megapipe; the epoll backend
+ * implements the same checks and semantics in user space.  Everything
+ * above (queueing, batching, completion reservations, the handle table
+ * that turns a bad handle into EBADF at the call) is common.
+ */
+#ifndef LIBMEGAPIPE_INTERNAL_H
+#define LIBMEGAPIPE_INTERNAL_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "megapipe.h"
+
+#define MP_EXPORT	__attribute__((visibility("default")))
+
+/* The ABI's layouts are fixed: if one of these fails, the ABI changed. */
+static_assert(sizeof(struct megapipe_info) == 64, "megapipe_info size");
+static_assert(sizeof(struct megapipe_setup) == 40, "megapipe_setup size");
+static_assert(sizeof(struct megapipe_register) == 48, "megapipe_register size");
+static_assert(sizeof(struct megapipe_unregister) == 16, "megapipe_unregister size");
+static_assert(sizeof(struct megapipe_export) == 16, "megapipe_export size");
+static_assert(sizeof(struct megapipe_req) == 64, "megapipe_req size");
+static_assert(sizeof(struct megapipe_cqe) == 32, "megapipe_cqe size");
+static_assert(sizeof(struct megapipe_submit) == 64, "megapipe_submit size");
+static_assert(sizeof(struct mp_completion) == sizeof(struct megapipe_cqe),
+	      "mp_completion is megapipe_cqe");
+
+struct mp_channel;
+
+struct mp_backend_ops {
+	const char *name;
+	unsigned int id;			/* MP_BACKEND_* */
+	/* Create the backend's channel in mp->be; 0 or -errno. */
+	int (*open)(struct mp_channel *mp);
+	int (*info)(struct mp_channel *mp, struct megapipe_info *info);
+	int (*setup)(struct mp_channel *mp, struct megapipe_setup *s);
+	int (*reg)(struct mp_channel *mp, struct megapipe_register *r);
+	int (*unreg)(struct mp_channel *mp, struct megapipe_unregister *u);
+	int (*export_fd)(struct mp_channel *mp, struct megapipe_export *e);
+	int (*submit)(struct mp_channel *mp, struct megapipe_submit *s);
+	/*
+	 * Release everything.  @foreign: called in another process than the
+	 * creator (after fork): close descriptors, touch no shared state.
+	 */
+	void (*close)(struct mp_channel *mp, bool foreign);
+};
+
+extern const struct mp_backend_ops mp_kernel_ops;
+extern const struct mp_backend_ops mp_epoll_ops;
+
+/* The library's view of one handle (indexed by MEGAPIPE_HANDLE_INDEX). */
+struct mp_hslot {
+	uint32_t handle;	/* full value; MEGAPIPE_NO_HANDLE: free slot */
+	uint8_t listener;
+	uint8_t lw;		/* lightweight: no fd of the caller's */
+	uint8_t closing;	/* disconnect queued: no more requests */
+	uint8_t cookie_dirty;	/* next request carries SET_COOKIE */
+	uint64_t cookie;
+	uint32_t busy;		/* requests queued or in flight */
+	/* listeners: remaining counts of pending accepts, oldest first */
+	uint32_t *acc;
+	uint32_t acc_head, acc_n, acc_cap;
+	uint32_t acc_sub;	/* how many of them reached the backend */
+};
+
+struct mp_channel {
+	const struct mp_backend_ops *ops;
+	void *be;			/* backend state */
+	struct megapipe_info info;
+	unsigned int cq_entries;
+	unsigned int fork_gen;		/* mp_fork_gen at creation */
+#ifdef MP_DEBUG
+	pthread_t owner;
+#endif
+	/*
+	 * Completions owed or held: reservations of queued and in-flight
+	 * requests plus completions fetched but not dispatched.  Never above
+	 * cq_entries: that is what makes dropping one impossible.
+	 */
+	unsigned int owed;
+	unsigned int connects;		/* CONNECTs queued or in flight */
+
+	/* requests queued in user space, not yet submitted */
+	struct megapipe_req *sq;
+	void **sq_aux;			/* copies (iovecs, sockaddr) to free */
+	unsigned int sq_n;
+
+	/* completions fetched (or synthesized), not yet dispatched */
+	struct mp_completion *cq;
+	unsigned int cq_head, cq_n;
+	struct mp_completion *fetch;	/* max_batch, one call's worth */
+
+	struct mp_hslot *slots;
+	unsigned int nslots;
+};
+
+/* Incremented in every child after fork(). */
+extern unsigned int mp_fork_gen;
+
+#endif /* LIBMEGAPIPE_INTERNAL_H */
