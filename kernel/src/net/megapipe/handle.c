@@ -242,6 +242,7 @@ int mp_handle_attach(struct mp_handle *h)
 	struct sock *sk = h->sk;
 	struct mp_sock *ms, *new;
 	struct mp_handle *o;
+	bool listening;
 	void *ud;
 	int err = 0;
 
@@ -251,7 +252,8 @@ int mp_handle_attach(struct mp_handle *h)
 	INIT_LIST_HEAD(&new->handles);
 
 	lock_sock(sk);
-	if (h->listener != (sk->sk_state == TCP_LISTEN)) {
+	listening = sk->sk_state == TCP_LISTEN;
+	if (h->listener != listening) {
 		err = -ENOTCONN;
 		goto out;
 	}

@@ -26,7 +26,7 @@ struct sock;
 struct mm_struct;
 
 /* Limits reported by MEGAPIPE_IOC_INFO. */
-#define MP_MAX_HANDLES		(1U << 16)
+#define MP_MAX_HANDLES		65536U
 #define MP_MAX_BATCH		256U
 #define MP_MAX_CQ_ENTRIES	32768U
 #define MP_MAX_IOV		UIO_MAXIOV

@@ -67,14 +67,14 @@
 /* ---- MEGAPIPE_IOC_INFO: ABI version, features and limits ---------------- */
 
 /* Features (megapipe_info.features). */
-#define MEGAPIPE_FEAT_LWSOCKET		(1ULL << 0) /* ACCEPT/CONNECT give fd-less sockets */
-#define MEGAPIPE_FEAT_ACCEPT_FD		(1ULL << 1) /* MEGAPIPE_ACCEPT_FD */
-#define MEGAPIPE_FEAT_CONNECT		(1ULL << 2) /* MEGAPIPE_OP_CONNECT */
-#define MEGAPIPE_FEAT_CANCEL		(1ULL << 3) /* MEGAPIPE_OP_CANCEL */
-#define MEGAPIPE_FEAT_EXPORT		(1ULL << 4) /* MEGAPIPE_IOC_EXPORT */
-#define MEGAPIPE_FEAT_WRITEV		(1ULL << 5) /* MEGAPIPE_OP_WRITEV */
-#define MEGAPIPE_FEAT_PERCORE_LISTEN	(1ULL << 6) /* listener CPU masks are honoured */
-#define MEGAPIPE_FEAT_RING		(1ULL << 7) /* reserved: shared-memory rings */
+#define MEGAPIPE_FEAT_LWSOCKET		0x1ULL /* ACCEPT/CONNECT give fd-less sockets */
+#define MEGAPIPE_FEAT_ACCEPT_FD		0x2ULL /* MEGAPIPE_ACCEPT_FD */
+#define MEGAPIPE_FEAT_CONNECT		0x4ULL /* MEGAPIPE_OP_CONNECT */
+#define MEGAPIPE_FEAT_CANCEL		0x8ULL /* MEGAPIPE_OP_CANCEL */
+#define MEGAPIPE_FEAT_EXPORT		0x10ULL /* MEGAPIPE_IOC_EXPORT */
+#define MEGAPIPE_FEAT_WRITEV		0x20ULL /* MEGAPIPE_OP_WRITEV */
+#define MEGAPIPE_FEAT_PERCORE_LISTEN	0x40ULL /* listener CPU masks are honoured */
+#define MEGAPIPE_FEAT_RING		0x80ULL /* reserved: shared-memory rings */
 
 /*
  * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
@@ -102,7 +102,7 @@ struct megapipe_info {
 
 /* ---- MEGAPIPE_IOC_SETUP: size the channel, once ------------------------- */
 
-#define MEGAPIPE_SETUP_RING		(1U << 0) /* reserved: refused (EINVAL) */
+#define MEGAPIPE_SETUP_RING		0x1U /* reserved: refused (EINVAL) */
 
 /*
  * @cq_entries:	in: completion queue size, 1..max_cq_entries.  It bounds
@@ -187,7 +187,7 @@ struct megapipe_unregister {
 
 /* ---- MEGAPIPE_IOC_EXPORT: a lightweight socket becomes a regular fd ----- */
 
-#define MEGAPIPE_EXPORT_NONBLOCK	(1U << 0) /* the new fd is O_NONBLOCK */
+#define MEGAPIPE_EXPORT_NONBLOCK	0x1U /* the new fd is O_NONBLOCK */
 
 /*
  * Give a lightweight socket (accepted or connected by the channel) a
@@ -253,7 +253,7 @@ struct megapipe_export {
  *		MEGAPIPE_NO_HANDLE for the channel's pending CONNECTs.
  *		@op_flags: mask of MEGAPIPE_CANCEL_OP(opcode) of ACCEPT, READ,
  *		WRITE, WRITEV, CONNECT; 0 means all of these.  Requests
- *		submitted before it on the handle and not yet complete
+ *		submitted before it on the handle and still pending
  *		complete with -ECANCELED (a write with bytes already queued:
  *		with that partial count), each before the CANCEL's own
  *		completion, whose @result is how many were cancelled.
@@ -273,11 +273,11 @@ struct megapipe_export {
 #define MEGAPIPE_OP_LAST		MEGAPIPE_OP_CANCEL
 
 /* megapipe_req.flags, for every opcode but CONNECT and CANCEL. */
-#define MEGAPIPE_REQ_F_SET_COOKIE	(1U << 0) /* handle's cookie = @cookie first */
+#define MEGAPIPE_REQ_F_SET_COOKIE	0x1U /* handle's cookie = @cookie first */
 
 /* megapipe_req.op_flags of ACCEPT. */
-#define MEGAPIPE_ACCEPT_FD		(1U << 0) /* regular fds (O_CLOEXEC), also registered */
-#define MEGAPIPE_ACCEPT_NONBLOCK	(1U << 1) /* with _FD: the fds are O_NONBLOCK */
+#define MEGAPIPE_ACCEPT_FD		0x1U /* regular fds (O_CLOEXEC), also registered */
+#define MEGAPIPE_ACCEPT_NONBLOCK	0x2U /* with _FD: the fds are O_NONBLOCK */
 
 /* megapipe_req.op_flags of CANCEL. */
 #define MEGAPIPE_CANCEL_OP(op)		(1U << (op))
@@ -316,9 +316,9 @@ struct megapipe_req {
 
 /* ---- completions -------------------------------------------------------- */
 
-#define MEGAPIPE_CQE_F_MORE		(1U << 0) /* the ACCEPT goes on */
-#define MEGAPIPE_CQE_F_FD		(1U << 1) /* ACCEPT: @result is a new fd,
-						     @new_handle is fd-backed */
+#define MEGAPIPE_CQE_F_MORE		0x1U /* the ACCEPT goes on */
+/* ACCEPT: @result is a new fd, @new_handle is fd-backed */
+#define MEGAPIPE_CQE_F_FD		0x2U
 
 /*
  * One completion.
