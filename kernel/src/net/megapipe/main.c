@@ -185,17 +185,19 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		return -EBADFD;
 	}
 	for (i = 0; i < s.nr_reqs; i++) {
-		if (copy_from_user(&r, &ureq[i], sizeof(r)))
+		if (copy_from_user(&r, &ureq[i], sizeof(r))) {
+			/* an unreadable array fails the call if nothing was taken */
+			if (!i) {
+				mutex_unlock(&ch->lock);
+				return -EFAULT;
+			}
 			err = -EFAULT;
-		else
-			err = mp_submit_one(ch, &r);
+			break;
+		}
+		err = mp_submit_one(ch, &r);
 		if (err)
 			break;
 		s.submitted++;
-	}
-	if (!s.submitted && err == -EFAULT && s.nr_reqs) {
-		mutex_unlock(&ch->lock);
-		return -EFAULT;
 	}
 	s.error = err;
 	for (;;) {
