@@ -17,7 +17,9 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <linux/bpf.h>
 #include <linux/megapipe.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "listen_lib.h"
@@ -304,6 +306,63 @@ TEST_F(chan, register_refusals)
 	close(u);
 	close(c2);
 	close(cfd);
+}
+
+static int bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int sockmap_set(int map, __u32 key, int fd)
+{
+	union bpf_attr attr;
+	__u64 val = fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = map;
+	attr.key = (__u64)(uintptr_t)&key;
+	attr.value = (__u64)(uintptr_t)&val;
+	attr.flags = BPF_ANY;
+	return bpf_sys(BPF_MAP_UPDATE_ELEM, &attr);
+}
+
+/*
+ * A socket in a sockmap (sk_user_data is the psock's) is refused; a
+ * registered one cannot enter a sockmap, and can once unregistered (its
+ * sk_user_data and callbacks restored).
+ */
+TEST_F(chan, sockmap_both_ways)
+{
+	struct megapipe_unregister ur = { 0 };
+	union bpf_attr attr;
+	int map, a, b, h;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_SOCKMAP;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(__u64);
+	attr.max_entries = 2;
+	map = bpf_sys(BPF_MAP_CREATE, &attr);
+	if (map < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no sockmap here: %s", strerror(errno));
+	ASSERT_LE(0, map);
+	a = lib_connect(AF_INET, LIB_PORT, false);
+	b = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(0, sockmap_set(map, 0, a));
+	EXPECT_EQ(-1, mp_reg(self->ch, a, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	h = mp_reg(self->ch, b, 0);
+	ASSERT_LE(0, h);
+	EXPECT_EQ(-1, sockmap_set(map, 1, b));
+	EXPECT_EQ(EBUSY, errno);
+	ur.handle = h;
+	ASSERT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_UNREGISTER, &ur));
+	EXPECT_EQ(0, sockmap_set(map, 1, b));
+	close(map);
+	close(a);
+	close(b);
 }
 
 /* The channel fd in another process: EPERM for every ioctl. */

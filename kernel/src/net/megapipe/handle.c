@@ -17,13 +17,16 @@
  * another owner (a sockmap, say) is refused; a callback is restored only
  * if it is still ours.  Children of a registered listener inherit its
  * sk_data_ready but not its sk_user_data (SK_USER_DATA_NOCOPY): the
- * wrapper then behaves as the default.
+ * wrapper then behaves as the default.  A TCP socket's default callbacks
+ * are sock_def_readable (or a per-core listener's inet_pcl_data_ready),
+ * sk_stream_write_space and sock_def_wakeup.
  */
 #include <linux/file.h>
 #include <linux/net.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <net/inet_connection_sock.h>
+#include <net/net_namespace.h>
 #include <net/inet_percore_listen.h>
 #include <net/sock.h>
 #include <net/tcp.h>
@@ -185,6 +188,24 @@ static void mp_def_wakeup(struct sock *sk)
 	rcu_read_unlock();
 }
 
+/*
+ * A TCP socket's own sk_state_change (sock_def_wakeup(), static in
+ * net/core/sock.c), learnt from a socket made for the purpose, so that
+ * registration can tell whether someone else replaced it.
+ */
+static void (*mp_tcp_state_change)(struct sock *sk) __ro_after_init = mp_def_wakeup;
+
+void __init mp_handles_learn_defaults(void)
+{
+	struct socket *sock;
+
+	if (sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+			     &sock))
+		return;
+	mp_tcp_state_change = sock->sk->sk_state_change;
+	sock_release(sock);
+}
+
 static void mp_sk_data_ready(struct sock *sk)
 {
 	void (*orig)(struct sock *sk) = sock_def_readable;
@@ -218,7 +239,7 @@ static void mp_sk_write_space(struct sock *sk)
 
 static void mp_sk_state_change(struct sock *sk)
 {
-	void (*orig)(struct sock *sk) = mp_def_wakeup;
+	void (*orig)(struct sock *sk) = mp_tcp_state_change;
 	struct mp_sock *ms;
 
 	read_lock_bh(&sk->sk_callback_lock);
@@ -281,6 +302,7 @@ int mp_handle_attach(struct mp_handle *h)
 	    (sk->sk_data_ready != sock_def_readable &&
 	     sk->sk_data_ready != mp_sk_data_ready &&
 	     !(h->listener && sk->sk_data_ready == inet_pcl_data_ready)) ||
+	    sk->sk_state_change != mp_tcp_state_change ||
 	    (!h->listener && sk->sk_write_space != sk_stream_write_space)) {
 		write_unlock_bh(&sk->sk_callback_lock);
 		err = -EOPNOTSUPP;

@@ -308,6 +308,7 @@ static int __init mp_init(void)
 	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
 	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
 
+	mp_handles_learn_defaults();
 	return misc_register(&mp_misc);
 }
 device_initcall(mp_init);

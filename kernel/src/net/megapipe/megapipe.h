@@ -128,6 +128,7 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max);
 
 /* handle.c */
+void mp_handles_learn_defaults(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
 struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
