@@ -455,13 +455,18 @@ static int mp_copy_cpumask(struct mp_handle *h,
 		return 0;
 	}
 	/* an array of __u64, CPU n at bit n % 64 of word n / 64 */
-	words = memdup_user(u64_to_user_ptr(reg->cpumask), reg->cpumask_len);
-	if (IS_ERR(words))
-		return PTR_ERR(words);
+	words = kmalloc(reg->cpumask_len, GFP_KERNEL_ACCOUNT);
 	bits = bitmap_zalloc(nbits, GFP_KERNEL_ACCOUNT);
-	if (!bits) {
+	if (!words || !bits) {
 		kfree(words);
+		bitmap_free(bits);
 		return -ENOMEM;
+	}
+	if (copy_from_user(words, u64_to_user_ptr(reg->cpumask),
+			   reg->cpumask_len)) {
+		kfree(words);
+		bitmap_free(bits);
+		return -EFAULT;
 	}
 	bitmap_from_arr64(bits, words, nbits);
 	kfree(words);
