@@ -109,6 +109,7 @@ userspace: | deps
 
 tests: $(BUILD)/uapi/include/linux/version.h userspace
 	@$(MAKE) -s -C tests KSRC=$(abspath $(PRISTINE)) UAPI=$(abspath $(BUILD)/uapi/include)
+	@$(MAKE) -s -C libmegapipe tests
 
 # --- the two commands -------------------------------------------------------
 

@@ -115,7 +115,8 @@ int main(void)
 {
 	t_reads();
 	t_accepts();
-	t_connects();
+	if (t_has(MP_FEAT_CONNECT, "cancel connects"))
+		t_connects();
 	t_bad();
 	return t_done();
 }

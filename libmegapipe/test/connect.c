@@ -100,8 +100,23 @@ static void t_bad(void)
 	T_OK();
 }
 
+static void t_unsupported(void)
+{
+	struct mp_channel *mp = t_channel(0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+
+	T_BEGIN("mp_connect without MP_FEAT_CONNECT: EOPNOTSUPP");
+	T_ERRNO(mp_connect(mp, (struct sockaddr *)&a, sizeof(a), 0), EOPNOTSUPP);
+	mp_destroy(mp);
+	T_OK();
+}
+
 int main(void)
 {
+	if (!t_has(MP_FEAT_CONNECT, "mp_connect")) {
+		t_unsupported();
+		return t_done();
+	}
 	t_connect();
 	t_refused();
 	t_v6();

@@ -59,6 +59,28 @@ struct mp_channel *t_channel(unsigned int cq_entries)
 	return mp;
 }
 
+bool t_feature(uint64_t feat)
+{
+	struct mp_channel *mp = t_channel(0);
+	struct mp_info info;
+	bool has = !mp_features(mp, &info) && (info.features & feat);
+
+	mp_destroy(mp);
+	return has;
+}
+
+bool t_has(uint64_t feat, const char *what)
+{
+	bool has = t_feature(feat);
+
+	if (!has) {
+		printf("ok %d - %s # SKIP backend without feature %#llx\n", ++t_count, what,
+		       (unsigned long long)feat);
+		fflush(stdout);
+	}
+	return has;
+}
+
 int t_listener(struct sockaddr_in *addr)
 {
 	socklen_t len = sizeof(*addr);

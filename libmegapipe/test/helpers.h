@@ -87,6 +87,13 @@ static inline unsigned char t_pat(unsigned int seed, size_t i)
 
 	return (unsigned char)(x ^ x >> 13 ^ x >> 7);
 }
+/*
+ * Whether the backend has feature @feat (MP_FEAT_*); if not, print a SKIP
+ * line for check @what and return false.
+ */
+bool t_has(uint64_t feat, const char *what);
+/* Whether the backend has feature @feat, silently. */
+bool t_feature(uint64_t feat);
 /* Time in ms, monotonic. */
 long long t_ms(void);
 

@@ -5,7 +5,9 @@
  * write back with write or writev, disconnect at end of stream) and drives
  * CONNS client connections through mp_connect, each sending a random-sized
  * stream in random-sized write/writev pieces with reads of random sizes,
- * checking every byte of the echo, then disconnecting.  At most
+ * checking every byte of the echo, then disconnecting.  (Without
+ * MP_FEAT_CONNECT, the clients are connect()ed regular sockets registered
+ * to the channel instead.)  At most
  * CONCURRENT client connections per thread at once.  Environment:
  * STRESS_THREADS, STRESS_CONNS (per thread), STRESS_SEED.
  */
@@ -24,6 +26,7 @@
 
 struct cl {		/* a client connection */
 	int h;
+	int fd;		/* without MP_FEAT_CONNECT: the registered fd, else -1 */
 	unsigned int seed;
 	size_t len, sent, rcvd;
 	int writes;	/* in flight */
@@ -52,6 +55,7 @@ struct worker {
 };
 
 static int nthreads = 4, nconns = 64;
+static bool have_connect;
 /* client connections finished, all threads: serve until all are done */
 static int all_finished, all_failed;
 
@@ -82,12 +86,45 @@ static struct sv *sv_of(struct worker *w, int h)
 	return &w->sv[i];
 }
 
+static void cl_push(struct worker *w, struct mp_channel *mp, struct cl *c);
+
+/* A client connection @h is up: start its stream. */
+static void cl_begin(struct worker *w, struct mp_channel *mp, int slot, int h, int fd)
+{
+	struct cl *c = &w->cl[slot];
+
+	memset(c, 0, sizeof(*c));
+	c->h = h;
+	c->fd = fd;
+	c->seed = rnd(w, 1U << 30);
+	c->len = 1 + rnd(w, MAXSTREAM);
+	if (mp_set_cookie(mp, c->h, COOKIE_CLIENT | slot))
+		W_FAIL(w, "set_cookie: %s", strerror(errno));
+	cl_push(w, mp, c);
+}
+
 static void cl_start(struct worker *w, struct mp_channel *mp, int slot)
 {
-	if (mp_connect(mp, (struct sockaddr *)&w->addr, sizeof(w->addr),
-		       COOKIE_CLIENT | slot))
-		W_FAIL(w, "mp_connect: %s", strerror(errno));
+	int fd, h;
+
 	w->started++;
+	if (have_connect) {
+		if (mp_connect(mp, (struct sockaddr *)&w->addr, sizeof(w->addr),
+			       COOKIE_CLIENT | slot))
+			W_FAIL(w, "mp_connect: %s", strerror(errno));
+		return;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&w->addr, sizeof(w->addr))) {
+		W_FAIL(w, "connect: %s", strerror(errno));
+		return;
+	}
+	h = mp_register(mp, fd, COOKIE_CLIENT | slot, NULL, 0);
+	if (h < 0) {
+		W_FAIL(w, "mp_register: %s", strerror(errno));
+		return;
+	}
+	cl_begin(w, mp, slot, h, fd);
 }
 
 /* Queue the next piece of client @c's stream, if it may. */
@@ -138,13 +175,7 @@ static void on_client(struct worker *w, struct mp_channel *mp,
 			W_FAIL(w, "connect: %d", e->result);
 			return;
 		}
-		memset(c, 0, sizeof(*c));
-		c->h = e->new_handle;
-		c->seed = rnd(w, 1U << 30);
-		c->len = 1 + rnd(w, MAXSTREAM);
-		if (mp_set_cookie(mp, c->h, COOKIE_CLIENT | slot))
-			W_FAIL(w, "set_cookie: %s", strerror(errno));
-		cl_push(w, mp, c);
+		cl_begin(w, mp, slot, e->new_handle, -1);
 		return;
 	case MP_OP_WRITE:
 	case MP_OP_WRITEV:
@@ -167,6 +198,9 @@ static void on_client(struct worker *w, struct mp_channel *mp,
 		w->bytes += e->result;
 		break;
 	case MP_OP_DISCONNECT:
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
 		w->finished++;
 		__atomic_add_fetch(&all_finished, 1, __ATOMIC_RELAXED);
 		if (w->started < w->conns)
@@ -302,7 +336,9 @@ int main(void)
 		nthreads = atoi(getenv("STRESS_THREADS"));
 	if (getenv("STRESS_CONNS"))
 		nconns = atoi(getenv("STRESS_CONNS"));
-	printf("# seed %u, %d threads x %d connections\n", seed, nthreads, nconns);
+	have_connect = t_feature(MP_FEAT_CONNECT);
+	printf("# seed %u, %d threads x %d connections (clients: %s)\n", seed, nthreads,
+	       nconns, have_connect ? "mp_connect" : "connect() + mp_register");
 	lfd = t_listener(&addr);
 	w = calloc(nthreads, sizeof(*w));
 	th = calloc(nthreads, sizeof(*th));

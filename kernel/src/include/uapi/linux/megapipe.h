@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * MegaPipe channels: batched, asynchronous socket I/O through /dev/megapipe.
+ *
+ * open("/dev/megapipe", O_RDWR) creates a channel.  The channel is set up
+ * once with MEGAPIPE_IOC_SETUP (the size of its completion queue), sockets
+ * are registered to it and get handles, and requests on those handles are
+ * submitted in batches with MEGAPIPE_IOC_SUBMIT, which also waits for and
+ * copies out completions: a server loop costs one system call per
+ * iteration.  The intended use is one channel per thread, pinned to a CPU.
+ *
+ * Layout rules (the kernel and user space build from this one file):
+ *  - every structure has a fixed size, has no implicit padding and is the
+ *    same for 32-bit and 64-bit user space: user pointers are __u64, never
+ *    pointers or longs.  The kernel side must BUILD_BUG_ON() the sizes
+ *    given next to each structure; libmegapipe static_asserts them.
+ *  - every flags field and every reserved field ("resv") must be zero on
+ *    input, and undefined flag bits must be clear: otherwise the call fails
+ *    with EINVAL, so that a bit can be given a meaning later without old
+ *    kernels silently ignoring it.  A newer library asks MEGAPIPE_IOC_INFO
+ *    which features the kernel has before using them.
+ *
+ * Handles are channel-local names of sockets: values in [0, 2^31), never
+ * MEGAPIPE_NO_HANDLE.  The low MEGAPIPE_HANDLE_INDEX_BITS bits of a live
+ * handle are an index below info.max_handles, unique among the channel's
+ * live handles (user space may use it to index an array); the other bits
+ * change when an index is reused, so that a stale handle is refused with
+ * EBADF.  A handle means nothing outside its channel.
+ *
+ * Errors of a whole call are returned as -1 with errno (see each ioctl).
+ * Errors of one request are reported in that request's completion as a
+ * negative errno in @result; a request the kernel refuses at submission
+ * (MEGAPIPE_IOC_SUBMIT) is reported in megapipe_submit.error instead.
+ *
+ * A channel belongs to the process (address space) that set it up: every
+ * ioctl from another process (after fork() or SCM_RIGHTS) fails with EPERM.
+ *
+ * Room for a shared-memory ring transport (not in ABI version 1):
+ * struct megapipe_req and struct megapipe_cqe are fixed-size entries
+ * (64 and 32 bytes) that can be laid out as arrays in rings mapped with
+ * mmap() at the reserved offsets MEGAPIPE_OFF_SQ_RING, MEGAPIPE_OFF_SQES
+ * and MEGAPIPE_OFF_CQ_RING; the reserved fields of struct megapipe_setup
+ * will carry the ring sizes and the offsets of head/tail inside them,
+ * requested with the reserved flag MEGAPIPE_SETUP_RING and advertised by
+ * MEGAPIPE_FEAT_RING.  Until then both are refused (EINVAL) / clear.
+ */
+#ifndef _UAPI_LINUX_MEGAPIPE_H
+#define _UAPI_LINUX_MEGAPIPE_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define MEGAPIPE_DEVICE			"/dev/megapipe"
+#define MEGAPIPE_ABI_VERSION		1
+
+/*
+ * 'J' 00-1F: not listed in Documentation/userspace-api/ioctl/ioctl-number.rst
+ * nor used with _IO*() anywhere in 6.12; the kernel patch adds the line
+ * "'J'  00-1F  linux/megapipe.h" there.
+ */
+#define MEGAPIPE_IOC_MAGIC		'J'
+
+#define MEGAPIPE_NO_HANDLE		0xffffffffU
+#define MEGAPIPE_HANDLE_INDEX_BITS	20
+#define MEGAPIPE_HANDLE_INDEX(h)	((h) & ((1U << MEGAPIPE_HANDLE_INDEX_BITS) - 1))
+
+/* ---- MEGAPIPE_IOC_INFO: ABI version, features and limits ---------------- */
+
+/* Features (megapipe_info.features). */
+#define MEGAPIPE_FEAT_LWSOCKET		0x1ULL /* ACCEPT/CONNECT give fd-less sockets */
+#define MEGAPIPE_FEAT_ACCEPT_FD		0x2ULL /* MEGAPIPE_ACCEPT_FD */
+#define MEGAPIPE_FEAT_CONNECT		0x4ULL /* MEGAPIPE_OP_CONNECT */
+#define MEGAPIPE_FEAT_CANCEL		0x8ULL /* MEGAPIPE_OP_CANCEL */
+#define MEGAPIPE_FEAT_EXPORT		0x10ULL /* MEGAPIPE_IOC_EXPORT */
+#define MEGAPIPE_FEAT_WRITEV		0x20ULL /* MEGAPIPE_OP_WRITEV */
+#define MEGAPIPE_FEAT_PERCORE_LISTEN	0x40ULL /* listener CPU masks are honoured */
+#define MEGAPIPE_FEAT_RING		0x80ULL /* reserved: shared-memory rings */
+
+/*
+ * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
+ * @flags:		in: must be 0
+ * @features:		out: MEGAPIPE_FEAT_*
+ * @max_handles:	out: live handles per channel
+ * @max_batch:		out: requests per MEGAPIPE_IOC_SUBMIT (nr_reqs), and
+ *			completions copied out per call (max_cqes)
+ * @max_cq_entries:	out: largest megapipe_setup.cq_entries
+ * @max_iov:		out: iovecs per MEGAPIPE_OP_WRITEV
+ * @resv:		out: zero
+ *
+ * Works on a channel that is not set up yet.  Size: 64 bytes.
+ */
+struct megapipe_info {
+	__u32	abi_version;
+	__u32	flags;
+	__u64	features;
+	__u32	max_handles;
+	__u32	max_batch;
+	__u32	max_cq_entries;
+	__u32	max_iov;
+	__u64	resv[4];
+};
+
+/* ---- MEGAPIPE_IOC_SETUP: size the channel, once ------------------------- */
+
+#define MEGAPIPE_SETUP_RING		0x1U /* reserved: refused (EINVAL) */
+
+/*
+ * @cq_entries:	in: completion queue size, 1..max_cq_entries.  It bounds
+ *		the completions a channel owes at once: every request
+ *		reserves its completions when it is submitted (one, or
+ *		@len for ACCEPT) and gives them back when they are copied
+ *		out, so no completion is ever dropped; a request that
+ *		finds no room is refused with EBUSY.
+ * @flags:	in: 0 (MEGAPIPE_SETUP_RING is reserved)
+ * @resv:	in: zero; out: zero (later: ring sizes and offsets)
+ *
+ * Errors: EBUSY the channel is already set up; EINVAL bad size, flags or
+ * reserved fields; ENOMEM.  Every other ioctl but MEGAPIPE_IOC_INFO fails
+ * with EBADFD until the channel is set up.  Size: 40 bytes.
+ */
+struct megapipe_setup {
+	__u32	cq_entries;
+	__u32	flags;
+	__u64	resv[4];
+};
+
+/* Reserved mmap() offsets of a later ring transport. */
+#define MEGAPIPE_OFF_SQ_RING		0ULL
+#define MEGAPIPE_OFF_CQ_RING		0x8000000ULL
+#define MEGAPIPE_OFF_SQES		0x10000000ULL
+
+/* ---- MEGAPIPE_IOC_REGISTER / _UNREGISTER: sockets in, handles out ------- */
+
+#define MEGAPIPE_CPUMASK_MAX_BYTES	1024	/* 8192 CPUs */
+
+/*
+ * @fd:		in: a TCP socket (IPv4 or IPv6) in the caller's fd table,
+ *		listening or connected.  The channel takes its own reference;
+ *		the fd stays the caller's, who must not do I/O on it nor
+ *		close it while it is registered.
+ * @flags:	in: 0 (none defined)
+ * @cookie:	in: carried by every completion of the handle
+ * @cpumask:	in: user pointer to a CPU bitmap (listeners only; 0: all
+ *		CPUs): an array of __u64, CPU n is bit n % 64 of word n / 64
+ *		(a glibc cpu_set_t on 64-bit).  Accepts of a per-core
+ *		listener take from the listen clones of these CPUs first.
+ *		Bits of CPUs that do not exist are ignored.
+ * @cpumask_len: in: bytes at @cpumask, a multiple of 8, at most
+ *		MEGAPIPE_CPUMASK_MAX_BYTES; 0 when @cpumask is 0
+ * @handle:	out: the new handle
+ * @resv:	in: zero
+ *
+ * Errors: EBADF @fd is not open; ENOTSOCK not a socket (a /dev/megapipe
+ * fd included); EOPNOTSUPP not a TCP socket, or one with a ULP or in a
+ * sockmap; ENOTCONN neither listening nor connected; EEXIST a
+ * connection already registered in a channel, or a listener already
+ * registered in this one (a listener may be registered in every channel,
+ * each with its own CPUs); EINVAL bad flags, reserved fields, cpumask on a
+ * connection, cpumask_len, or a mask with no existing CPU; EFAULT;
+ * EMFILE max_handles reached; ENOMEM.  Size: 48 bytes.
+ */
+struct megapipe_register {
+	__s32	fd;
+	__u32	flags;
+	__u64	cookie;
+	__u64	cpumask;
+	__u32	cpumask_len;
+	__u32	handle;
+	__u64	resv[2];
+};
+
+/*
+ * Unregister a handle created by MEGAPIPE_IOC_REGISTER or by an ACCEPT with
+ * MEGAPIPE_ACCEPT_FD: the channel drops its reference and forgets the
+ * handle; the caller's fd is untouched.
+ *
+ * Errors: EBADF unknown or stale handle; EINVAL a lightweight socket (it
+ * has no fd: use MEGAPIPE_OP_DISCONNECT or MEGAPIPE_IOC_EXPORT), or bad
+ * flags/reserved fields; EBUSY requests on the handle are still in flight
+ * (cancel them and reap their completions first).  Size: 16 bytes.
+ */
+struct megapipe_unregister {
+	__u32	handle;
+	__u32	flags;
+	__u64	resv;
+};
+
+/* ---- MEGAPIPE_IOC_EXPORT: a lightweight socket becomes a regular fd ----- */
+
+#define MEGAPIPE_EXPORT_NONBLOCK	0x1U /* the new fd is O_NONBLOCK */
+
+/*
+ * Give a lightweight socket (accepted or connected by the channel) a
+ * regular fd (always O_CLOEXEC) in the caller's table and remove its handle
+ * from the channel.
+ *
+ * @handle:	in
+ * @flags:	in: MEGAPIPE_EXPORT_*
+ * @fd:		out: the new fd
+ * @resv:	in: zero
+ *
+ * Errors: EBADF unknown or stale handle; EINVAL not a lightweight socket,
+ * bad flags or reserved fields; EBUSY requests on the handle are in
+ * flight; EMFILE/ENFILE no fd available.  Size: 16 bytes.
+ */
+struct megapipe_export {
+	__u32	handle;
+	__u32	flags;
+	__s32	fd;
+	__u32	resv;
+};
+
+/* ---- requests ----------------------------------------------------------- */
+
+/*
+ * Opcodes.  0 is invalid, so that a zeroed entry is refused.
+ *
+ * ACCEPT	@handle: a listener; @len: how many connections (1..cq_entries;
+ *		one completion each, all but the last with MEGAPIPE_CQE_F_MORE;
+ *		the ACCEPTs of a listener are served in submission order).
+ *		@op_flags: MEGAPIPE_ACCEPT_*.  Completion: @new_handle the new
+ *		connection, @result 0 (lightweight) or the new fd
+ *		(MEGAPIPE_ACCEPT_FD; the completion has MEGAPIPE_CQE_F_FD).
+ *		The new handle's cookie is 0 until set
+ *		(MEGAPIPE_REQ_F_SET_COOKIE).  The first error (e.g. -EMFILE)
+ *		ends the request; connections that gave up before being
+ *		accepted are skipped silently.
+ * READ		@addr/@len: a buffer (@len 1..INT_MAX).  Completes once at
+ *		least one byte is there: @result bytes read, 0 at end of
+ *		stream (every later read too), -ECONNRESET etc.
+ * WRITE	@addr/@len: a buffer (@len 1..INT_MAX).  Completes when all of
+ *		it is in the socket's send queue: @result @len; or when an error
+ *		or a CANCEL stops it: @result the bytes queued before, if any,
+ *		else -errno.  A short result is a partial write.
+ * WRITEV	@addr: user pointer to @len (1..max_iov) struct iovec in the
+ *		caller's native layout, read during the submit call; the
+ *		buffers must stay valid until the completion.  Total at most
+ *		INT_MAX.  Completes as WRITE.
+ * DISCONNECT	Graceful close of a connection: runs once every write submitted
+ *		before it on the handle has completed; then completes pending
+ *		reads with -ECANCELED, shuts the connection down and releases
+ *		it (a lightweight socket is closed, TCP finishes the close; for
+ *		a registered fd the channel drops its reference and the fd
+ *		stays the caller's).  Its completion is the handle's last; the
+ *		handle is invalid from submission on (EBADF) and its index may
+ *		be reused after the completion.  Not for listeners (EINVAL).
+ * CONNECT	@handle: MEGAPIPE_NO_HANDLE.  @addr/@len: a struct sockaddr_in
+ *		or sockaddr_in6 (copied during the submit call).  Creates a
+ *		lightweight TCP socket and connects it.  @cookie: the new
+ *		handle's cookie.  Completion: @result 0 and @new_handle, or
+ *		-errno (-ECONNREFUSED, ...) and MEGAPIPE_NO_HANDLE.
+ * CANCEL	@handle: the handle whose pending requests to cancel, or
+ *		MEGAPIPE_NO_HANDLE for the channel's pending CONNECTs.
+ *		@op_flags: mask of MEGAPIPE_CANCEL_OP(opcode) of ACCEPT, READ,
+ *		WRITE, WRITEV, CONNECT; 0 means all of these.  Requests
+ *		submitted before it on the handle and still pending
+ *		complete with -ECANCELED (a write with bytes already queued:
+ *		with that partial count), each before the CANCEL's own
+ *		completion, whose @result is how many were cancelled.
+ *
+ * Ordering: per handle, reads complete in submission order and so do
+ * writes (WRITE, WRITEV, DISCONNECT).  After a write completes short or
+ * with an error, the writes queued behind it at that moment complete with
+ * -ECANCELED: the stream would otherwise have a hole.
+ */
+#define MEGAPIPE_OP_ACCEPT		1
+#define MEGAPIPE_OP_READ		2
+#define MEGAPIPE_OP_WRITE		3
+#define MEGAPIPE_OP_WRITEV		4
+#define MEGAPIPE_OP_DISCONNECT		5
+#define MEGAPIPE_OP_CONNECT		6
+#define MEGAPIPE_OP_CANCEL		7
+#define MEGAPIPE_OP_LAST		MEGAPIPE_OP_CANCEL
+
+/* megapipe_req.flags, for every opcode but CONNECT and CANCEL. */
+#define MEGAPIPE_REQ_F_SET_COOKIE	0x1U /* handle's cookie = @cookie first */
+
+/* megapipe_req.op_flags of ACCEPT. */
+#define MEGAPIPE_ACCEPT_FD		0x1U /* regular fds (O_CLOEXEC), also registered */
+#define MEGAPIPE_ACCEPT_NONBLOCK	0x2U /* with _FD: the fds are O_NONBLOCK */
+
+/* megapipe_req.op_flags of CANCEL. */
+#define MEGAPIPE_CANCEL_OP(op)		(1U << (op))
+#define MEGAPIPE_CANCEL_ALL		(MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_ACCEPT) | \
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_READ) | \
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_WRITE) | \
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_WRITEV) | \
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT))
+
+/*
+ * One request.  Fields an opcode does not use must be zero.
+ *
+ * @opcode:	MEGAPIPE_OP_*
+ * @resv0:	zero
+ * @flags:	MEGAPIPE_REQ_F_*
+ * @handle:	the target handle (MEGAPIPE_NO_HANDLE for CONNECT)
+ * @addr:	user pointer: buffer, iovec array or sockaddr
+ * @len:	bytes, iovec count, sockaddr length, or accept count
+ * @op_flags:	MEGAPIPE_ACCEPT_* or MEGAPIPE_CANCEL_OP() mask
+ * @cookie:	with MEGAPIPE_REQ_F_SET_COOKIE, or CONNECT's new cookie
+ * @resv:	zero (room for the ring transport: user data, buffer group)
+ *
+ * Size: 64 bytes.
+ */
+struct megapipe_req {
+	__u8	opcode;
+	__u8	resv0;
+	__u16	flags;
+	__u32	handle;
+	__u64	addr;
+	__u32	len;
+	__u32	op_flags;
+	__u64	cookie;
+	__u64	resv[4];
+};
+
+/* ---- completions -------------------------------------------------------- */
+
+#define MEGAPIPE_CQE_F_MORE		0x1U /* the ACCEPT goes on */
+/* ACCEPT: @result is a new fd, @new_handle is fd-backed */
+#define MEGAPIPE_CQE_F_FD		0x2U
+
+/*
+ * One completion.
+ *
+ * @cookie:	the handle's cookie (CONNECT: the request's cookie)
+ * @handle:	the request's handle (MEGAPIPE_NO_HANDLE for CONNECT)
+ * @new_handle:	ACCEPT/CONNECT: the new handle, else MEGAPIPE_NO_HANDLE
+ * @result:	bytes, accepted fd, count, 0, or -errno
+ * @opcode:	the request's MEGAPIPE_OP_*
+ * @resv0:	zero
+ * @flags:	MEGAPIPE_CQE_F_*
+ * @resv1:	zero
+ *
+ * Size: 32 bytes.
+ */
+struct megapipe_cqe {
+	__u64	cookie;
+	__u32	handle;
+	__u32	new_handle;
+	__s32	result;
+	__u8	opcode;
+	__u8	resv0;
+	__u16	flags;
+	__u64	resv1;
+};
+
+/* ---- MEGAPIPE_IOC_SUBMIT: submit N requests, wait for and reap M ------- */
+
+/*
+ * @reqs:	in: user pointer to @nr_reqs struct megapipe_req
+ * @cqes:	in: user pointer to room for @max_cqes struct megapipe_cqe
+ * @nr_reqs:	in: 0..max_batch
+ * @max_cqes:	in: 0..max_batch
+ * @min_complete: in: wait until this many completions (<= @max_cqes) are
+ *		there, the timeout expires, or a signal arrives
+ * @flags:	in: 0 (none defined)
+ * @timeout_ns:	in: relative; < 0 waits without limit, 0 does not wait
+ * @submitted:	out: requests taken, always a prefix of @reqs
+ * @completed:	out: completions written to @cqes, oldest first
+ * @error:	out: 0, or the -errno for which reqs[@submitted] was refused
+ *		(EBADF unknown/stale handle, EINVAL bad opcode, flags, length
+ *		or reserved fields, or an opcode that does not fit the handle,
+ *		EBUSY no completion-queue room, EFAULT, ENOMEM,
+ *		EAFNOSUPPORT); the requests after it are not looked at, and
+ *		the call does not wait
+ * @resv:	in: zero
+ *
+ * The requests are taken in order; those that can complete at once (data
+ * queued, send space free) complete inside this call.  Then completions
+ * are copied out.  The call returns 0 with the out fields set, also when
+ * the timeout expired first (@completed < @min_complete).  It fails with
+ * -1: EFAULT, EINVAL (bad flags/reserved fields, @min_complete >
+ * @max_cqes), E2BIG (@nr_reqs or @max_cqes over max_batch), EBADFD (not
+ * set up), EPERM (another process), all before anything is taken; EINTR
+ * when a signal interrupted the wait and no request was taken (if some
+ * were, the call returns 0 instead, with what it has).  Size: 64 bytes.
+ */
+struct megapipe_submit {
+	__u64	reqs;
+	__u64	cqes;
+	__u32	nr_reqs;
+	__u32	max_cqes;
+	__u32	min_complete;
+	__u32	flags;
+	__s64	timeout_ns;
+	__u32	submitted;
+	__u32	completed;
+	__s32	error;
+	__u32	resv[3];
+};
+
+/* ---- ioctls --------------------------------------------------------------- */
+
+#define MEGAPIPE_IOC_INFO	_IOWR(MEGAPIPE_IOC_MAGIC, 0x00, struct megapipe_info)
+#define MEGAPIPE_IOC_SETUP	_IOWR(MEGAPIPE_IOC_MAGIC, 0x01, struct megapipe_setup)
+#define MEGAPIPE_IOC_REGISTER	_IOWR(MEGAPIPE_IOC_MAGIC, 0x02, struct megapipe_register)
+#define MEGAPIPE_IOC_UNREGISTER	_IOW(MEGAPIPE_IOC_MAGIC, 0x03, struct megapipe_unregister)
+#define MEGAPIPE_IOC_EXPORT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x04, struct megapipe_export)
+#define MEGAPIPE_IOC_SUBMIT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x05, struct megapipe_submit)
+
+#endif /* _UAPI_LINUX_MEGAPIPE_H */

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: MEGAPIPE_OP_ACCEPT.
+ *
+ * An ACCEPT of a listener handle takes up to @len connections, one
+ * completion each; the ACCEPTs of a listener are served in submission
+ * order.  Connections are taken as accept(2) takes them (a per-core
+ * listener prefers the current CPU's clone) and become handles of the
+ * channel: without MEGAPIPE_ACCEPT_FD the caller gets no fd (the socket
+ * still has a struct file, held by the handle: lightweight sockets are
+ * not in this version); with it, also a regular fd.
+ */
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/net.h>
+#include <linux/socket.h>
+#include <net/sock.h>
+
+#include "megapipe.h"
+
+int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+{
+	if (r->addr ||
+	    (r->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
+	    ((r->op_flags & MEGAPIPE_ACCEPT_NONBLOCK) &&
+	     !(r->op_flags & MEGAPIPE_ACCEPT_FD)) ||
+	    !r->len || r->len > ch->cq_entries)
+		return -EINVAL;
+	*need = r->len;
+	return 0;
+}
+
+int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
+		     const struct megapipe_req *r)
+{
+	struct mp_req *req = mp_req_alloc(h, r);
+
+	if (!req)
+		return -ENOMEM;
+	list_add_tail(&req->node, &h->accepts);
+	h->pending++;
+	mp_accept_run(h);
+	return 0;
+}
+
+/*
+ * Take one connection for @req: 0 (completion posted), -EAGAIN (none
+ * waiting) or -errno (the request ends with it).
+ */
+static int mp_accept_one(struct mp_handle *h, struct mp_req *req)
+{
+	bool want_fd = req->op_flags & MEGAPIPE_ACCEPT_FD;
+	struct mp_chan *ch = h->ch;
+	struct proto_accept_arg arg;
+	struct mp_handle *nh;
+	struct file *newfile;
+	int fd = -1, err;
+	u16 flags = 0;
+
+	if (ch->nlive >= MP_MAX_HANDLES)
+		return -EMFILE;
+	if (want_fd) {
+		fd = get_unused_fd_flags(O_CLOEXEC);
+		if (fd < 0)
+			return fd;
+	}
+	do {
+		memset(&arg, 0, sizeof(arg));
+		arg.flags = O_NONBLOCK;
+		newfile = do_accept(h->file, &arg, NULL, NULL,
+				    req->op_flags & MEGAPIPE_ACCEPT_NONBLOCK ?
+				    O_NONBLOCK : 0);
+		/* a connection that gave up before it was taken: skip it */
+	} while (IS_ERR(newfile) && PTR_ERR(newfile) == -ECONNABORTED);
+	if (IS_ERR(newfile)) {
+		err = PTR_ERR(newfile);
+		goto out_fd;
+	}
+	nh = mp_handle_new(ch, newfile, false, want_fd, &err);
+	if (!nh) {
+		fput(newfile);
+		goto out_fd;
+	}
+	err = mp_handle_attach(nh);
+	if (err) {
+		mp_handle_free(nh);
+		goto out_fd;
+	}
+	if (want_fd) {
+		get_file(newfile);
+		fd_install(fd, newfile);
+		flags |= MEGAPIPE_CQE_F_FD;
+	}
+	req->len--;
+	if (req->len)
+		flags |= MEGAPIPE_CQE_F_MORE;
+	mp_req_complete(req, want_fd ? fd : 0, nh->id, flags);
+	return 0;
+out_fd:
+	if (fd >= 0)
+		put_unused_fd(fd);
+	return err;
+}
+
+void mp_accept_run(struct mp_handle *h)
+{
+	struct mp_req *req;
+	int err;
+
+	while ((req = list_first_entry_or_null(&h->accepts, struct mp_req,
+					       node))) {
+		err = mp_accept_one(h, req);
+		if (err == -EAGAIN)
+			break;
+		if (err) {
+			/* the first error ends the request */
+			if (req->len > 1)
+				mp_cq_unreserve(h->ch, req->len - 1);
+			mp_req_complete(req, err, MEGAPIPE_NO_HANDLE, 0);
+		}
+	}
+}

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: MEGAPIPE_OP_CANCEL.
+ *
+ * Completes the handle's pending requests of the chosen opcodes with
+ * -ECANCELED (a write with bytes queued: with that count), then itself
+ * with how many it cancelled.  Runs entirely in the submit call.  With
+ * MEGAPIPE_NO_HANDLE it cancels the channel's CONNECTs: none in this
+ * version.
+ */
+#include "megapipe.h"
+
+int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+{
+	if (r->addr || r->len || r->cookie ||
+	    (r->op_flags & ~MEGAPIPE_CANCEL_ALL))
+		return -EINVAL;
+	*need = 1;
+	return 0;
+}
+
+int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
+		     const struct megapipe_req *r)
+{
+	u32 ops = r->op_flags ? r->op_flags : MEGAPIPE_CANCEL_ALL;
+	u32 n = 0;
+
+	if (h)
+		n = mp_handle_cancel(h, ops, true);
+	mp_cq_post(ch, h ? h->cookie : 0, h ? h->id : MEGAPIPE_NO_HANDLE,
+		   MEGAPIPE_NO_HANDLE, n, MEGAPIPE_OP_CANCEL, 0);
+	return 0;
+}

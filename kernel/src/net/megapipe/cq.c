@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: the completion queue.
+ *
+ * Every request reserves the completions it will post when it is
+ * submitted (one, or the count of an ACCEPT) and a reservation is given
+ * back when its completion is copied out (or when an ACCEPT ends early),
+ * so posting never finds the ring full and no completion is dropped.
+ * Owner context, under mp_chan.lock.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "megapipe.h"
+
+int mp_cq_init(struct mp_chan *ch, u32 entries)
+{
+	ch->cq = kvcalloc(entries, sizeof(*ch->cq), GFP_KERNEL_ACCOUNT);
+	if (!ch->cq)
+		return -ENOMEM;
+	ch->cq_entries = entries;
+	return 0;
+}
+
+void mp_cq_free(struct mp_chan *ch)
+{
+	kvfree(ch->cq);
+	ch->cq = NULL;
+}
+
+bool mp_cq_reserve(struct mp_chan *ch, u32 n)
+{
+	if (n > ch->cq_entries - ch->cq_owed)
+		return false;
+	ch->cq_owed += n;
+	return true;
+}
+
+void mp_cq_unreserve(struct mp_chan *ch, u32 n)
+{
+	if (WARN_ON_ONCE(n > ch->cq_owed))
+		n = ch->cq_owed;
+	ch->cq_owed -= n;
+}
+
+/* Post one completion; its entry was reserved at submission. */
+void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
+		s32 result, u8 opcode, u16 flags)
+{
+	struct megapipe_cqe *c;
+
+	lockdep_assert_held(&ch->lock);
+	if (WARN_ON_ONCE(ch->cq_n >= ch->cq_entries))
+		return;
+	c = &ch->cq[(ch->cq_head + ch->cq_n) % ch->cq_entries];
+	memset(c, 0, sizeof(*c));
+	c->cookie = cookie;
+	c->handle = handle;
+	c->new_handle = new_handle;
+	c->result = result;
+	c->opcode = opcode;
+	c->flags = flags;
+	ch->cq_n++;
+}
+
+/*
+ * Copy out up to @max completions, oldest first, and give back their
+ * reservations.  Returns how many, or -EFAULT with nothing consumed.
+ */
+int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
+		   u32 max)
+{
+	u32 n = min(max, ch->cq_n), first, i;
+
+	if (!n)
+		return 0;
+	first = min(n, ch->cq_entries - ch->cq_head);
+	if (copy_to_user(ucqe, &ch->cq[ch->cq_head], first * sizeof(*ucqe)))
+		return -EFAULT;
+	if (n > first &&
+	    copy_to_user(ucqe + first, &ch->cq[0], (n - first) * sizeof(*ucqe)))
+		return -EFAULT;
+	for (i = 0; i < n; i++)
+		memset(&ch->cq[(ch->cq_head + i) % ch->cq_entries], 0,
+		       sizeof(*ch->cq));
+	ch->cq_head = (ch->cq_head + n) % ch->cq_entries;
+	ch->cq_n -= n;
+	mp_cq_unreserve(ch, n);
+	return n;
+}

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: the /dev/megapipe misc device and a channel's life.
+ *
+ * open() creates a channel owned by the caller's address space; every
+ * ioctl from another process fails with EPERM.  MEGAPIPE_IOC_SETUP sizes
+ * it once; MEGAPIPE_IOC_SUBMIT takes requests, runs what is ready and
+ * copies completions out, waiting for some if asked to.  The last close
+ * cancels every request and releases every socket, also when the owner
+ * dies with requests outstanding.  See include/uapi/linux/megapipe.h and
+ * Documentation/userspace-api/ioctl/ioctl-number.rst ('J').
+ */
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/init.h>
+#include <linux/miscdevice.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include "megapipe.h"
+
+static int mp_open(struct inode *inode, struct file *file)
+{
+	struct mp_chan *ch;
+
+	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	if (!ch)
+		return -ENOMEM;
+	mutex_init(&ch->lock);
+	spin_lock_init(&ch->ready_lock);
+	INIT_LIST_HEAD(&ch->ready);
+	init_waitqueue_head(&ch->wait);
+	mp_handles_init(ch);
+	ch->mm = current->mm;
+	mmgrab(ch->mm);
+	file->private_data = ch;
+	return nonseekable_open(inode, file);
+}
+
+static int mp_release(struct inode *inode, struct file *file)
+{
+	struct mp_chan *ch = file->private_data;
+
+	mutex_lock(&ch->lock);
+	mp_handles_release(ch);
+	mp_cq_free(ch);
+	mutex_unlock(&ch->lock);
+	mmdrop(ch->mm);
+	mutex_destroy(&ch->lock);
+	kfree(ch);
+	return 0;
+}
+
+static long mp_info(struct megapipe_info __user *arg)
+{
+	struct megapipe_info info;
+
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	if (info.flags)
+		return -EINVAL;
+	memset(&info, 0, sizeof(info));
+	info.abi_version = MEGAPIPE_ABI_VERSION;
+	info.features = MP_FEATURES;
+	info.max_handles = MP_MAX_HANDLES;
+	info.max_batch = MP_MAX_BATCH;
+	info.max_cq_entries = MP_MAX_CQ_ENTRIES;
+	info.max_iov = MP_MAX_IOV;
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long mp_setup(struct mp_chan *ch, struct megapipe_setup __user *arg)
+{
+	struct megapipe_setup s;
+	int err;
+
+	if (copy_from_user(&s, arg, sizeof(s)))
+		return -EFAULT;
+	if (ch->set_up)
+		return -EBUSY;
+	if (s.flags || s.resv[0] || s.resv[1] || s.resv[2] || s.resv[3] ||
+	    !s.cq_entries || s.cq_entries > MP_MAX_CQ_ENTRIES)
+		return -EINVAL;
+	err = mp_cq_init(ch, s.cq_entries);
+	if (err)
+		return err;
+	if (copy_to_user(arg, &s, sizeof(s))) {
+		mp_cq_free(ch);
+		return -EFAULT;
+	}
+	ch->set_up = true;
+	return 0;
+}
+
+static bool mp_req_resv_clear(const struct megapipe_req *r)
+{
+	return !r->resv0 && !r->resv[0] && !r->resv[1] && !r->resv[2] &&
+	       !r->resv[3];
+}
+
+/* Check and take one request: 0, or the -errno it is refused with. */
+static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
+{
+	const struct mp_opdef *def = mp_opdef(r->opcode);
+	struct mp_handle *h = NULL;
+	u32 need = 0;
+	int err;
+
+	if (!def || !mp_req_resv_clear(r))
+		return -EINVAL;
+	if (def->set_cookie) {
+		if (r->flags & ~MEGAPIPE_REQ_F_SET_COOKIE)
+			return -EINVAL;
+		if (r->cookie && !(r->flags & MEGAPIPE_REQ_F_SET_COOKIE))
+			return -EINVAL;
+	} else if (r->flags) {
+		return -EINVAL;
+	}
+	err = def->prep(ch, r, &need);
+	if (err)
+		return err;
+	if (def->needs_handle || r->handle != MEGAPIPE_NO_HANDLE) {
+		h = mp_handle_get(ch, r->handle);
+		if (!h)
+			return -EBADF;
+		if (def->needs_handle && def->on_listener != h->listener)
+			return -EINVAL;
+	}
+	if (!mp_cq_reserve(ch, need))
+		return -EBUSY;
+	if (h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE))
+		h->cookie = r->cookie;
+	/* the handle may be gone once submit() returns (DISCONNECT) */
+	err = def->submit(ch, h, r);
+	if (err)
+		mp_cq_unreserve(ch, need);
+	return err;
+}
+
+static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
+{
+	int ret;
+
+	if (forever)
+		return wait_event_interruptible(ch->wait, mp_ready_pending(ch));
+	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_ready_pending(ch),
+						 ktime_sub(deadline, ktime_get()));
+	return ret == -ETIME ? -ETIMEDOUT : ret;
+}
+
+static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
+{
+	struct megapipe_cqe __user *ucqe;
+	struct megapipe_req __user *ureq;
+	struct megapipe_submit s;
+	struct megapipe_req r;
+	ktime_t deadline = 0;
+	int err = 0, ret;
+	u32 i;
+
+	if (copy_from_user(&s, arg, sizeof(s)))
+		return -EFAULT;
+	if (s.flags || s.resv[0] || s.resv[1] || s.resv[2] ||
+	    s.min_complete > s.max_cqes)
+		return -EINVAL;
+	if (s.nr_reqs > MP_MAX_BATCH || s.max_cqes > MP_MAX_BATCH)
+		return -E2BIG;
+	ureq = u64_to_user_ptr(s.reqs);
+	ucqe = u64_to_user_ptr(s.cqes);
+	if (!access_ok(ureq, (size_t)s.nr_reqs * sizeof(r)) ||
+	    !access_ok(ucqe, (size_t)s.max_cqes * sizeof(*ucqe)))
+		return -EFAULT;
+	if (s.timeout_ns > 0)
+		deadline = ktime_add_ns(ktime_get(), s.timeout_ns);
+
+	s.submitted = 0;
+	s.completed = 0;
+	s.error = 0;
+	if (mutex_lock_interruptible(&ch->lock))
+		return -EINTR;
+	if (!ch->set_up) {
+		mutex_unlock(&ch->lock);
+		return -EBADFD;
+	}
+	for (i = 0; i < s.nr_reqs; i++) {
+		if (copy_from_user(&r, &ureq[i], sizeof(r))) {
+			/* an unreadable array fails the call if nothing was taken */
+			if (!i) {
+				mutex_unlock(&ch->lock);
+				return -EFAULT;
+			}
+			err = -EFAULT;
+			break;
+		}
+		err = mp_submit_one(ch, &r);
+		if (err)
+			break;
+		s.submitted++;
+	}
+	s.error = err;
+	for (;;) {
+		mp_run_ready(ch);
+		ret = mp_cq_copy_out(ch, ucqe + s.completed,
+				     s.max_cqes - s.completed);
+		if (ret < 0) {
+			if (!s.submitted && !s.completed) {
+				mutex_unlock(&ch->lock);
+				return ret;
+			}
+			break;
+		}
+		s.completed += ret;
+		if (s.completed >= s.min_complete || s.error || !s.timeout_ns)
+			break;
+		mutex_unlock(&ch->lock);
+		ret = mp_wait(ch, deadline, s.timeout_ns < 0);
+		mutex_lock(&ch->lock);
+		if (ret == -ERESTARTSYS) {
+			/* what arrived meanwhile is copied out next time */
+			if (!s.submitted && !s.completed) {
+				mutex_unlock(&ch->lock);
+				return -EINTR;
+			}
+			break;
+		}
+		if (ret == -ETIMEDOUT) {
+			mp_run_ready(ch);
+			ret = mp_cq_copy_out(ch, ucqe + s.completed,
+					     s.max_cqes - s.completed);
+			if (ret > 0)
+				s.completed += ret;
+			break;
+		}
+	}
+	mutex_unlock(&ch->lock);
+	if (put_user(s.submitted, &arg->submitted) ||
+	    put_user(s.completed, &arg->completed) ||
+	    put_user(s.error, &arg->error))
+		return -EFAULT;
+	return 0;
+}
+
+static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mp_chan *ch = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	if (current->mm != ch->mm)
+		return -EPERM;
+	switch (cmd) {
+	case MEGAPIPE_IOC_INFO:
+		return mp_info(uarg);
+	case MEGAPIPE_IOC_SUBMIT:
+		return mp_submit(ch, uarg);
+	case MEGAPIPE_IOC_SETUP:
+	case MEGAPIPE_IOC_REGISTER:
+	case MEGAPIPE_IOC_UNREGISTER:
+	case MEGAPIPE_IOC_EXPORT:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (mutex_lock_interruptible(&ch->lock))
+		return -EINTR;
+	if (cmd == MEGAPIPE_IOC_SETUP)
+		ret = mp_setup(ch, uarg);
+	else if (!ch->set_up)
+		ret = -EBADFD;
+	else if (cmd == MEGAPIPE_IOC_REGISTER)
+		ret = mp_register(ch, uarg);
+	else if (cmd == MEGAPIPE_IOC_UNREGISTER)
+		ret = mp_unregister(ch, uarg);
+	else
+		ret = mp_export(ch, uarg);
+	mutex_unlock(&ch->lock);
+	return ret;
+}
+
+static const struct file_operations mp_fops = {
+	.owner		= THIS_MODULE,
+	.open		= mp_open,
+	.release	= mp_release,
+	.unlocked_ioctl	= mp_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice mp_misc = {
+	.minor		= MISC_DYNAMIC_MINOR,
+	.name		= "megapipe",
+	.fops		= &mp_fops,
+	.mode		= 0666,
+};
+
+static int __init mp_init(void)
+{
+	/* The ABI's layouts are fixed (include/uapi/linux/megapipe.h). */
+	BUILD_BUG_ON(sizeof(struct megapipe_info) != 64);
+	BUILD_BUG_ON(sizeof(struct megapipe_setup) != 40);
+	BUILD_BUG_ON(sizeof(struct megapipe_register) != 48);
+	BUILD_BUG_ON(sizeof(struct megapipe_unregister) != 16);
+	BUILD_BUG_ON(sizeof(struct megapipe_export) != 16);
+	BUILD_BUG_ON(sizeof(struct megapipe_req) != 64);
+	BUILD_BUG_ON(sizeof(struct megapipe_cqe) != 32);
+	BUILD_BUG_ON(sizeof(struct megapipe_submit) != 64);
+	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
+	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
+
+	mp_handles_learn_defaults();
+	return misc_register(&mp_misc);
+}
+device_initcall(mp_init);

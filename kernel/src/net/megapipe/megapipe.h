@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * MegaPipe channels (/dev/megapipe): internal interfaces.
+ *
+ * A channel is an open file of the misc device.  Its owner (the address
+ * space that opened it) registers sockets, which become handles, and
+ * submits requests on them.  Everything but the socket callbacks runs in
+ * the owner's context under mp_chan.lock: the callbacks (softirq) only
+ * put the handle on the channel's ready list and wake the channel; the
+ * I/O is done by MEGAPIPE_IOC_SUBMIT.  See include/uapi/linux/megapipe.h.
+ */
+#ifndef _NET_MEGAPIPE_MEGAPIPE_H
+#define _NET_MEGAPIPE_MEGAPIPE_H
+
+#include <linux/cpumask.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+#include <uapi/linux/megapipe.h>
+
+struct file;
+struct sock;
+struct mm_struct;
+
+/* Limits reported by MEGAPIPE_IOC_INFO. */
+#define MP_MAX_HANDLES		65536U
+#define MP_MAX_BATCH		256U
+#define MP_MAX_CQ_ENTRIES	32768U
+#define MP_MAX_IOV		UIO_MAXIOV
+#define MP_GEN_BITS		(31 - MEGAPIPE_HANDLE_INDEX_BITS)
+
+#define MP_FEATURES		(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CANCEL | \
+				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV)
+
+struct mp_slot {
+	struct mp_handle *h;
+	u32 gen;		/* of the current or the next handle here */
+	u32 next_free;
+};
+
+struct mp_chan {
+	struct mutex lock;		/* everything below but the ready list */
+	struct mm_struct *mm;		/* owner */
+	bool set_up;
+
+	/* completions: posted ones wait in a ring; owed counts reservations */
+	struct megapipe_cqe *cq;
+	u32 cq_entries, cq_head, cq_n, cq_owed;
+
+	/* handles */
+	struct mp_slot *slots;
+	u32 nslots, nlive, free_head;
+
+	/* ready handles, marked by the socket callbacks */
+	spinlock_t ready_lock;
+	struct list_head ready;
+	wait_queue_head_t wait;
+};
+
+/*
+ * What the channel hangs on a socket (sk_user_data): the saved callbacks
+ * and the handles of the socket, one per channel for a listener, one at
+ * most for a connection.  Written under sk_callback_lock.
+ */
+struct mp_sock {
+	void (*saved_data_ready)(struct sock *sk);
+	void (*saved_write_space)(struct sock *sk);
+	void (*saved_state_change)(struct sock *sk);
+	struct list_head handles;
+	bool listener;
+};
+
+struct mp_handle {
+	struct mp_chan *ch;
+	u32 id;				/* the full handle value */
+	u64 cookie;
+	struct file *file;		/* the channel's reference */
+	struct sock *sk;
+	struct mp_sock *ms;		/* what hooks the socket */
+	bool listener;
+	bool fd_backed;			/* the caller has an fd of it */
+	bool closing;			/* DISCONNECT submitted */
+	cpumask_var_t cpus;		/* listeners */
+	struct list_head sock_node;	/* in mp_sock.handles */
+	struct list_head ready_node;	/* in mp_chan.ready */
+	struct list_head accepts, reads, writes;
+	u32 pending;			/* requests not completed */
+};
+
+struct mp_req {
+	struct list_head node;
+	struct mp_handle *h;
+	u8 opcode;
+	u32 op_flags;
+	u64 addr;
+	u32 len;		/* bytes; ACCEPT: connections still to take */
+	u32 done;		/* bytes written so far */
+	struct iovec *iov;	/* WRITEV: the kernel's copy */
+	u32 nr_iov;
+};
+
+/* The opcode table (opdef.c), as io_uring's. */
+struct mp_opdef {
+	const char *name;
+	bool needs_handle;	/* else MEGAPIPE_NO_HANDLE allowed */
+	bool on_listener;	/* only on listeners; else only on connections */
+	bool set_cookie;	/* MEGAPIPE_REQ_F_SET_COOKIE allowed */
+	/* check the opcode's fields; completions it reserves */
+	int (*prep)(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+	/* take the request: 0 (it is queued or done) or -errno (refused) */
+	int (*submit)(struct mp_chan *ch, struct mp_handle *h,
+		      const struct megapipe_req *r);
+};
+
+const struct mp_opdef *mp_opdef(u8 opcode);
+
+/* cq.c */
+int mp_cq_init(struct mp_chan *ch, u32 entries);
+void mp_cq_free(struct mp_chan *ch);
+bool mp_cq_reserve(struct mp_chan *ch, u32 n);
+void mp_cq_unreserve(struct mp_chan *ch, u32 n);
+void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
+		s32 result, u8 opcode, u16 flags);
+int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
+		   u32 max);
+
+/* handle.c */
+void mp_handles_learn_defaults(void);
+int mp_handles_init(struct mp_chan *ch);
+void mp_handles_release(struct mp_chan *ch);
+struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
+struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
+				bool listener, bool fd_backed, int *err);
+int mp_handle_attach(struct mp_handle *h);
+void mp_handle_free(struct mp_handle *h);
+void mp_run_ready(struct mp_chan *ch);
+bool mp_ready_pending(struct mp_chan *ch);
+void mp_handle_run(struct mp_handle *h);
+long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg);
+long mp_unregister(struct mp_chan *ch, struct megapipe_unregister __user *arg);
+long mp_export(struct mp_chan *ch, struct megapipe_export __user *arg);
+
+/* requests (accept.c, rw.c, disconnect.c, cancel.c) */
+struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r);
+void mp_req_free(struct mp_req *req);
+void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
+		     u16 flags);
+u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post);
+void mp_handle_cancel_all(struct mp_handle *h, bool post);
+
+int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
+		     const struct megapipe_req *r);
+void mp_accept_run(struct mp_handle *h);
+
+int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
+		   const struct megapipe_req *r);
+int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
+		    const struct megapipe_req *r);
+void mp_read_run(struct mp_handle *h);
+bool mp_write_run(struct mp_handle *h);
+
+int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r,
+		       u32 *need);
+int mp_disconnect_submit(struct mp_chan *ch, struct mp_handle *h,
+			 const struct megapipe_req *r);
+void mp_disconnect_run(struct mp_handle *h, struct mp_req *req);
+
+int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
+		     const struct megapipe_req *r);
+
+#endif /* _NET_MEGAPIPE_MEGAPIPE_H */

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: the opcode table and what every request shares.
+ *
+ * A request is checked by its opcode's prep() (fields, and how many
+ * completions it reserves) and taken by its submit(), which queues it on
+ * its handle (accepts, reads, writes: each list runs in submission order)
+ * and tries it at once.  A request completes through mp_req_complete().
+ */
+#include <linux/slab.h>
+
+#include "megapipe.h"
+
+static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
+	[MEGAPIPE_OP_ACCEPT] = {
+		.name		= "ACCEPT",
+		.needs_handle	= true,
+		.on_listener	= true,
+		.set_cookie	= true,
+		.prep		= mp_accept_prep,
+		.submit		= mp_accept_submit,
+	},
+	[MEGAPIPE_OP_READ] = {
+		.name		= "READ",
+		.needs_handle	= true,
+		.set_cookie	= true,
+		.prep		= mp_rw_prep,
+		.submit		= mp_read_submit,
+	},
+	[MEGAPIPE_OP_WRITE] = {
+		.name		= "WRITE",
+		.needs_handle	= true,
+		.set_cookie	= true,
+		.prep		= mp_rw_prep,
+		.submit		= mp_write_submit,
+	},
+	[MEGAPIPE_OP_WRITEV] = {
+		.name		= "WRITEV",
+		.needs_handle	= true,
+		.set_cookie	= true,
+		.prep		= mp_writev_prep,
+		.submit		= mp_write_submit,
+	},
+	[MEGAPIPE_OP_DISCONNECT] = {
+		.name		= "DISCONNECT",
+		.needs_handle	= true,
+		.set_cookie	= true,
+		.prep		= mp_disconnect_prep,
+		.submit		= mp_disconnect_submit,
+	},
+	/* MEGAPIPE_OP_CONNECT: not in this version (no MEGAPIPE_FEAT_CONNECT) */
+	[MEGAPIPE_OP_CANCEL] = {
+		.name		= "CANCEL",
+		.prep		= mp_cancel_prep,
+		.submit		= mp_cancel_submit,
+	},
+};
+
+/* NULL for an opcode this kernel does not implement. */
+const struct mp_opdef *mp_opdef(u8 opcode)
+{
+	if (opcode > MEGAPIPE_OP_LAST || !mp_opdefs[opcode].prep)
+		return NULL;
+	return &mp_opdefs[opcode];
+}
+
+struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r)
+{
+	struct mp_req *req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
+
+	if (!req)
+		return NULL;
+	INIT_LIST_HEAD(&req->node);
+	req->h = h;
+	req->opcode = r->opcode;
+	req->op_flags = r->op_flags;
+	req->addr = r->addr;
+	req->len = r->len;
+	return req;
+}
+
+void mp_req_free(struct mp_req *req)
+{
+	kfree(req->iov);
+	kfree(req);
+}
+
+/*
+ * Post the request's completion.  Unless it carries MEGAPIPE_CQE_F_MORE,
+ * the request is done: it leaves its handle's list and is freed.
+ */
+void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
+		     u16 flags)
+{
+	struct mp_handle *h = req->h;
+
+	mp_cq_post(h->ch, h->cookie, h->id, new_handle, result, req->opcode,
+		   flags);
+	if (flags & MEGAPIPE_CQE_F_MORE)
+		return;
+	list_del(&req->node);
+	h->pending--;
+	mp_req_free(req);
+}
+
+static u32 mp_cancel_list(struct mp_handle *h, struct list_head *list,
+			  u32 ops, bool post)
+{
+	struct mp_req *req, *tmp;
+	u32 n = 0;
+
+	list_for_each_entry_safe(req, tmp, list, node) {
+		if (req->opcode == MEGAPIPE_OP_DISCONNECT && post)
+			continue;
+		if (!(ops & MEGAPIPE_CANCEL_OP(req->opcode)) && post)
+			continue;
+		n++;
+		if (post) {
+			/* an ACCEPT gives back the completions it will not post */
+			if (req->opcode == MEGAPIPE_OP_ACCEPT && req->len > 1)
+				mp_cq_unreserve(h->ch, req->len - 1);
+			mp_req_complete(req, req->done ? req->done : -ECANCELED,
+					MEGAPIPE_NO_HANDLE, 0);
+		} else {
+			list_del(&req->node);
+			h->pending--;
+			mp_req_free(req);
+		}
+	}
+	return n;
+}
+
+/*
+ * Cancel the handle's requests of the opcodes in @ops (a
+ * MEGAPIPE_CANCEL_OP() mask), oldest first; how many.  With !@post (the
+ * channel goes away) every request is dropped without a completion.
+ */
+u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post)
+{
+	u32 n;
+
+	n = mp_cancel_list(h, &h->accepts, ops, post);
+	n += mp_cancel_list(h, &h->reads, ops, post);
+	n += mp_cancel_list(h, &h->writes, ops, post);
+	return n;
+}
+
+void mp_handle_cancel_all(struct mp_handle *h, bool post)
+{
+	mp_handle_cancel(h, MEGAPIPE_CANCEL_ALL, post);
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MegaPipe channels: MEGAPIPE_OP_READ, _WRITE and _WRITEV.
+ *
+ * Reads and writes of a handle each run in submission order, in the
+ * owner's context: first when submitted, then whenever the socket's
+ * callbacks mark the handle ready.  A READ completes with what one
+ * recvmsg gives (at least a byte, 0 at end of stream, or an error); a
+ * WRITE completes once all of it is queued, or with the bytes queued
+ * before an error.  After a short or failed write, the writes queued
+ * behind it complete with -ECANCELED: the stream would have a hole.
+ */
+#include <linux/compat.h>
+#include <linux/net.h>
+#include <linux/slab.h>
+#include <linux/socket.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <net/sock.h>
+
+#include "megapipe.h"
+
+int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+{
+	if (r->op_flags || !r->len || r->len > INT_MAX)
+		return -EINVAL;
+	if (!r->addr || !access_ok(u64_to_user_ptr(r->addr), r->len))
+		return -EFAULT;
+	*need = 1;
+	return 0;
+}
+
+int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+{
+	if (r->op_flags || !r->len || r->len > MP_MAX_IOV)
+		return -EINVAL;
+	if (!r->addr)
+		return -EFAULT;
+	*need = 1;
+	return 0;
+}
+
+/* WRITEV: the caller's iovec array, copied and checked. */
+static int mp_writev_import(struct mp_req *req)
+{
+	struct iovec *iov;
+	u64 total = 0;
+	u32 i;
+
+	iov = kmalloc_array(req->len, sizeof(*iov), GFP_KERNEL_ACCOUNT);
+	if (!iov)
+		return -ENOMEM;
+	req->iov = iov;
+	req->nr_iov = req->len;
+	iov = iovec_from_user(u64_to_user_ptr(req->addr), req->nr_iov,
+			      req->nr_iov, req->iov, in_compat_syscall());
+	if (IS_ERR(iov))
+		return PTR_ERR(iov);
+	for (i = 0; i < req->nr_iov; i++) {
+		if (!access_ok(iov[i].iov_base, iov[i].iov_len))
+			return -EFAULT;
+		total += iov[i].iov_len;
+	}
+	if (!total || total > INT_MAX)
+		return -EINVAL;
+	req->len = total;
+	return 0;
+}
+
+int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
+		   const struct megapipe_req *r)
+{
+	struct mp_req *req = mp_req_alloc(h, r);
+
+	if (!req)
+		return -ENOMEM;
+	list_add_tail(&req->node, &h->reads);
+	h->pending++;
+	mp_read_run(h);
+	return 0;
+}
+
+int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
+		    const struct megapipe_req *r)
+{
+	struct mp_req *req = mp_req_alloc(h, r);
+	int err;
+
+	if (!req)
+		return -ENOMEM;
+	if (req->opcode == MEGAPIPE_OP_WRITEV) {
+		err = mp_writev_import(req);
+		if (err) {
+			mp_req_free(req);
+			return err;
+		}
+	}
+	list_add_tail(&req->node, &h->writes);
+	h->pending++;
+	mp_write_run(h);
+	return 0;
+}
+
+void mp_read_run(struct mp_handle *h)
+{
+	struct socket *sock = h->sk->sk_socket;
+	struct msghdr msg;
+	struct mp_req *req;
+	int ret;
+
+	while ((req = list_first_entry_or_null(&h->reads, struct mp_req,
+					       node))) {
+		memset(&msg, 0, sizeof(msg));
+		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr),
+				  req->len, &msg.msg_iter);
+		if (!ret)
+			ret = sock_recvmsg(sock, &msg, MSG_DONTWAIT);
+		if (ret == -EAGAIN)
+			break;
+		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
+	}
+}
+
+/* Queue what the socket takes of @req: 0 when all of it is, or -errno. */
+static int mp_send(struct socket *sock, struct mp_req *req)
+{
+	struct msghdr msg;
+	int ret;
+
+	while (req->done < req->len) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+		if (req->opcode == MEGAPIPE_OP_WRITEV) {
+			iov_iter_init(&msg.msg_iter, ITER_SOURCE, req->iov,
+				      req->nr_iov, req->len);
+			iov_iter_advance(&msg.msg_iter, req->done);
+		} else {
+			ret = import_ubuf(ITER_SOURCE,
+					  u64_to_user_ptr(req->addr + req->done),
+					  req->len - req->done, &msg.msg_iter);
+			if (ret)
+				return ret;
+		}
+		ret = sock_sendmsg(sock, &msg);
+		if (ret <= 0)
+			return ret ? ret : -EAGAIN;
+		req->done += ret;
+	}
+	return 0;
+}
+
+/*
+ * Run the handle's writes, oldest first; false when a DISCONNECT ran and
+ * the handle is gone.
+ */
+bool mp_write_run(struct mp_handle *h)
+{
+	struct socket *sock = h->sk->sk_socket;
+	struct mp_req *req, *next;
+	int ret;
+
+	while ((req = list_first_entry_or_null(&h->writes, struct mp_req,
+					       node))) {
+		if (req->opcode == MEGAPIPE_OP_DISCONNECT) {
+			mp_disconnect_run(h, req);
+			return false;
+		}
+		ret = mp_send(sock, req);
+		if (ret == -EAGAIN)
+			break;
+		if (!ret) {
+			mp_req_complete(req, req->len, MEGAPIPE_NO_HANDLE, 0);
+			continue;
+		}
+		mp_req_complete(req, req->done ? req->done : ret,
+				MEGAPIPE_NO_HANDLE, 0);
+		/* the writes behind a short one would leave a hole */
+		list_for_each_entry_safe(req, next, &h->writes, node) {
+			if (req->opcode == MEGAPIPE_OP_DISCONNECT)
+				break;
+			mp_req_complete(req, -ECANCELED, MEGAPIPE_NO_HANDLE, 0);
+		}
+	}
+	return true;
+}

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * megapipe_chan: the /dev/megapipe channel ABI below libmegapipe -- what
+ * the library's own suite (libmegapipe/test, run by
+ * tests/scripts/megapipe_lib.sh) cannot reach: bad user pointers
+ * (EFAULT), reserved fields (EINVAL), a channel fd used by another
+ * process (EPERM), registration refusals, and the release of every socket
+ * when the owner is SIGKILLed or closes the channel with hundreds of
+ * connections and requests outstanding (TCP inuse back to its start).
+ * Each test runs in a netns of its own, on loopback.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <linux/bpf.h>
+#include <linux/megapipe.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "listen_lib.h"
+
+#define BAD_PTR		((void *)0x10)	/* below mmap_min_addr: never mapped */
+
+static int mp_open(unsigned int entries)
+{
+	struct megapipe_setup s = { .cq_entries = entries };
+	int fd = open(MEGAPIPE_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (entries && ioctl(fd, MEGAPIPE_IOC_SETUP, &s)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int mp_reg(int ch, int fd, uint64_t cookie)
+{
+	struct megapipe_register r = { .fd = fd, .cookie = cookie };
+
+	if (ioctl(ch, MEGAPIPE_IOC_REGISTER, &r))
+		return -1;
+	return r.handle;
+}
+
+/* Submit @n requests, reap up to @max completions; the ioctl's result. */
+static int mp_sub(int ch, struct megapipe_req *r, unsigned int n,
+		  struct megapipe_cqe *c, unsigned int max, unsigned int min,
+		  int64_t timeout_ns, struct megapipe_submit *out)
+{
+	struct megapipe_submit s = {
+		.reqs = (uintptr_t)r, .nr_reqs = n,
+		.cqes = (uintptr_t)c, .max_cqes = max,
+		.min_complete = min, .timeout_ns = timeout_ns,
+	};
+	int ret = ioctl(ch, MEGAPIPE_IOC_SUBMIT, &s);
+
+	if (out)
+		*out = s;
+	return ret;
+}
+
+static long wait_inuse(long want, int timeout_ms)
+{
+	uint64_t end = lib_now_ms() + timeout_ms;
+	long v, us = 0;
+
+	for (;;) {
+		v = lib_tcp_inuse();
+		if (v == want || v < 0 || lib_now_ms() >= end)
+			return v;
+		lib_backoff(&us);
+	}
+}
+
+FIXTURE(chan) {
+	int ch;		/* a set-up channel */
+	int l;		/* listener on LIB_PORT */
+	int lh;		/* its handle */
+	long base;	/* TCP inuse before the test */
+};
+
+FIXTURE_SETUP(chan)
+{
+	self->ch = self->l = -1;
+	if (access(MEGAPIPE_DEVICE, F_OK))
+		SKIP(return, "no " MEGAPIPE_DEVICE " (CONFIG_MEGAPIPE)");
+	if (lib_netns_enter()) {
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	ASSERT_EQ(0, lib_raise_nofile(4096));
+	self->base = lib_tcp_inuse();
+	self->ch = mp_open(1024);
+	ASSERT_LE(0, self->ch);
+	self->l = lib_listener(AF_INET, LIB_PORT, 1024, 0);
+	ASSERT_LE(0, self->l);
+	self->lh = mp_reg(self->ch, self->l, 7);
+	ASSERT_LE(0, self->lh);
+}
+
+FIXTURE_TEARDOWN(chan)
+{
+	if (self->ch >= 0)
+		close(self->ch);
+	if (self->l >= 0)
+		close(self->l);
+}
+
+/* Accept one connection through the channel: its handle; *cfd the client. */
+static int accept_one(struct __test_metadata *_metadata, int ch, int lh,
+		      int *cfd)
+{
+	struct megapipe_req r = { .opcode = MEGAPIPE_OP_ACCEPT, .handle = lh, .len = 1 };
+	struct megapipe_submit out;
+	struct megapipe_cqe c;
+
+	*cfd = lib_connect(AF_INET, LIB_PORT, false);
+	EXPECT_LE(0, *cfd);
+	EXPECT_EQ(0, mp_sub(ch, &r, 1, &c, 1, 1, 5000000000LL, &out));
+	EXPECT_EQ(1, out.completed);
+	EXPECT_EQ(0, c.result);
+	return c.new_handle;
+}
+
+TEST_F(chan, bad_pointers_efault)
+{
+	struct megapipe_req r[2] = { { 0 } };
+	struct megapipe_submit out;
+	struct megapipe_cqe c[4];
+	struct iovec iov = { BAD_PTR, 4 };
+	int cfd, h;
+
+	/* the ioctl arguments themselves */
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_INFO, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SETUP, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_REGISTER, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_UNREGISTER, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_EXPORT, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SUBMIT, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	/* the arrays: nothing taken */
+	EXPECT_EQ(-1, mp_sub(self->ch, BAD_PTR, 1, c, 1, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, mp_sub(self->ch, (void *)-4096L, 1, c, 1, 0, 0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+
+	h = accept_one(_metadata, self->ch, self->lh, &cfd);
+	ASSERT_LE(0, h);
+	/* a buffer outside the address space: refused at submission */
+	r[0].opcode = MEGAPIPE_OP_READ;
+	r[0].handle = h;
+	r[0].addr = (uintptr_t)-4096L;
+	r[0].len = 16;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.submitted);
+	EXPECT_EQ(-EFAULT, out.error);
+	/* an unmapped user buffer: the read completes with -EFAULT */
+	r[0].addr = (uintptr_t)BAD_PTR;
+	ASSERT_EQ(4, write(cfd, "abcd", 4));
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 1, 2000000000LL, &out));
+	EXPECT_EQ(1, out.submitted);
+	ASSERT_EQ(1, out.completed);
+	EXPECT_EQ(-EFAULT, c[0].result);
+	/* the same for a write */
+	r[0].opcode = MEGAPIPE_OP_WRITE;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 1, 2000000000LL, &out));
+	ASSERT_EQ(1, out.completed);
+	EXPECT_EQ(-EFAULT, c[0].result);
+	/* WRITEV: the iovec array is read at submission */
+	r[0].opcode = MEGAPIPE_OP_WRITEV;
+	r[0].addr = (uintptr_t)BAD_PTR;
+	r[0].len = 1;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.submitted);
+	EXPECT_EQ(-EFAULT, out.error);
+	r[0].addr = (uintptr_t)&iov;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 1, 2000000000LL, &out));
+	ASSERT_EQ(1, out.completed);
+	EXPECT_EQ(-EFAULT, c[0].result);
+	/*
+	 * Completions copied to a bad array stay queued: the call fails
+	 * when it took nothing, else it reports what it took.
+	 */
+	r[0].opcode = MEGAPIPE_OP_CANCEL;
+	r[0].addr = 0;
+	r[0].len = 0;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, BAD_PTR, 4, 0, 0, &out));
+	EXPECT_EQ(1, out.submitted);
+	EXPECT_EQ(0, out.completed);
+	EXPECT_EQ(-1, mp_sub(self->ch, NULL, 0, BAD_PTR, 4, 0, 0, &out));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0, mp_sub(self->ch, NULL, 0, c, 4, 1, 0, &out));
+	EXPECT_EQ(1, out.completed);
+	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[0].opcode);
+	EXPECT_EQ(0, c[0].result);
+	close(cfd);
+}
+
+TEST_F(chan, reserved_fields_einval)
+{
+	struct megapipe_info info = { 0 };
+	struct megapipe_setup s = { .cq_entries = 4 };
+	struct megapipe_register reg = { .fd = self->l };
+	struct megapipe_unregister ur = { .handle = self->lh };
+	struct megapipe_export ex = { .handle = self->lh };
+	struct megapipe_submit sub = { 0 };
+	int i, fresh = mp_open(0);
+
+	ASSERT_LE(0, fresh);
+	for (i = 0; i < 4; i++) {
+		info.resv[i] = 0;
+		info.flags = 1;
+		EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_INFO, &info));
+		EXPECT_EQ(EINVAL, errno);
+		info.flags = 0;
+		s.resv[i] = 1;
+		EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_SETUP, &s));
+		EXPECT_EQ(EINVAL, errno);
+		s.resv[i] = 0;
+	}
+	s.flags = MEGAPIPE_SETUP_RING;
+	EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_SETUP, &s));
+	EXPECT_EQ(EINVAL, errno);
+	/* before SETUP: EBADFD, after a failed one too */
+	EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_REGISTER, &reg));
+	EXPECT_EQ(EBADFD, errno);
+	close(fresh);
+
+	for (i = 0; i < 2; i++) {
+		reg.resv[i] = 1;
+		EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_REGISTER, &reg));
+		EXPECT_EQ(EINVAL, errno);
+		reg.resv[i] = 0;
+	}
+	ur.resv = 1;
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_UNREGISTER, &ur));
+	EXPECT_EQ(EINVAL, errno);
+	ur.resv = 0;
+	ur.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_UNREGISTER, &ur));
+	EXPECT_EQ(EINVAL, errno);
+	ex.resv = 1;
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_EXPORT, &ex));
+	EXPECT_EQ(EINVAL, errno);
+	for (i = 0; i < 3; i++) {
+		sub.resv[i] = 1;
+		EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SUBMIT, &sub));
+		EXPECT_EQ(EINVAL, errno);
+		sub.resv[i] = 0;
+	}
+	sub.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SUBMIT, &sub));
+	EXPECT_EQ(EINVAL, errno);
+	/* an unknown ioctl */
+	EXPECT_EQ(-1, ioctl(self->ch, _IO(MEGAPIPE_IOC_MAGIC, 0x1f), 0));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_F(chan, register_refusals)
+{
+	int u, other, cfd, h, c2;
+
+	u = socket(AF_UNIX, SOCK_STREAM, 0);
+	EXPECT_EQ(-1, mp_reg(self->ch, u, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	close(u);
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	EXPECT_EQ(-1, mp_reg(self->ch, u, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	close(u);
+	other = mp_open(4);
+	ASSERT_LE(0, other);
+	EXPECT_EQ(-1, mp_reg(self->ch, other, 0));	/* a channel */
+	EXPECT_EQ(ENOTSOCK, errno);
+	EXPECT_EQ(-1, mp_reg(self->ch, self->ch, 0));	/* itself */
+	EXPECT_EQ(ENOTSOCK, errno);
+	/* a listener in a second channel, not twice in one */
+	EXPECT_LE(0, mp_reg(other, self->l, 0));
+	EXPECT_EQ(-1, mp_reg(self->ch, self->l, 0));
+	EXPECT_EQ(EEXIST, errno);
+	/* an accepted connection is taken: by no channel again */
+	h = accept_one(_metadata, self->ch, self->lh, &cfd);
+	ASSERT_LE(0, h);
+	c2 = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c2);
+	/* a client socket in one channel only */
+	EXPECT_LE(0, mp_reg(self->ch, c2, 0));
+	EXPECT_EQ(-1, mp_reg(other, c2, 0));
+	EXPECT_EQ(EEXIST, errno);
+	close(other);		/* its listener handle goes, ours stays */
+	h = accept_one(_metadata, self->ch, self->lh, &u);
+	EXPECT_LE(0, h);
+	close(u);
+	close(c2);
+	close(cfd);
+}
+
+static int bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+static int sockmap_set(int map, __u32 key, int fd)
+{
+	union bpf_attr attr;
+	__u64 val = fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = map;
+	attr.key = (__u64)(uintptr_t)&key;
+	attr.value = (__u64)(uintptr_t)&val;
+	attr.flags = BPF_ANY;
+	return bpf_sys(BPF_MAP_UPDATE_ELEM, &attr);
+}
+
+/*
+ * A socket in a sockmap (sk_user_data is the psock's) is refused; a
+ * registered one cannot enter a sockmap, and can once unregistered (its
+ * sk_user_data and callbacks restored).
+ */
+TEST_F(chan, sockmap_both_ways)
+{
+	struct megapipe_unregister ur = { 0 };
+	union bpf_attr attr;
+	int map, a, b, h;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_SOCKMAP;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(__u64);
+	attr.max_entries = 2;
+	map = bpf_sys(BPF_MAP_CREATE, &attr);
+	if (map < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no sockmap here: %s", strerror(errno));
+	ASSERT_LE(0, map);
+	a = lib_connect(AF_INET, LIB_PORT, false);
+	b = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(0, sockmap_set(map, 0, a));
+	EXPECT_EQ(-1, mp_reg(self->ch, a, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	h = mp_reg(self->ch, b, 0);
+	ASSERT_LE(0, h);
+	EXPECT_EQ(-1, sockmap_set(map, 1, b));
+	EXPECT_EQ(EBUSY, errno);
+	ur.handle = h;
+	ASSERT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_UNREGISTER, &ur));
+	EXPECT_EQ(0, sockmap_set(map, 1, b));
+	close(map);
+	close(a);
+	close(b);
+}
+
+/* The channel fd in another process: EPERM for every ioctl. */
+static int use_foreign(int ch)
+{
+	struct megapipe_info info = { 0 };
+	struct megapipe_submit s = { 0 };
+	int bad = 0;
+
+	if (ioctl(ch, MEGAPIPE_IOC_INFO, &info) != -1 || errno != EPERM)
+		bad |= 1;
+	if (ioctl(ch, MEGAPIPE_IOC_SUBMIT, &s) != -1 || errno != EPERM)
+		bad |= 2;
+	return bad;
+}
+
+TEST_F(chan, other_process_eperm)
+{
+	struct megapipe_info info = { 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr msg = { 0 };
+	struct iovec iov;
+	struct cmsghdr *cm;
+	int sp[2], st, fd;
+	pid_t pid;
+	char x = 0;
+
+	/* inherited through fork() */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(use_foreign(self->ch));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+
+	/* passed with SCM_RIGHTS to a process started before the channel */
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		memset(cbuf, 0, sizeof(cbuf));
+		iov.iov_base = &x;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		if (recvmsg(sp[1], &msg, 0) != 1)
+			_exit(8);
+		cm = CMSG_FIRSTHDR(&msg);
+		if (!cm || cm->cmsg_type != SCM_RIGHTS)
+			_exit(9);
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		_exit(use_foreign(fd));
+	}
+	iov.iov_base = &x;
+	iov.iov_len = 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &self->ch, sizeof(int));
+	ASSERT_EQ(1, sendmsg(sp[0], &msg, 0));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	close(sp[0]);
+	close(sp[1]);
+	/* and the owner's channel still works */
+	EXPECT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_INFO, &info));
+	EXPECT_EQ(MEGAPIPE_ABI_VERSION, info.abi_version);
+}
+
+#define NCONN	256
+
+/*
+ * In a child: a channel with NCONN accepted connections, each with a
+ * pending read, every fourth also with a write that cannot complete (1 MB
+ * the client never reads), plus accepts still waiting; the clients are the
+ * child's too.  Reports readiness on @ready, then waits for its end.
+ * With @close_it the child closes the channel itself and exits.
+ */
+static void busy_child(int ready, bool close_it)
+{
+	static char big[1 << 20];
+	struct megapipe_req r[8];
+	struct megapipe_cqe c[256];
+	struct megapipe_submit out;
+	int ch, l, lh, i, got = 0, cl[NCONN];
+	int h[NCONN];
+	char buf[NCONN][8];
+
+	ch = mp_open(8192);
+	l = lib_listener(AF_INET, LIB_PORT + 1, 1024, 0);
+	if (ch < 0 || l < 0)
+		_exit(10);
+	lh = mp_reg(ch, l, 1);
+	if (lh < 0)
+		_exit(11);
+	for (i = 0; i < NCONN; i++) {
+		cl[i] = lib_connect(AF_INET, LIB_PORT + 1, false);
+		if (cl[i] < 0)
+			_exit(12);
+	}
+	memset(r, 0, sizeof(r));
+	r[0].opcode = MEGAPIPE_OP_ACCEPT;
+	r[0].handle = lh;
+	r[0].len = NCONN + 16;	/* 16 stay pending */
+	if (mp_sub(ch, r, 1, NULL, 0, 0, 0, &out) || out.submitted != 1)
+		_exit(13);
+	while (got < NCONN) {
+		if (mp_sub(ch, NULL, 0, c, 256, 1, 5000000000LL, &out) || !out.completed)
+			_exit(14);
+		for (i = 0; i < (int)out.completed; i++) {
+			if (c[i].result)
+				_exit(15);
+			h[got++] = c[i].new_handle;
+		}
+	}
+	for (i = 0; i < NCONN; i++) {
+		memset(r, 0, sizeof(r));
+		r[0].opcode = MEGAPIPE_OP_READ;
+		r[0].handle = h[i];
+		r[0].addr = (uintptr_t)buf[i];
+		r[0].len = sizeof(buf[i]);
+		r[1].opcode = MEGAPIPE_OP_WRITE;
+		r[1].handle = h[i];
+		r[1].addr = (uintptr_t)big;
+		r[1].len = sizeof(big);
+		if (mp_sub(ch, r, i % 4 ? 1 : 2, NULL, 0, 0, 0, &out) || out.error)
+			_exit(16);
+	}
+	if (write(ready, "r", 1) != 1)
+		_exit(17);
+	if (close_it) {
+		close(ch);
+		close(l);
+		for (i = 0; i < NCONN; i++)
+			close(cl[i]);
+		_exit(0);
+	}
+	for (;;)
+		pause();
+}
+
+static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
+{
+	int p[2], st;
+	pid_t pid;
+	char x;
+
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		busy_child(p[1], !kill_it);
+	}
+	close(p[1]);
+	ASSERT_EQ(1, read(p[0], &x, 1));
+	close(p[0]);
+	/* the child's listener, NCONN clients and NCONN server sockets */
+	EXPECT_LE(base + 1 + 2 * NCONN, lib_tcp_inuse());
+	if (kill_it)
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	if (kill_it) {
+		EXPECT_TRUE(WIFSIGNALED(st));
+	} else {
+		EXPECT_TRUE(WIFEXITED(st));
+		EXPECT_EQ(0, WEXITSTATUS(st));
+	}
+	EXPECT_EQ(base, wait_inuse(base, 4 * LIB_DEADLINE_MS));
+}
+
+TEST_F(chan, sigkill_with_requests_outstanding)
+{
+	/* our listener: base + 1 */
+	run_busy(_metadata, self->base + 1, true);
+}
+
+TEST_F(chan, close_with_requests_outstanding)
+{
+	run_busy(_metadata, self->base + 1, false);
+}
+
+TEST_HARNESS_MAIN
