@@ -365,6 +365,40 @@ TEST_F(chan, sockmap_both_ways)
 	close(b);
 }
 
+/*
+ * A child of a registered listener taken by accept(2) is not hooked (it
+ * was cloned with the listener's callbacks): in a sockmap, whose psock is
+ * its sk_user_data, data arriving must not find the psock as ours.
+ */
+TEST_F(chan, accepted_child_in_sockmap)
+{
+	union bpf_attr attr;
+	int map, c, a;
+	char buf[4];
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_SOCKMAP;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(__u64);
+	attr.max_entries = 1;
+	map = bpf_sys(BPF_MAP_CREATE, &attr);
+	if (map < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no sockmap here: %s", strerror(errno));
+	ASSERT_LE(0, map);
+	c = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	a = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, a);
+	ASSERT_EQ(0, sockmap_set(map, 0, a));
+	ASSERT_EQ(3, write(c, "abc", 3));
+	EXPECT_EQ(3, read(a, buf, sizeof(buf)));
+	ASSERT_EQ(3, write(a, "def", 3));
+	EXPECT_EQ(3, read(c, buf, sizeof(buf)));
+	close(map);
+	close(a);
+	close(c);
+}
+
 /* The channel fd in another process: EPERM for every ioctl. */
 static int use_foreign(int ch)
 {

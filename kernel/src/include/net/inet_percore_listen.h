@@ -21,6 +21,13 @@
 
 struct proto_accept_arg;
 
+#if IS_ENABLED(CONFIG_MEGAPIPE)
+/* A child cloned from a listener /dev/megapipe hooked: unhook it. */
+void megapipe_sk_clone(struct sock *newsk);
+#else
+static inline void megapipe_sk_clone(struct sock *newsk) {}
+#endif
+
 #ifdef CONFIG_TCP_PERCORE_LISTEN
 
 /* True while at least one per-core listener exists. */
@@ -63,6 +70,7 @@ static inline void inet_pcl_clone_init(struct sock *newsk)
 	if (static_branch_unlikely(&inet_pcl_key.key) &&
 	    newsk->sk_data_ready == inet_pcl_data_ready)
 		newsk->sk_data_ready = sock_def_readable;
+	megapipe_sk_clone(newsk);
 }
 
 #else /* !CONFIG_TCP_PERCORE_LISTEN */
@@ -108,7 +116,10 @@ static inline int inet_pcl_getsockopt(struct sock *sk)
 	return -ENOPROTOOPT;
 }
 
-static inline void inet_pcl_clone_init(struct sock *newsk) {}
+static inline void inet_pcl_clone_init(struct sock *newsk)
+{
+	megapipe_sk_clone(newsk);
+}
 
 #endif /* CONFIG_TCP_PERCORE_LISTEN */
 

@@ -15,9 +15,10 @@
  * a handle is detached no callback can still see it.  A socket whose
  * callbacks someone else replaced, with a ULP, or with sk_user_data of
  * another owner (a sockmap, say) is refused; a callback is restored only
- * if it is still ours.  Children of a registered listener inherit its
- * sk_data_ready but not its sk_user_data (SK_USER_DATA_NOCOPY): the
- * wrapper then behaves as the default.  A TCP socket's default callbacks
+ * if it is still ours.  Children of a registered listener are cloned with
+ * its callbacks but not its sk_user_data (SK_USER_DATA_NOCOPY):
+ * megapipe_sk_clone() gives them TCP's defaults back, and a wrapper that
+ * finds no mp_sock behaves as the default.  A TCP socket's default callbacks
  * are sock_def_readable (or a per-core listener's inet_pcl_data_ready),
  * sk_stream_write_space and sock_def_wakeup.
  */
@@ -170,10 +171,19 @@ static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 		mp_handle_mark(h);
 }
 
-/* Ours only while one of our wrappers is installed. */
+/*
+ * Ours only while one of our wrappers is installed, and tagged exactly
+ * NOCOPY: a sockmap's psock (NOCOPY | PSOCK) or a reuseport array's entry
+ * (NOCOPY | BPF) is someone else's.
+ */
 static struct mp_sock *mp_sock_of(struct sock *sk)
 {
-	return __locked_read_sk_user_data_with_flags(sk, SK_USER_DATA_NOCOPY);
+	uintptr_t ud = (uintptr_t)rcu_dereference_check(__sk_user_data(sk),
+				lockdep_is_held(&sk->sk_callback_lock));
+
+	if ((ud & ~SK_USER_DATA_PTRMASK) != SK_USER_DATA_NOCOPY)
+		return NULL;
+	return (struct mp_sock *)(ud & SK_USER_DATA_PTRMASK);
 }
 
 /* sock_def_wakeup(), which is static. */
@@ -253,6 +263,21 @@ static void mp_sk_state_change(struct sock *sk)
 }
 
 /*
+ * A child of a registered listener, cloned with its callbacks (from
+ * inet_csk_clone_lock(), before anyone sees the child): give it TCP's
+ * defaults back.  Registration only hooks sockets that had them.
+ */
+void megapipe_sk_clone(struct sock *newsk)
+{
+	if (newsk->sk_data_ready == mp_sk_data_ready)
+		newsk->sk_data_ready = sock_def_readable;
+	if (newsk->sk_write_space == mp_sk_write_space)
+		newsk->sk_write_space = sk_stream_write_space;
+	if (newsk->sk_state_change == mp_sk_state_change)
+		newsk->sk_state_change = mp_tcp_state_change;
+}
+
+/*
  * Hook the handle's socket.  The socket must be a TCP socket nobody else
  * hooked: -EOPNOTSUPP otherwise, -EEXIST when a channel has it already (a
  * connection anywhere, a listener in this channel), -ENOTCONN when it is
@@ -311,7 +336,7 @@ int mp_handle_attach(struct mp_handle *h)
 	ms = new;
 	new = NULL;
 	ms->listener = h->listener;
-	/* a child of a registered listener inherited our data_ready */
+	/* children get TCP's defaults back (megapipe_sk_clone()) */
 	ms->saved_data_ready = sk->sk_data_ready == mp_sk_data_ready ?
 			       sock_def_readable : sk->sk_data_ready;
 	ms->saved_write_space = sk->sk_write_space;
@@ -356,7 +381,7 @@ static void mp_handle_detach(struct mp_handle *h)
 	write_unlock_bh(&sk->sk_callback_lock);
 	h->ms = NULL;
 	if (last)
-		kfree(ms);
+		kfree_rcu(ms, rcu);
 }
 
 /*

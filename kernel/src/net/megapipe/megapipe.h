@@ -71,6 +71,7 @@ struct mp_sock {
 	void (*saved_state_change)(struct sock *sk);
 	struct list_head handles;
 	bool listener;
+	struct rcu_head rcu;
 };
 
 struct mp_handle {
