@@ -28,6 +28,9 @@ void megapipe_sk_clone(struct sock *newsk);
 static inline void megapipe_sk_clone(struct sock *newsk) {}
 #endif
 
+/* Only with CONFIG_TCP_PERCORE_LISTEN; declared for IS_ENABLED() tests. */
+void inet_pcl_data_ready(struct sock *sk);
+
 #ifdef CONFIG_TCP_PERCORE_LISTEN
 
 /* True while at least one per-core listener exists. */
@@ -53,7 +56,6 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 struct request_sock *inet_pcl_accept(struct sock *sk,
 				     struct proto_accept_arg *arg);
 __poll_t inet_pcl_poll(const struct sock *sk);
-void inet_pcl_data_ready(struct sock *sk);
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
 			      const struct request_sock *req, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);

@@ -326,7 +326,8 @@ int mp_handle_attach(struct mp_handle *h)
 	if (inet_csk_has_ulp(sk) ||
 	    (sk->sk_data_ready != sock_def_readable &&
 	     sk->sk_data_ready != mp_sk_data_ready &&
-	     !(h->listener && sk->sk_data_ready == inet_pcl_data_ready)) ||
+	     !(IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) && h->listener &&
+	       sk->sk_data_ready == inet_pcl_data_ready)) ||
 	    sk->sk_state_change != mp_tcp_state_change ||
 	    (!h->listener && sk->sk_write_space != sk_stream_write_space)) {
 		write_unlock_bh(&sk->sk_callback_lock);
