@@ -147,7 +147,7 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 
 /* ---- readiness ------------------------------------------------------ */
 
-static void mp_handle_mark(struct mp_handle *h)
+void mp_handle_mark(struct mp_handle *h)
 {
 	struct mp_chan *ch = h->ch;
 	unsigned long flags;
@@ -448,14 +448,23 @@ void mp_handle_run(struct mp_handle *h)
 	mp_write_run(h);
 }
 
+/*
+ * Run the handles ready now, once each: those the callbacks mark
+ * meanwhile wait for the next call.  A handle of the batch stays on it
+ * until it is run (mp_handle_free() takes it off under ready_lock).
+ */
 void mp_run_ready(struct mp_chan *ch)
 {
 	struct mp_handle *h;
+	LIST_HEAD(batch);
 
 	lockdep_assert_held(&ch->lock);
+	spin_lock_bh(&ch->ready_lock);
+	list_splice_init(&ch->ready, &batch);
+	spin_unlock_bh(&ch->ready_lock);
 	for (;;) {
 		spin_lock_bh(&ch->ready_lock);
-		h = list_first_entry_or_null(&ch->ready, struct mp_handle,
+		h = list_first_entry_or_null(&batch, struct mp_handle,
 					     ready_node);
 		if (h)
 			list_del_init(&h->ready_node);
@@ -463,6 +472,7 @@ void mp_run_ready(struct mp_chan *ch)
 		if (!h)
 			break;
 		mp_handle_run(h);
+		cond_resched();
 	}
 }
 

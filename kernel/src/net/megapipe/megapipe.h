@@ -137,6 +137,7 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				bool listener, bool fd_backed, int *err);
 int mp_handle_attach(struct mp_handle *h);
 void mp_handle_free(struct mp_handle *h);
+void mp_handle_mark(struct mp_handle *h);
 void mp_run_ready(struct mp_chan *ch);
 bool mp_ready_pending(struct mp_chan *ch);
 void mp_handle_run(struct mp_handle *h);
