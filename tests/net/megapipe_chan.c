@@ -136,6 +136,7 @@ TEST_F(chan, bad_pointers_efault)
 	struct megapipe_submit out;
 	struct megapipe_cqe c[4];
 	struct iovec iov = { BAD_PTR, 4 };
+	struct megapipe_submit *ro;
 	int cfd, h;
 
 	/* the ioctl arguments themselves */
@@ -206,6 +207,23 @@ TEST_F(chan, bad_pointers_efault)
 	EXPECT_EQ(1, out.completed);
 	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[0].opcode);
 	EXPECT_EQ(0, c[0].result);
+	/* a read-only argument: refused before anything is taken */
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	memset(ro, 0, sizeof(*ro));
+	ro->reqs = (uintptr_t)r;
+	ro->nr_reqs = 1;
+	ro->cqes = (uintptr_t)c;
+	ro->max_cqes = 4;
+	ASSERT_EQ(0, mprotect(ro, 4096, PROT_READ));
+	memset(c, 0xff, sizeof(c));
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SUBMIT, ro));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0xffffffffU, c[0].handle);
+	EXPECT_EQ(0, mp_sub(self->ch, NULL, 0, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.completed);
+	munmap(ro, 4096);
 	close(cfd);
 }
 

@@ -178,6 +178,11 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 	s.submitted = 0;
 	s.completed = 0;
 	s.error = 0;
+	/* writable before any request is taken or completion consumed */
+	if (put_user(s.submitted, &arg->submitted) ||
+	    put_user(s.completed, &arg->completed) ||
+	    put_user(s.error, &arg->error))
+		return -EFAULT;
 	if (mutex_lock_interruptible(&ch->lock))
 		return -EINTR;
 	if (!ch->set_up) {
