@@ -105,6 +105,8 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	const struct mp_opdef *def = mp_opdef(r->opcode);
 	struct mp_handle *h = NULL;
+	bool set_cookie;
+	u64 old_cookie = 0;
 	u32 need = 0;
 	int err;
 
@@ -130,12 +132,19 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	}
 	if (!mp_cq_reserve(ch, need))
 		return -EBUSY;
-	if (h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE))
+	/* set before submit() may complete the request, kept if it is taken */
+	set_cookie = h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE);
+	if (set_cookie) {
+		old_cookie = h->cookie;
 		h->cookie = r->cookie;
-	/* the handle may be gone once submit() returns (DISCONNECT) */
+	}
+	/* the handle may be gone once submit() returns 0 (DISCONNECT) */
 	err = def->submit(ch, h, r);
-	if (err)
+	if (err) {
+		if (set_cookie)
+			h->cookie = old_cookie;
 		mp_cq_unreserve(ch, need);
+	}
 	return err;
 }
 
