@@ -182,7 +182,7 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 	    !access_ok(ucqe, (size_t)s.max_cqes * sizeof(*ucqe)))
 		return -EFAULT;
 	if (s.timeout_ns > 0)
-		deadline = ktime_add_ns(ktime_get(), s.timeout_ns);
+		deadline = ktime_add_safe(ktime_get(), ns_to_ktime(s.timeout_ns));
 
 	s.submitted = 0;
 	s.completed = 0;
