@@ -148,13 +148,22 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	return err;
 }
 
+/*
+ * Something to do: a ready handle, or completions another thread's
+ * SUBMIT posted and did not take.
+ */
+static bool mp_wake_cond(struct mp_chan *ch)
+{
+	return mp_ready_pending(ch) || mp_cq_pending(ch);
+}
+
 static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 {
 	int ret;
 
 	if (forever)
-		return wait_event_interruptible(ch->wait, mp_ready_pending(ch));
-	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_ready_pending(ch),
+		return wait_event_interruptible(ch->wait, mp_wake_cond(ch));
+	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_wake_cond(ch),
 						 ktime_sub(deadline, ktime_get()));
 	return ret == -ETIME ? -ETIMEDOUT : ret;
 }

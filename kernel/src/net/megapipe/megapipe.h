@@ -125,6 +125,7 @@ bool mp_cq_reserve(struct mp_chan *ch, u32 n);
 void mp_cq_unreserve(struct mp_chan *ch, u32 n);
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags);
+bool mp_cq_pending(struct mp_chan *ch);
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max);
 
