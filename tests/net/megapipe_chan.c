@@ -227,6 +227,53 @@ TEST_F(chan, bad_pointers_efault)
 	close(cfd);
 }
 
+/*
+ * A DISCONNECT behind a write the peer never takes (it does not read):
+ * CANCEL still reaches the closing handle, and the DISCONNECT then runs.
+ */
+TEST_F(chan, cancel_unblocks_disconnect)
+{
+	const size_t big = 64 << 20;
+	struct megapipe_req r[2] = { { 0 } };
+	struct megapipe_submit out;
+	struct megapipe_cqe c[4];
+	int cfd, h;
+	void *buf;
+
+	buf = mmap(NULL, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	h = accept_one(_metadata, self->ch, self->lh, &cfd);
+	ASSERT_LE(0, h);
+	r[0].opcode = MEGAPIPE_OP_WRITE;
+	r[0].handle = h;
+	r[0].addr = (uintptr_t)buf;
+	r[0].len = big;
+	r[1].opcode = MEGAPIPE_OP_DISCONNECT;
+	r[1].handle = h;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 2, c, 4, 0, 0, &out));
+	EXPECT_EQ(2, out.submitted);
+	EXPECT_EQ(0, out.completed);
+	memset(r, 0, sizeof(r));
+	r[0].opcode = MEGAPIPE_OP_CANCEL;
+	r[0].handle = h;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 3, 2000000000LL, &out));
+	EXPECT_EQ(1, out.submitted);
+	EXPECT_EQ(0, out.error);
+	ASSERT_EQ(3, out.completed);
+	EXPECT_EQ(MEGAPIPE_OP_WRITE, c[0].opcode);
+	EXPECT_LT(0, c[0].result);
+	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[1].opcode);
+	EXPECT_EQ(1, c[1].result);
+	EXPECT_EQ(MEGAPIPE_OP_DISCONNECT, c[2].opcode);
+	EXPECT_EQ(0, c[2].result);
+	/* gone now */
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.submitted);
+	EXPECT_EQ(-EBADF, out.error);
+	munmap(buf, big);
+	close(cfd);
+}
+
 TEST_F(chan, reserved_fields_einval)
 {
 	struct megapipe_info info = { 0 };

@@ -124,7 +124,11 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	if (err)
 		return err;
 	if (def->needs_handle || r->handle != MEGAPIPE_NO_HANDLE) {
-		h = mp_handle_get(ch, r->handle);
+		/* a CANCEL also reaches the writes a DISCONNECT waits for */
+		if (r->opcode == MEGAPIPE_OP_CANCEL)
+			h = mp_handle_lookup(ch, r->handle);
+		else
+			h = mp_handle_get(ch, r->handle);
 		if (!h)
 			return -EBADF;
 		if (def->needs_handle && def->on_listener != h->listener)
@@ -138,7 +142,7 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 		old_cookie = h->cookie;
 		h->cookie = r->cookie;
 	}
-	/* the handle may be gone once submit() returns 0 (DISCONNECT) */
+	/* the handle may be gone once submit() returns 0 (DISCONNECT, CANCEL) */
 	err = def->submit(ch, h, r);
 	if (err) {
 		if (set_cookie)

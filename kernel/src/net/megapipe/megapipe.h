@@ -133,6 +133,7 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 void mp_handles_learn_defaults(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
+struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				bool listener, bool fd_backed, int *err);

@@ -242,8 +242,10 @@ struct megapipe_export {
  *		it (a lightweight socket is closed, TCP finishes the close; for
  *		a registered fd the channel drops its reference and the fd
  *		stays the caller's).  Its completion is the handle's last; the
- *		handle is invalid from submission on (EBADF) and its index may
- *		be reused after the completion.  Not for listeners (EINVAL).
+ *		handle is invalid from submission on (EBADF) but to CANCEL,
+ *		and its index may be reused after the completion.  A peer
+ *		that never takes the writes before it (a zero window) holds
+ *		it back: CANCEL them, and it runs.  Not for listeners (EINVAL).
  * CONNECT	@handle: MEGAPIPE_NO_HANDLE.  @addr/@len: a struct sockaddr_in
  *		or sockaddr_in6 (copied during the submit call).  Creates a
  *		lightweight TCP socket and connects it.  @cookie: the new
@@ -256,7 +258,9 @@ struct megapipe_export {
  *		submitted before it on the handle and still pending
  *		complete with -ECANCELED (a write with bytes already queued:
  *		with that partial count), each before the CANCEL's own
- *		completion, whose @result is how many were cancelled.
+ *		completion, whose @result is how many were cancelled.  A
+ *		handle with a DISCONNECT queued takes it too; the DISCONNECT
+ *		then runs if no write is left before it, completing after.
  *
  * Ordering: per handle, reads complete in submission order and so do
  * writes (WRITE, WRITEV, DISCONNECT).  After a write completes short or
