@@ -373,6 +373,33 @@ TEST_F(chan, register_refusals)
 	close(cfd);
 }
 
+/*
+ * Listener CPU masks are not honoured yet (no MEGAPIPE_FEAT_PERCORE_LISTEN):
+ * a mask of some CPUs is refused, all CPUs is fine.
+ */
+TEST_F(chan, listener_cpumask_eopnotsupp)
+{
+	struct megapipe_register r = { .fd = self->l };
+	struct megapipe_info info = { 0 };
+	uint64_t mask[MEGAPIPE_CPUMASK_MAX_BYTES / 8] = { 1 };
+	int ch2;
+
+	ASSERT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_INFO, &info));
+	if (info.features & MEGAPIPE_FEAT_PERCORE_LISTEN)
+		SKIP(return, "listener CPU masks are honoured");
+	if (sysconf(_SC_NPROCESSORS_CONF) < 2)
+		SKIP(return, "one CPU: a mask of CPU 0 is all of them");
+	ch2 = mp_open(16);
+	ASSERT_LE(0, ch2);
+	r.cpumask = (uintptr_t)mask;
+	r.cpumask_len = sizeof(mask);
+	EXPECT_EQ(-1, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	memset(mask, 0xff, sizeof(mask));
+	EXPECT_EQ(0, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
+	close(ch2);
+}
+
 static int bpf_sys(int cmd, union bpf_attr *attr)
 {
 	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));

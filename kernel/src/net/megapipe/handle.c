@@ -521,6 +521,10 @@ static int mp_copy_cpumask(struct mp_handle *h,
 	cpumask_and(h->cpus, h->cpus, cpu_possible_mask);
 	if (cpumask_empty(h->cpus))
 		err = -EINVAL;
+	/* not honoured yet: only "all CPUs" is what the listener does */
+	else if (!(MP_FEATURES & MEGAPIPE_FEAT_PERCORE_LISTEN) &&
+		 !cpumask_equal(h->cpus, cpu_possible_mask))
+		err = -EOPNOTSUPP;
 	bitmap_free(bits);
 	return err;
 }

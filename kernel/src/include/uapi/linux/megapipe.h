@@ -144,7 +144,8 @@ struct megapipe_setup {
  *		CPUs): an array of __u64, CPU n is bit n % 64 of word n / 64
  *		(a glibc cpu_set_t on 64-bit).  Accepts of a per-core
  *		listener take from the listen clones of these CPUs first.
- *		Bits of CPUs that do not exist are ignored.
+ *		Bits of CPUs that do not exist are ignored.  Without
+ *		MEGAPIPE_FEAT_PERCORE_LISTEN only all CPUs is accepted.
  * @cpumask_len: in: bytes at @cpumask, a multiple of 8, at most
  *		MEGAPIPE_CPUMASK_MAX_BYTES; 0 when @cpumask is 0
  * @handle:	out: the new handle
@@ -152,7 +153,8 @@ struct megapipe_setup {
  *
  * Errors: EBADF @fd is not open; ENOTSOCK not a socket (a /dev/megapipe
  * fd included); EOPNOTSUPP not a TCP socket, or one with a ULP or in a
- * sockmap; ENOTCONN neither listening nor connected; EEXIST a
+ * sockmap, or a mask of some CPUs without MEGAPIPE_FEAT_PERCORE_LISTEN;
+ * ENOTCONN neither listening nor connected; EEXIST a
  * connection already registered in a channel, or a listener already
  * registered in this one (a listener may be registered in every channel,
  * each with its own CPUs); EINVAL bad flags, reserved fields, cpumask on a
