@@ -507,6 +507,21 @@ MP_EXPORT int mp_register(struct mp_channel *mp, int fd, uint64_t cookie,
 			}
 		reg.cpumask = (uintptr_t)mask;
 		reg.cpumask_len = sizeof(mask);
+		/*
+		 * A kernel without per-core masks takes only "all CPUs": a
+		 * listener's mask naming some CPU is a hint dropped there (the
+		 * kernel still refuses an empty one, or one on a connection).
+		 */
+		for (i = 0; i < sizeof(mask) / 8 && !mask[i]; i++)
+			;
+		if (mp->ops->id == MP_BACKEND_KERNEL &&
+		    !(mp->info.features & MEGAPIPE_FEAT_PERCORE_LISTEN) &&
+		    i < sizeof(mask) / 8 &&
+		    !getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) &&
+		    listening) {
+			reg.cpumask = 0;
+			reg.cpumask_len = 0;
+		}
 	}
 	ret = mp->ops->reg(mp, &reg);
 	if (ret) {

@@ -136,6 +136,7 @@ TEST_F(chan, bad_pointers_efault)
 	struct megapipe_submit out;
 	struct megapipe_cqe c[4];
 	struct iovec iov = { BAD_PTR, 4 };
+	struct megapipe_submit *ro;
 	int cfd, h;
 
 	/* the ioctl arguments themselves */
@@ -206,6 +207,70 @@ TEST_F(chan, bad_pointers_efault)
 	EXPECT_EQ(1, out.completed);
 	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[0].opcode);
 	EXPECT_EQ(0, c[0].result);
+	/* a read-only argument: refused before anything is taken */
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	memset(ro, 0, sizeof(*ro));
+	ro->reqs = (uintptr_t)r;
+	ro->nr_reqs = 1;
+	ro->cqes = (uintptr_t)c;
+	ro->max_cqes = 4;
+	ASSERT_EQ(0, mprotect(ro, 4096, PROT_READ));
+	memset(c, 0xff, sizeof(c));
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_SUBMIT, ro));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0xffffffffU, c[0].handle);
+	EXPECT_EQ(0, mp_sub(self->ch, NULL, 0, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.completed);
+	munmap(ro, 4096);
+	close(cfd);
+}
+
+/*
+ * A DISCONNECT behind a write the peer never takes (it does not read):
+ * CANCEL still reaches the closing handle, and the DISCONNECT then runs.
+ */
+TEST_F(chan, cancel_unblocks_disconnect)
+{
+	const size_t big = 64 << 20;
+	struct megapipe_req r[2] = { { 0 } };
+	struct megapipe_submit out;
+	struct megapipe_cqe c[4];
+	int cfd, h;
+	void *buf;
+
+	buf = mmap(NULL, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	h = accept_one(_metadata, self->ch, self->lh, &cfd);
+	ASSERT_LE(0, h);
+	r[0].opcode = MEGAPIPE_OP_WRITE;
+	r[0].handle = h;
+	r[0].addr = (uintptr_t)buf;
+	r[0].len = big;
+	r[1].opcode = MEGAPIPE_OP_DISCONNECT;
+	r[1].handle = h;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 2, c, 4, 0, 0, &out));
+	EXPECT_EQ(2, out.submitted);
+	EXPECT_EQ(0, out.completed);
+	memset(r, 0, sizeof(r));
+	r[0].opcode = MEGAPIPE_OP_CANCEL;
+	r[0].handle = h;
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 3, 2000000000LL, &out));
+	EXPECT_EQ(1, out.submitted);
+	EXPECT_EQ(0, out.error);
+	ASSERT_EQ(3, out.completed);
+	EXPECT_EQ(MEGAPIPE_OP_WRITE, c[0].opcode);
+	EXPECT_LT(0, c[0].result);
+	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[1].opcode);
+	EXPECT_EQ(1, c[1].result);
+	EXPECT_EQ(MEGAPIPE_OP_DISCONNECT, c[2].opcode);
+	EXPECT_EQ(0, c[2].result);
+	/* gone now */
+	EXPECT_EQ(0, mp_sub(self->ch, r, 1, c, 4, 0, 0, &out));
+	EXPECT_EQ(0, out.submitted);
+	EXPECT_EQ(-EBADF, out.error);
+	munmap(buf, big);
 	close(cfd);
 }
 
@@ -308,6 +373,33 @@ TEST_F(chan, register_refusals)
 	close(cfd);
 }
 
+/*
+ * Listener CPU masks are not honoured yet (no MEGAPIPE_FEAT_PERCORE_LISTEN):
+ * a mask of some CPUs is refused, all CPUs is fine.
+ */
+TEST_F(chan, listener_cpumask_eopnotsupp)
+{
+	struct megapipe_register r = { .fd = self->l };
+	struct megapipe_info info = { 0 };
+	uint64_t mask[MEGAPIPE_CPUMASK_MAX_BYTES / 8] = { 1 };
+	int ch2;
+
+	ASSERT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_INFO, &info));
+	if (info.features & MEGAPIPE_FEAT_PERCORE_LISTEN)
+		SKIP(return, "listener CPU masks are honoured");
+	if (sysconf(_SC_NPROCESSORS_CONF) < 2)
+		SKIP(return, "one CPU: a mask of CPU 0 is all of them");
+	ch2 = mp_open(16);
+	ASSERT_LE(0, ch2);
+	r.cpumask = (uintptr_t)mask;
+	r.cpumask_len = sizeof(mask);
+	EXPECT_EQ(-1, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	memset(mask, 0xff, sizeof(mask));
+	EXPECT_EQ(0, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
+	close(ch2);
+}
+
 static int bpf_sys(int cmd, union bpf_attr *attr)
 {
 	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
@@ -363,6 +455,40 @@ TEST_F(chan, sockmap_both_ways)
 	close(map);
 	close(a);
 	close(b);
+}
+
+/*
+ * A child of a registered listener taken by accept(2) is not hooked (it
+ * was cloned with the listener's callbacks): in a sockmap, whose psock is
+ * its sk_user_data, data arriving must not find the psock as ours.
+ */
+TEST_F(chan, accepted_child_in_sockmap)
+{
+	union bpf_attr attr;
+	int map, c, a;
+	char buf[4];
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_SOCKMAP;
+	attr.key_size = sizeof(__u32);
+	attr.value_size = sizeof(__u64);
+	attr.max_entries = 1;
+	map = bpf_sys(BPF_MAP_CREATE, &attr);
+	if (map < 0 && (errno == EINVAL || errno == ENOSYS || errno == EPERM))
+		SKIP(return, "no sockmap here: %s", strerror(errno));
+	ASSERT_LE(0, map);
+	c = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	a = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, a);
+	ASSERT_EQ(0, sockmap_set(map, 0, a));
+	ASSERT_EQ(3, write(c, "abc", 3));
+	EXPECT_EQ(3, read(a, buf, sizeof(buf)));
+	ASSERT_EQ(3, write(a, "def", 3));
+	EXPECT_EQ(3, read(c, buf, sizeof(buf)));
+	close(map);
+	close(a);
+	close(c);
 }
 
 /* The channel fd in another process: EPERM for every ioctl. */

@@ -21,6 +21,16 @@
 
 struct proto_accept_arg;
 
+#if IS_ENABLED(CONFIG_MEGAPIPE)
+/* A child cloned from a listener /dev/megapipe hooked: unhook it. */
+void megapipe_sk_clone(struct sock *newsk);
+#else
+static inline void megapipe_sk_clone(struct sock *newsk) {}
+#endif
+
+/* Only with CONFIG_TCP_PERCORE_LISTEN; declared for IS_ENABLED() tests. */
+void inet_pcl_data_ready(struct sock *sk);
+
 #ifdef CONFIG_TCP_PERCORE_LISTEN
 
 /* True while at least one per-core listener exists. */
@@ -46,7 +56,6 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 struct request_sock *inet_pcl_accept(struct sock *sk,
 				     struct proto_accept_arg *arg);
 __poll_t inet_pcl_poll(const struct sock *sk);
-void inet_pcl_data_ready(struct sock *sk);
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
 			      const struct request_sock *req, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);
@@ -63,6 +72,7 @@ static inline void inet_pcl_clone_init(struct sock *newsk)
 	if (static_branch_unlikely(&inet_pcl_key.key) &&
 	    newsk->sk_data_ready == inet_pcl_data_ready)
 		newsk->sk_data_ready = sock_def_readable;
+	megapipe_sk_clone(newsk);
 }
 
 #else /* !CONFIG_TCP_PERCORE_LISTEN */
@@ -108,7 +118,10 @@ static inline int inet_pcl_getsockopt(struct sock *sk)
 	return -ENOPROTOOPT;
 }
 
-static inline void inet_pcl_clone_init(struct sock *newsk) {}
+static inline void inet_pcl_clone_init(struct sock *newsk)
+{
+	megapipe_sk_clone(newsk);
+}
 
 #endif /* CONFIG_TCP_PERCORE_LISTEN */
 

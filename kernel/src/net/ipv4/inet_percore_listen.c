@@ -145,8 +145,12 @@ int inet_pcl_listen_start(struct sock *sk)
 	int cpu;
 
 	if (queue->rskq_pcl) {
-		/* listen() again after shutdown(): the mode sticks. */
-		WRITE_ONCE(sk->sk_data_ready, inet_pcl_data_ready);
+		/*
+		 * listen() again after shutdown(): the mode sticks.  A
+		 * callback someone else installed meanwhile stays.
+		 */
+		if (sk->sk_data_ready == sock_def_readable)
+			WRITE_ONCE(sk->sk_data_ready, inet_pcl_data_ready);
 		return 0;
 	}
 	if (queue->rskq_pcl_decided)

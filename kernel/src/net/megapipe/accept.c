@@ -102,13 +102,22 @@ out_fd:
 	return err;
 }
 
+/* Connections one run accepts at most; the handle is marked for the rest. */
+#define MP_ACCEPT_BUDGET	64
+
 void mp_accept_run(struct mp_handle *h)
 {
+	unsigned int budget = MP_ACCEPT_BUDGET;
 	struct mp_req *req;
 	int err;
 
 	while ((req = list_first_entry_or_null(&h->accepts, struct mp_req,
 					       node))) {
+		if (!budget--) {
+			mp_handle_mark(h);
+			break;
+		}
+		cond_resched();
 		err = mp_accept_one(h, req);
 		if (err == -EAGAIN)
 			break;

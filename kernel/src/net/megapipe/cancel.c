@@ -4,7 +4,9 @@
  *
  * Completes the handle's pending requests of the chosen opcodes with
  * -ECANCELED (a write with bytes queued: with that count), then itself
- * with how many it cancelled.  Runs entirely in the submit call.  With
+ * with how many it cancelled.  Runs entirely in the submit call.  It
+ * also reaches a closing handle: a DISCONNECT queued behind a write the
+ * peer never lets finish (a zero window) then runs.  With
  * MEGAPIPE_NO_HANDLE it cancels the channel's CONNECTs: none in this
  * version.
  */
@@ -29,5 +31,8 @@ int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		n = mp_handle_cancel(h, ops, true);
 	mp_cq_post(ch, h ? h->cookie : 0, h ? h->id : MEGAPIPE_NO_HANDLE,
 		   MEGAPIPE_NO_HANDLE, n, MEGAPIPE_OP_CANCEL, 0);
+	/* a DISCONNECT the cancelled writes held back runs now (@h freed) */
+	if (h && h->closing)
+		mp_write_run(h);
 	return 0;
 }

@@ -60,7 +60,16 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 	c->result = result;
 	c->opcode = opcode;
 	c->flags = flags;
-	ch->cq_n++;
+	WRITE_ONCE(ch->cq_n, ch->cq_n + 1);
+	/* another thread may be waiting in SUBMIT for completions */
+	if (wq_has_sleeper(&ch->wait))
+		wake_up(&ch->wait);
+}
+
+/* Completions posted and not yet copied out (read without the lock). */
+bool mp_cq_pending(struct mp_chan *ch)
+{
+	return READ_ONCE(ch->cq_n);
 }
 
 /*
@@ -84,7 +93,7 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		memset(&ch->cq[(ch->cq_head + i) % ch->cq_entries], 0,
 		       sizeof(*ch->cq));
 	ch->cq_head = (ch->cq_head + n) % ch->cq_entries;
-	ch->cq_n -= n;
+	WRITE_ONCE(ch->cq_n, ch->cq_n - n);
 	mp_cq_unreserve(ch, n);
 	return n;
 }

@@ -15,9 +15,10 @@
  * a handle is detached no callback can still see it.  A socket whose
  * callbacks someone else replaced, with a ULP, or with sk_user_data of
  * another owner (a sockmap, say) is refused; a callback is restored only
- * if it is still ours.  Children of a registered listener inherit its
- * sk_data_ready but not its sk_user_data (SK_USER_DATA_NOCOPY): the
- * wrapper then behaves as the default.  A TCP socket's default callbacks
+ * if it is still ours.  Children of a registered listener are cloned with
+ * its callbacks but not its sk_user_data (SK_USER_DATA_NOCOPY):
+ * megapipe_sk_clone() gives them TCP's defaults back, and a wrapper that
+ * finds no mp_sock behaves as the default.  A TCP socket's default callbacks
  * are sock_def_readable (or a per-core listener's inet_pcl_data_ready),
  * sk_stream_write_space and sock_def_wakeup.
  */
@@ -87,8 +88,8 @@ static void mp_slot_put(struct mp_chan *ch, u32 i)
 	ch->free_head = i;
 }
 
-/* A live handle that takes requests; NULL for EBADF. */
-struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
+/* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */
+struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
 {
 	u32 i = MEGAPIPE_HANDLE_INDEX(id);
 	struct mp_handle *h;
@@ -96,7 +97,17 @@ struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
 	if (id >= (1U << 31) || i >= ch->nslots)
 		return NULL;
 	h = ch->slots[i].h;
-	if (!h || h->id != id || h->closing)
+	if (!h || h->id != id)
+		return NULL;
+	return h;
+}
+
+/* A live handle that takes requests; NULL for EBADF. */
+struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
+{
+	struct mp_handle *h = mp_handle_lookup(ch, id);
+
+	if (!h || h->closing)
 		return NULL;
 	return h;
 }
@@ -146,7 +157,7 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 
 /* ---- readiness ------------------------------------------------------ */
 
-static void mp_handle_mark(struct mp_handle *h)
+void mp_handle_mark(struct mp_handle *h)
 {
 	struct mp_chan *ch = h->ch;
 	unsigned long flags;
@@ -170,10 +181,19 @@ static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 		mp_handle_mark(h);
 }
 
-/* Ours only while one of our wrappers is installed. */
+/*
+ * Ours only while one of our wrappers is installed, and tagged exactly
+ * NOCOPY: a sockmap's psock (NOCOPY | PSOCK) or a reuseport array's entry
+ * (NOCOPY | BPF) is someone else's.
+ */
 static struct mp_sock *mp_sock_of(struct sock *sk)
 {
-	return __locked_read_sk_user_data_with_flags(sk, SK_USER_DATA_NOCOPY);
+	uintptr_t ud = (uintptr_t)rcu_dereference_check(__sk_user_data(sk),
+				lockdep_is_held(&sk->sk_callback_lock));
+
+	if ((ud & ~SK_USER_DATA_PTRMASK) != SK_USER_DATA_NOCOPY)
+		return NULL;
+	return (struct mp_sock *)(ud & SK_USER_DATA_PTRMASK);
 }
 
 /* sock_def_wakeup(), which is static. */
@@ -253,6 +273,21 @@ static void mp_sk_state_change(struct sock *sk)
 }
 
 /*
+ * A child of a registered listener, cloned with its callbacks (from
+ * inet_csk_clone_lock(), before anyone sees the child): give it TCP's
+ * defaults back.  Registration only hooks sockets that had them.
+ */
+void megapipe_sk_clone(struct sock *newsk)
+{
+	if (newsk->sk_data_ready == mp_sk_data_ready)
+		newsk->sk_data_ready = sock_def_readable;
+	if (newsk->sk_write_space == mp_sk_write_space)
+		newsk->sk_write_space = sk_stream_write_space;
+	if (newsk->sk_state_change == mp_sk_state_change)
+		newsk->sk_state_change = mp_tcp_state_change;
+}
+
+/*
  * Hook the handle's socket.  The socket must be a TCP socket nobody else
  * hooked: -EOPNOTSUPP otherwise, -EEXIST when a channel has it already (a
  * connection anywhere, a listener in this channel), -ENOTCONN when it is
@@ -301,7 +336,8 @@ int mp_handle_attach(struct mp_handle *h)
 	if (inet_csk_has_ulp(sk) ||
 	    (sk->sk_data_ready != sock_def_readable &&
 	     sk->sk_data_ready != mp_sk_data_ready &&
-	     !(h->listener && sk->sk_data_ready == inet_pcl_data_ready)) ||
+	     !(IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) && h->listener &&
+	       sk->sk_data_ready == inet_pcl_data_ready)) ||
 	    sk->sk_state_change != mp_tcp_state_change ||
 	    (!h->listener && sk->sk_write_space != sk_stream_write_space)) {
 		write_unlock_bh(&sk->sk_callback_lock);
@@ -311,7 +347,7 @@ int mp_handle_attach(struct mp_handle *h)
 	ms = new;
 	new = NULL;
 	ms->listener = h->listener;
-	/* a child of a registered listener inherited our data_ready */
+	/* children get TCP's defaults back (megapipe_sk_clone()) */
 	ms->saved_data_ready = sk->sk_data_ready == mp_sk_data_ready ?
 			       sock_def_readable : sk->sk_data_ready;
 	ms->saved_write_space = sk->sk_write_space;
@@ -356,7 +392,7 @@ static void mp_handle_detach(struct mp_handle *h)
 	write_unlock_bh(&sk->sk_callback_lock);
 	h->ms = NULL;
 	if (last)
-		kfree(ms);
+		kfree_rcu(ms, rcu);
 }
 
 /*
@@ -422,14 +458,23 @@ void mp_handle_run(struct mp_handle *h)
 	mp_write_run(h);
 }
 
+/*
+ * Run the handles ready now, once each: those the callbacks mark
+ * meanwhile wait for the next call.  A handle of the batch stays on it
+ * until it is run (mp_handle_free() takes it off under ready_lock).
+ */
 void mp_run_ready(struct mp_chan *ch)
 {
 	struct mp_handle *h;
+	LIST_HEAD(batch);
 
 	lockdep_assert_held(&ch->lock);
+	spin_lock_bh(&ch->ready_lock);
+	list_splice_init(&ch->ready, &batch);
+	spin_unlock_bh(&ch->ready_lock);
 	for (;;) {
 		spin_lock_bh(&ch->ready_lock);
-		h = list_first_entry_or_null(&ch->ready, struct mp_handle,
+		h = list_first_entry_or_null(&batch, struct mp_handle,
 					     ready_node);
 		if (h)
 			list_del_init(&h->ready_node);
@@ -437,6 +482,7 @@ void mp_run_ready(struct mp_chan *ch)
 		if (!h)
 			break;
 		mp_handle_run(h);
+		cond_resched();
 	}
 }
 
@@ -475,6 +521,10 @@ static int mp_copy_cpumask(struct mp_handle *h,
 	cpumask_and(h->cpus, h->cpus, cpu_possible_mask);
 	if (cpumask_empty(h->cpus))
 		err = -EINVAL;
+	/* not honoured yet: only "all CPUs" is what the listener does */
+	else if (!(MP_FEATURES & MEGAPIPE_FEAT_PERCORE_LISTEN) &&
+		 !cpumask_equal(h->cpus, cpu_possible_mask))
+		err = -EOPNOTSUPP;
 	bitmap_free(bits);
 	return err;
 }

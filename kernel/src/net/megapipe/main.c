@@ -105,6 +105,8 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	const struct mp_opdef *def = mp_opdef(r->opcode);
 	struct mp_handle *h = NULL;
+	bool set_cookie;
+	u64 old_cookie = 0;
 	u32 need = 0;
 	int err;
 
@@ -122,7 +124,11 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	if (err)
 		return err;
 	if (def->needs_handle || r->handle != MEGAPIPE_NO_HANDLE) {
-		h = mp_handle_get(ch, r->handle);
+		/* a CANCEL also reaches the writes a DISCONNECT waits for */
+		if (r->opcode == MEGAPIPE_OP_CANCEL)
+			h = mp_handle_lookup(ch, r->handle);
+		else
+			h = mp_handle_get(ch, r->handle);
 		if (!h)
 			return -EBADF;
 		if (def->needs_handle && def->on_listener != h->listener)
@@ -130,13 +136,29 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	}
 	if (!mp_cq_reserve(ch, need))
 		return -EBUSY;
-	if (h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE))
+	/* set before submit() may complete the request, kept if it is taken */
+	set_cookie = h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE);
+	if (set_cookie) {
+		old_cookie = h->cookie;
 		h->cookie = r->cookie;
-	/* the handle may be gone once submit() returns (DISCONNECT) */
+	}
+	/* the handle may be gone once submit() returns 0 (DISCONNECT, CANCEL) */
 	err = def->submit(ch, h, r);
-	if (err)
+	if (err) {
+		if (set_cookie)
+			h->cookie = old_cookie;
 		mp_cq_unreserve(ch, need);
+	}
 	return err;
+}
+
+/*
+ * Something to do: a ready handle, or completions another thread's
+ * SUBMIT posted and did not take.
+ */
+static bool mp_wake_cond(struct mp_chan *ch)
+{
+	return mp_ready_pending(ch) || mp_cq_pending(ch);
 }
 
 static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
@@ -144,8 +166,8 @@ static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 	int ret;
 
 	if (forever)
-		return wait_event_interruptible(ch->wait, mp_ready_pending(ch));
-	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_ready_pending(ch),
+		return wait_event_interruptible(ch->wait, mp_wake_cond(ch));
+	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_wake_cond(ch),
 						 ktime_sub(deadline, ktime_get()));
 	return ret == -ETIME ? -ETIMEDOUT : ret;
 }
@@ -173,11 +195,16 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 	    !access_ok(ucqe, (size_t)s.max_cqes * sizeof(*ucqe)))
 		return -EFAULT;
 	if (s.timeout_ns > 0)
-		deadline = ktime_add_ns(ktime_get(), s.timeout_ns);
+		deadline = ktime_add_safe(ktime_get(), ns_to_ktime(s.timeout_ns));
 
 	s.submitted = 0;
 	s.completed = 0;
 	s.error = 0;
+	/* writable before any request is taken or completion consumed */
+	if (put_user(s.submitted, &arg->submitted) ||
+	    put_user(s.completed, &arg->completed) ||
+	    put_user(s.error, &arg->error))
+		return -EFAULT;
 	if (mutex_lock_interruptible(&ch->lock))
 		return -EINTR;
 	if (!ch->set_up) {

@@ -71,6 +71,7 @@ struct mp_sock {
 	void (*saved_state_change)(struct sock *sk);
 	struct list_head handles;
 	bool listener;
+	struct rcu_head rcu;
 };
 
 struct mp_handle {
@@ -124,6 +125,7 @@ bool mp_cq_reserve(struct mp_chan *ch, u32 n);
 void mp_cq_unreserve(struct mp_chan *ch, u32 n);
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags);
+bool mp_cq_pending(struct mp_chan *ch);
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max);
 
@@ -131,11 +133,13 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 void mp_handles_learn_defaults(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
+struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				bool listener, bool fd_backed, int *err);
 int mp_handle_attach(struct mp_handle *h);
 void mp_handle_free(struct mp_handle *h);
+void mp_handle_mark(struct mp_handle *h);
 void mp_run_ready(struct mp_chan *ch);
 bool mp_ready_pending(struct mp_chan *ch);
 void mp_handle_run(struct mp_handle *h);

@@ -144,7 +144,8 @@ struct megapipe_setup {
  *		CPUs): an array of __u64, CPU n is bit n % 64 of word n / 64
  *		(a glibc cpu_set_t on 64-bit).  Accepts of a per-core
  *		listener take from the listen clones of these CPUs first.
- *		Bits of CPUs that do not exist are ignored.
+ *		Bits of CPUs that do not exist are ignored.  Without
+ *		MEGAPIPE_FEAT_PERCORE_LISTEN only all CPUs is accepted.
  * @cpumask_len: in: bytes at @cpumask, a multiple of 8, at most
  *		MEGAPIPE_CPUMASK_MAX_BYTES; 0 when @cpumask is 0
  * @handle:	out: the new handle
@@ -152,7 +153,8 @@ struct megapipe_setup {
  *
  * Errors: EBADF @fd is not open; ENOTSOCK not a socket (a /dev/megapipe
  * fd included); EOPNOTSUPP not a TCP socket, or one with a ULP or in a
- * sockmap; ENOTCONN neither listening nor connected; EEXIST a
+ * sockmap, or a mask of some CPUs without MEGAPIPE_FEAT_PERCORE_LISTEN;
+ * ENOTCONN neither listening nor connected; EEXIST a
  * connection already registered in a channel, or a listener already
  * registered in this one (a listener may be registered in every channel,
  * each with its own CPUs); EINVAL bad flags, reserved fields, cpumask on a
@@ -242,8 +244,10 @@ struct megapipe_export {
  *		it (a lightweight socket is closed, TCP finishes the close; for
  *		a registered fd the channel drops its reference and the fd
  *		stays the caller's).  Its completion is the handle's last; the
- *		handle is invalid from submission on (EBADF) and its index may
- *		be reused after the completion.  Not for listeners (EINVAL).
+ *		handle is invalid from submission on (EBADF) but to CANCEL,
+ *		and its index may be reused after the completion.  A peer
+ *		that never takes the writes before it (a zero window) holds
+ *		it back: CANCEL them, and it runs.  Not for listeners (EINVAL).
  * CONNECT	@handle: MEGAPIPE_NO_HANDLE.  @addr/@len: a struct sockaddr_in
  *		or sockaddr_in6 (copied during the submit call).  Creates a
  *		lightweight TCP socket and connects it.  @cookie: the new
@@ -256,7 +260,9 @@ struct megapipe_export {
  *		submitted before it on the handle and still pending
  *		complete with -ECANCELED (a write with bytes already queued:
  *		with that partial count), each before the CANCEL's own
- *		completion, whose @result is how many were cancelled.
+ *		completion, whose @result is how many were cancelled.  A
+ *		handle with a DISCONNECT queued takes it too; the DISCONNECT
+ *		then runs if no write is left before it, completing after.
  *
  * Ordering: per handle, reads complete in submission order and so do
  * writes (WRITE, WRITEV, DISCONNECT).  After a write completes short or
