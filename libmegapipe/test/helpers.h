@@ -97,4 +97,7 @@ bool t_feature(uint64_t feat);
 /* Time in ms, monotonic. */
 long long t_ms(void);
 
+/* Report @what as skipped, saying @why. */
+void t_skip(const char *what, const char *why);
+
 #endif
