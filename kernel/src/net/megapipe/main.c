@@ -161,14 +161,24 @@ static bool mp_wake_cond(struct mp_chan *ch)
 	return mp_ready_pending(ch) || mp_cq_pending(ch);
 }
 
+/*
+ * Wait for something to do, or until @deadline.  The deadline is checked
+ * here, not only by the timer: a handle marked ready again and again
+ * (a zero window's probes, say) would otherwise keep the wait returning
+ * 0 and the caller looping past its timeout.
+ */
 static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 {
+	ktime_t left;
 	int ret;
 
 	if (forever)
 		return wait_event_interruptible(ch->wait, mp_wake_cond(ch));
+	left = ktime_sub(deadline, ktime_get());
+	if (left <= 0)
+		return -ETIMEDOUT;
 	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_wake_cond(ch),
-						 ktime_sub(deadline, ktime_get()));
+						 left);
 	return ret == -ETIME ? -ETIMEDOUT : ret;
 }
 
