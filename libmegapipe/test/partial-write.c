@@ -153,20 +153,8 @@ static void t_cancel_midway(void)
 
 int main(void)
 {
-	const char *be = getenv("MEGAPIPE_BACKEND");
-
 	t_whole();
 	t_reset();
-	/*
-	 * Known bug on the device (docs/channel.md, "Known bugs"): about one
-	 * run in 12 on a loaded host, one in 60 idle, a SUBMIT of this test
-	 * sleeps in mp_wait() past its timeout while the write is held by a
-	 * zero window.  Run it with MEGAPIPE_KNOWN_BUGS=1 to reproduce.
-	 */
-	if (be && !strcmp(be, "kernel") && !getenv("MEGAPIPE_KNOWN_BUGS"))
-		t_skip("cancel mid-write",
-		       "known bug on the device: a timed SUBMIT can sleep past its timeout");
-	else
-		t_cancel_midway();
+	t_cancel_midway();
 	return t_done();
 }
