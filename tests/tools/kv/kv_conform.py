@@ -368,7 +368,8 @@ def t_errors(a):
     c.cmd(f'set {k} abc 0 1\r\n', 'CLIENT_ERROR bad command line format\r\n')
     c.cmd(f'set {k} 0 abc 1\r\n', 'CLIENT_ERROR bad command line format\r\n')
     c.cmd(f'set {k} 0 0 -1\r\n', 'CLIENT_ERROR bad command line format\r\n')
-    c.cmd(f'set {k} 4294967296 0 1\r\n', 'CLIENT_ERROR bad command line format\r\n')
+    if not a.reference:     # memcached 1.6.18 takes flags over 32 bits
+        c.cmd(f'set {k} 4294967296 0 1\r\n', 'CLIENT_ERROR bad command line format\r\n')
     long_key = 'k' * 251
     c.cmd(f'get {long_key}\r\n', 'CLIENT_ERROR bad command line format\r\n')
     c.cmd(f'get a {long_key}\r\n', 'CLIENT_ERROR bad command line format\r\n')
