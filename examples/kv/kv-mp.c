@@ -223,6 +223,14 @@ static void serve(struct srv_thread *t)
 		srv_die("thread %d: mp_register(listener)", t->idx);
 	if (mp_accept(l.mp, l.lh, ACCEPT_BATCH, 0))
 		srv_die("thread %d: mp_accept", t->idx);
+	if (!t->idx) {
+		struct mp_info info;
+
+		if (mp_features(l.mp, &info))
+			srv_die("mp_features");
+		fprintf(stderr, "kv-mp: backend %s\n",
+			info.backend == MP_BACKEND_KERNEL ? "kernel" : "epoll");
+	}
 	srv_thread_ready();
 
 	while (!__atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE)) {
