@@ -37,6 +37,49 @@ def _gnuplot(script_path, script):
         raise RuntimeError(f'gnuplot {script_path}: {p.stderr.strip()}')
 
 
+def _plot_sharing(pdir, outdir, term, designs, summ, title):
+    """Cache-line transfers per op: server<-server, server<-client, client
+    (medians, bars min..max of server<-server)."""
+    have = [d for d in designs
+            if summ[d].get('server_xfer_per_op_median') is not None]
+    if not have:
+        return []
+    keys = [('server_xfer_own', 'server <- server'),
+            ('server_xfer_other', 'server <- client'),
+            ('client_xfer', 'client (all)')]
+    dat = os.path.join(pdir, 'transfers_per_op.dat')
+    with open(dat, 'w') as f:
+        f.write('# design ' + ' '.join(f'{k}_median {k}_min {k}_max'
+                                       for k, _ in keys) + '\n')
+        for d in have:
+            row = [_q(d)]
+            for k, _ in keys:
+                xs = summ[d].get(f'{k}_per_op') or [0]
+                row += [str(summ[d].get(f'{k}_per_op_median') or 0),
+                        str(min(xs)), str(max(xs))]
+            f.write(' '.join(row) + '\n')
+    png = os.path.join(outdir, 'transfers_per_op.png')
+    cols = ', \\\n     '.join(
+        f"{_q(dat) if i == 0 else chr(39) * 2} using {3 * i + 2}:"
+        f"{3 * i + 3}:{3 * i + 4}{':xtic(1)' if i == 0 else ''} title {_q(t)}"
+        for i, (_, t) in enumerate(keys))
+    _gnuplot(os.path.join(pdir, 'transfers_per_op.gp'), f'''
+set terminal {term}
+set output {_q(png)}
+set title {_q('cache-line transfers per operation (median, bars: min..max) - '
+              + title)}
+set ylabel "transfers/op"
+set yrange [0:*]
+set style data histograms
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.7 border -1
+set grid ytics
+set key outside top center horizontal
+plot {cols}
+''')
+    return [png]
+
+
 def plot(outdir, designs, summ, metrics, title):
     pdir = os.path.join(outdir, 'plots')
     os.makedirs(pdir, exist_ok=True)
@@ -70,6 +113,8 @@ plot {_q(dat)} using 1:3:xtic(2) with boxes lc rgb "#4477aa", \\
 ''')
         pngs.append(png)
 
+    if 'sharing' in metrics:
+        pngs += _plot_sharing(pdir, outdir, term, designs, summ, title)
     if 'insns' not in metrics:
         return pngs
 
