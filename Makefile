@@ -104,6 +104,7 @@ userspace: | deps
 	@$(MAKE) -s -C bench/insncount
 	@$(MAKE) -s -C bench/servers
 	@$(MAKE) -s -C bench/loadgen
+	@$(MAKE) -s -C bench/mem
 	@$(MAKE) -s -C libmegapipe
 	@$(MAKE) -s -C examples
 
@@ -150,7 +151,7 @@ checkpatch: $(PRISTINE)/.mp-debian-version
 	@kernel/checkpatch.sh $(PRISTINE)
 
 clean:
-	@for d in bench/insncount bench/servers bench/loadgen libmegapipe examples tests; do $(MAKE) -s -C $$d clean; done
+	@for d in bench/insncount bench/servers bench/loadgen bench/mem libmegapipe examples tests; do $(MAKE) -s -C $$d clean; done
 	rm -rf $(BUILD)/kbuild-* $(BUILD)/uapi $(BUILD)/vm
 
 distclean: clean

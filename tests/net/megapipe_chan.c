@@ -18,66 +18,11 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <linux/bpf.h>
-#include <linux/megapipe.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
-#include "listen_lib.h"
-
-#define BAD_PTR		((void *)0x10)	/* below mmap_min_addr: never mapped */
-
-static int mp_open(unsigned int entries)
-{
-	struct megapipe_setup s = { .cq_entries = entries };
-	int fd = open(MEGAPIPE_DEVICE, O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (entries && ioctl(fd, MEGAPIPE_IOC_SETUP, &s)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int mp_reg(int ch, int fd, uint64_t cookie)
-{
-	struct megapipe_register r = { .fd = fd, .cookie = cookie };
-
-	if (ioctl(ch, MEGAPIPE_IOC_REGISTER, &r))
-		return -1;
-	return r.handle;
-}
-
-/* Submit @n requests, reap up to @max completions; the ioctl's result. */
-static int mp_sub(int ch, struct megapipe_req *r, unsigned int n,
-		  struct megapipe_cqe *c, unsigned int max, unsigned int min,
-		  int64_t timeout_ns, struct megapipe_submit *out)
-{
-	struct megapipe_submit s = {
-		.reqs = (uintptr_t)r, .nr_reqs = n,
-		.cqes = (uintptr_t)c, .max_cqes = max,
-		.min_complete = min, .timeout_ns = timeout_ns,
-	};
-	int ret = ioctl(ch, MEGAPIPE_IOC_SUBMIT, &s);
-
-	if (out)
-		*out = s;
-	return ret;
-}
-
-static long wait_inuse(long want, int timeout_ms)
-{
-	uint64_t end = lib_now_ms() + timeout_ms;
-	long v, us = 0;
-
-	for (;;) {
-		v = lib_tcp_inuse();
-		if (v == want || v < 0 || lib_now_ms() >= end)
-			return v;
-		lib_backoff(&us);
-	}
-}
+#include "megapipe_lib.h"
+#include "percore_lib.h"
 
 FIXTURE(chan) {
 	int ch;		/* a set-up channel */
@@ -373,31 +318,85 @@ TEST_F(chan, register_refusals)
 	close(cfd);
 }
 
-/*
- * Listener CPU masks are not honoured yet (no MEGAPIPE_FEAT_PERCORE_LISTEN):
- * a mask of some CPUs is refused, all CPUs is fine.
- */
-TEST_F(chan, listener_cpumask_eopnotsupp)
+/* Register @l in @ch with a mask of @cpu alone; the handle. */
+static int reg_on_cpu(int ch, int l, int cpu)
 {
-	struct megapipe_register r = { .fd = self->l };
+	uint64_t mask[MEGAPIPE_CPUMASK_MAX_BYTES / 8] = { 0 };
+	struct megapipe_register r = {
+		.fd = l, .cpumask = (uintptr_t)mask, .cpumask_len = sizeof(mask),
+	};
+
+	mask[cpu / 64] = 1ULL << (cpu % 64);
+	if (ioctl(ch, MEGAPIPE_IOC_REGISTER, &r))
+		return -1;
+	return r.handle;
+}
+
+/*
+ * Listener CPU masks: a new connection on the listen clone of CPU c (a
+ * per-core listener; loopback queues it on the CPU its client sends from)
+ * wakes the channel whose mask has c and not the other: the other's
+ * pending ACCEPT does not run.  A mask naming no existing CPU is EINVAL.
+ */
+TEST_F(chan, listener_cpumask_routes_new_connections)
+{
+	struct megapipe_req r = { .opcode = MEGAPIPE_OP_ACCEPT, .len = 1 };
+	uint64_t none[MEGAPIPE_CPUMASK_MAX_BYTES / 8] = { 0 };
+	struct megapipe_register reg = { 0 };
 	struct megapipe_info info = { 0 };
-	uint64_t mask[MEGAPIPE_CPUMASK_MAX_BYTES / 8] = { 1 };
-	int ch2;
+	struct megapipe_submit out;
+	int l, ch[2], h[2], i, c, cl;
+	struct megapipe_cqe cqe;
+	int cpus[2];
 
 	ASSERT_EQ(0, ioctl(self->ch, MEGAPIPE_IOC_INFO, &info));
-	if (info.features & MEGAPIPE_FEAT_PERCORE_LISTEN)
-		SKIP(return, "listener CPU masks are honoured");
-	if (sysconf(_SC_NPROCESSORS_CONF) < 2)
-		SKIP(return, "one CPU: a mask of CPU 0 is all of them");
-	ch2 = mp_open(16);
-	ASSERT_LE(0, ch2);
-	r.cpumask = (uintptr_t)mask;
-	r.cpumask_len = sizeof(mask);
-	EXPECT_EQ(-1, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
-	EXPECT_EQ(EOPNOTSUPP, errno);
-	memset(mask, 0xff, sizeof(mask));
-	EXPECT_EQ(0, ioctl(ch2, MEGAPIPE_IOC_REGISTER, &r));
-	close(ch2);
+	ASSERT_TRUE(info.features & MEGAPIPE_FEAT_PERCORE_LISTEN);
+	if (lib_cpus(cpus, 2) < 2)
+		SKIP(return, "needs two CPUs");
+	l = pcl_listener(AF_INET, false, LIB_PORT + 3, 64, 1);
+	if (l < 0 && errno == ENOPROTOOPT)
+		SKIP(return, "no TCP_PERCORE_LISTEN");
+	ASSERT_LE(0, l);
+	reg.fd = l;
+	reg.cpumask = (uintptr_t)none;
+	reg.cpumask_len = sizeof(none);
+	none[MEGAPIPE_CPUMASK_MAX_BYTES / 8 - 1] = 1ULL << 63;
+	EXPECT_EQ(-1, ioctl(self->ch, MEGAPIPE_IOC_REGISTER, &reg));
+	EXPECT_EQ(EINVAL, errno);
+	for (i = 0; i < 2; i++) {
+		ch[i] = mp_open(16);
+		ASSERT_LE(0, ch[i]);
+		h[i] = reg_on_cpu(ch[i], l, cpus[i]);
+		ASSERT_LE(0, h[i]);
+		r.handle = h[i];
+		ASSERT_EQ(0, mp_sub(ch[i], &r, 1, &cqe, 1, 0, 0, &out));
+		ASSERT_EQ(1, out.submitted);
+		ASSERT_EQ(0, out.completed);
+	}
+	for (c = 0; c < 2; c++) {
+		/* a client on CPU cpus[c]: its connection on clone cpus[c] */
+		ASSERT_EQ(0, lib_pin(cpus[c]));
+		cl = lib_connect(AF_INET, LIB_PORT + 3, false);
+		ASSERT_LE(0, cl);
+		ASSERT_EQ(1, lib_wait_queued(l, 1, LIB_DEADLINE_MS));
+		/* the other channel was not woken: its ACCEPT did not run */
+		ASSERT_EQ(0, mp_sub(ch[!c], NULL, 0, &cqe, 1, 0, 0, &out));
+		EXPECT_EQ(0, out.completed);
+		/* this one was */
+		ASSERT_EQ(0, mp_sub(ch[c], NULL, 0, &cqe, 1, 1,
+				    5000000000LL, &out));
+		ASSERT_EQ(1, out.completed);
+		EXPECT_EQ(MEGAPIPE_OP_ACCEPT, cqe.opcode);
+		EXPECT_EQ(0, cqe.result);
+		close(cl);
+		/* wait for the next one again */
+		r.handle = h[c];
+		ASSERT_EQ(0, mp_sub(ch[c], &r, 1, &cqe, 1, 0, 0, &out));
+		ASSERT_EQ(1, out.submitted);
+	}
+	close(ch[0]);
+	close(ch[1]);
+	close(l);
 }
 
 static int bpf_sys(int cmd, union bpf_attr *attr)
@@ -641,11 +640,13 @@ static void busy_child(int ready, bool close_it)
 
 static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
 {
+	long used;
 	int p[2], st;
 	pid_t pid;
 	char x;
 
 	ASSERT_EQ(0, pipe(p));
+	used = mp_sockets_used();
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -667,6 +668,8 @@ static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
 		EXPECT_EQ(0, WEXITSTATUS(st));
 	}
 	EXPECT_EQ(base, wait_inuse(base, 4 * LIB_DEADLINE_MS));
+	/* every socket released, lightweight ones (no fd) included */
+	EXPECT_EQ(used, mp_wait_count(mp_sockets_used, used, LIB_DEADLINE_MS));
 }
 
 TEST_F(chan, sigkill_with_requests_outstanding)

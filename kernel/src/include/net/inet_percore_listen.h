@@ -22,8 +22,15 @@
 struct proto_accept_arg;
 
 #if IS_ENABLED(CONFIG_MEGAPIPE)
+void megapipe_sk_data_ready(struct sock *sk);
+void __megapipe_sk_clone(struct sock *newsk);
+
 /* A child cloned from a listener /dev/megapipe hooked: unhook it. */
-void megapipe_sk_clone(struct sock *newsk);
+static inline void megapipe_sk_clone(struct sock *newsk)
+{
+	if (unlikely(newsk->sk_data_ready == megapipe_sk_data_ready))
+		__megapipe_sk_clone(newsk);
+}
 #else
 static inline void megapipe_sk_clone(struct sock *newsk) {}
 #endif
@@ -61,6 +68,7 @@ bool inet_pcl_acceptq_is_full(const struct sock *sk,
 u32 inet_pcl_acceptq_len(const struct sock *sk);
 int inet_pcl_setsockopt(struct sock *sk, int val);
 int inet_pcl_getsockopt(struct sock *sk);
+int inet_pcl_wake_cpu(void);
 
 /*
  * A child is cloned from its listener, callbacks included: give it
@@ -108,6 +116,7 @@ static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
 }
 
 static inline u32 inet_pcl_acceptq_len(const struct sock *sk) { return 0; }
+static inline int inet_pcl_wake_cpu(void) { return -1; }
 static inline int inet_pcl_setsockopt(struct sock *sk, int val)
 {
 	return -ENOPROTOOPT;

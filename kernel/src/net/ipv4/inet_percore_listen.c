@@ -268,6 +268,16 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 	return true;
 }
 
+/*
+ * In a per-core listener's sk_data_ready for a new child (softirq): the
+ * CPU of the clone the child was queued on, for callbacks that route the
+ * wakeup by CPU (/dev/megapipe channels with a CPU mask).
+ */
+int inet_pcl_wake_cpu(void)
+{
+	return __this_cpu_read(pcl_wake_cpu);
+}
+
 static int pcl_wake_function(struct wait_queue_entry *wait, unsigned int mode,
 			     int sync, void *key)
 {

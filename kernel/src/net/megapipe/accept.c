@@ -6,9 +6,8 @@
  * completion each; the ACCEPTs of a listener are served in submission
  * order.  Connections are taken as accept(2) takes them (a per-core
  * listener prefers the current CPU's clone) and become handles of the
- * channel: without MEGAPIPE_ACCEPT_FD the caller gets no fd (the socket
- * still has a struct file, held by the handle: lightweight sockets are
- * not in this version); with it, also a regular fd.
+ * channel: without MEGAPIPE_ACCEPT_FD lightweight sockets (no file, no
+ * fd: lwsocket.c); with it, regular sockets with an fd each.
  */
 #include <linux/fcntl.h>
 #include <linux/file.h>
@@ -51,34 +50,45 @@ static int mp_accept_one(struct mp_handle *h, struct mp_req *req)
 {
 	bool want_fd = req->op_flags & MEGAPIPE_ACCEPT_FD;
 	struct mp_chan *ch = h->ch;
+	struct socket *newsock = NULL;
 	struct proto_accept_arg arg;
+	struct file *newfile = NULL;
 	struct mp_handle *nh;
-	struct file *newfile;
 	int fd = -1, err;
 	u16 flags = 0;
 
 	if (ch->nlive >= MP_MAX_HANDLES)
 		return -EMFILE;
-	if (want_fd) {
-		fd = get_unused_fd_flags(O_CLOEXEC);
-		if (fd < 0)
-			return fd;
+	if (!want_fd) {
+		/* a connection that gave up before it was taken: skip it */
+		do {
+			newsock = mp_lw_accept(h->sock);
+		} while (IS_ERR(newsock) && PTR_ERR(newsock) == -ECONNABORTED);
+		if (IS_ERR(newsock))
+			return PTR_ERR(newsock);
+		goto got_it;
 	}
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
 	do {
 		memset(&arg, 0, sizeof(arg));
 		arg.flags = O_NONBLOCK;
 		newfile = do_accept(h->file, &arg, NULL, NULL,
 				    req->op_flags & MEGAPIPE_ACCEPT_NONBLOCK ?
 				    O_NONBLOCK : 0);
-		/* a connection that gave up before it was taken: skip it */
 	} while (IS_ERR(newfile) && PTR_ERR(newfile) == -ECONNABORTED);
 	if (IS_ERR(newfile)) {
 		err = PTR_ERR(newfile);
 		goto out_fd;
 	}
-	nh = mp_handle_new(ch, newfile, false, want_fd, &err);
+got_it:
+	nh = mp_handle_new(ch, newfile, newsock, false, want_fd, &err);
 	if (!nh) {
-		fput(newfile);
+		if (newfile)
+			fput(newfile);
+		else
+			mp_lw_release(newsock);
 		goto out_fd;
 	}
 	err = mp_handle_attach(nh);

@@ -29,6 +29,8 @@ int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 
 	if (h)
 		n = mp_handle_cancel(h, ops, true);
+	else if (ops & MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT))
+		n = mp_connect_cancel_all(ch);
 	mp_cq_post(ch, h ? h->cookie : 0, h ? h->id : MEGAPIPE_NO_HANDLE,
 		   MEGAPIPE_NO_HANDLE, n, MEGAPIPE_OP_CANCEL, 0);
 	/* a DISCONNECT the cancelled writes held back runs now (@h freed) */

@@ -4,9 +4,10 @@
  *
  * The handle is invalid from submission on.  The request waits behind the
  * handle's writes; then the pending reads complete with -ECANCELED, the
- * connection is shut down and released (the channel's reference of its
- * file is dropped: a socket without an fd of the caller's is closed and
- * TCP finishes the close), and the DISCONNECT completes last.
+ * connection is shut down and released (a lightweight socket is
+ * released: TCP finishes the close; a registered socket is shut down and
+ * the channel drops its file reference, the fd staying the caller's),
+ * and the DISCONNECT completes last.
  */
 #include <linux/net.h>
 #include <net/sock.h>

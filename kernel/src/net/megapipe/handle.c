@@ -4,7 +4,9 @@
  *
  * A handle is an index into the channel's slot table plus the slot's
  * generation (include/uapi/linux/megapipe.h), so that a stale handle is
- * refused.  Each handle holds a reference to its socket's file.
+ * refused.  A registered handle (and one accepted with an fd) holds a
+ * reference to its socket's file; a lightweight one (lwsocket.c) owns
+ * its socket, which has no file.
  *
  * The channel hooks sk_data_ready (listeners and connections),
  * sk_write_space and sk_state_change (connections) of a registered
@@ -97,7 +99,7 @@ struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
 	if (id >= (1U << 31) || i >= ch->nslots)
 		return NULL;
 	h = ch->slots[i].h;
-	if (!h || h->id != id)
+	if (!h || h->id != id || h->connecting)
 		return NULL;
 	return h;
 }
@@ -114,10 +116,12 @@ struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
 
 /*
  * A new handle holding @file (the caller's reference becomes the
- * handle's), not yet attached to its socket.
+ * handle's), or with @file NULL the lightweight socket @sock (which
+ * becomes the handle's), not yet attached to its socket.
  */
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
-				bool listener, bool fd_backed, int *err)
+				struct socket *sock, bool listener,
+				bool fd_backed, int *err)
 {
 	struct mp_handle *h;
 	u32 i;
@@ -142,7 +146,8 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 	h->ch = ch;
 	h->id = ch->slots[i].gen << MEGAPIPE_HANDLE_INDEX_BITS | i;
 	h->file = file;
-	h->sk = sock_from_file(file)->sk;
+	h->sock = file ? sock_from_file(file) : sock;
+	h->sk = h->sock->sk;
 	h->listener = listener;
 	h->fd_backed = fd_backed;
 	INIT_LIST_HEAD(&h->sock_node);
@@ -173,10 +178,29 @@ void mp_handle_mark(struct mp_handle *h)
 		wake_up(&ch->wait);
 }
 
+/*
+ * Mark the socket's handles.  A new child of a per-core listener marks
+ * only the handles (channels) whose CPU mask has the CPU of the child's
+ * clone, when there are some: the channel of that CPU takes it, the others
+ * sleep on; else every handle, and whoever runs first takes (steals) it.
+ */
 static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 {
 	struct mp_handle *h;
+	bool any = false;
+	int cpu;
 
+	if (ms->listener && inet_pcl(sk)) {
+		cpu = inet_pcl_wake_cpu();
+		list_for_each_entry(h, &ms->handles, sock_node) {
+			if (cpumask_test_cpu(cpu, h->cpus)) {
+				mp_handle_mark(h);
+				any = true;
+			}
+		}
+		if (any)
+			return;
+	}
 	list_for_each_entry(h, &ms->handles, sock_node)
 		mp_handle_mark(h);
 }
@@ -226,7 +250,7 @@ void __init mp_handles_learn_defaults(void)
 	sock_release(sock);
 }
 
-static void mp_sk_data_ready(struct sock *sk)
+void megapipe_sk_data_ready(struct sock *sk)
 {
 	void (*orig)(struct sock *sk) = sock_def_readable;
 	struct mp_sock *ms;
@@ -277,10 +301,9 @@ static void mp_sk_state_change(struct sock *sk)
  * inet_csk_clone_lock(), before anyone sees the child): give it TCP's
  * defaults back.  Registration only hooks sockets that had them.
  */
-void megapipe_sk_clone(struct sock *newsk)
+void __megapipe_sk_clone(struct sock *newsk)
 {
-	if (newsk->sk_data_ready == mp_sk_data_ready)
-		newsk->sk_data_ready = sock_def_readable;
+	newsk->sk_data_ready = sock_def_readable;
 	if (newsk->sk_write_space == mp_sk_write_space)
 		newsk->sk_write_space = sk_stream_write_space;
 	if (newsk->sk_state_change == mp_sk_state_change)
@@ -319,7 +342,7 @@ int mp_handle_attach(struct mp_handle *h)
 	if (ud) {
 		/* ours: our data_ready is installed and the NOCOPY tag set */
 		ms = mp_sock_of(sk);
-		if (!ms || sk->sk_data_ready != mp_sk_data_ready) {
+		if (!ms || sk->sk_data_ready != megapipe_sk_data_ready) {
 			err = -EOPNOTSUPP;
 		} else if (!ms->listener || !h->listener) {
 			err = -EEXIST;
@@ -335,7 +358,7 @@ int mp_handle_attach(struct mp_handle *h)
 	}
 	if (inet_csk_has_ulp(sk) ||
 	    (sk->sk_data_ready != sock_def_readable &&
-	     sk->sk_data_ready != mp_sk_data_ready &&
+	     sk->sk_data_ready != megapipe_sk_data_ready &&
 	     !(IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) && h->listener &&
 	       sk->sk_data_ready == inet_pcl_data_ready)) ||
 	    sk->sk_state_change != mp_tcp_state_change ||
@@ -348,13 +371,13 @@ int mp_handle_attach(struct mp_handle *h)
 	new = NULL;
 	ms->listener = h->listener;
 	/* children get TCP's defaults back (megapipe_sk_clone()) */
-	ms->saved_data_ready = sk->sk_data_ready == mp_sk_data_ready ?
+	ms->saved_data_ready = sk->sk_data_ready == megapipe_sk_data_ready ?
 			       sock_def_readable : sk->sk_data_ready;
 	ms->saved_write_space = sk->sk_write_space;
 	ms->saved_state_change = sk->sk_state_change;
 	list_add_tail(&h->sock_node, &ms->handles);
 	__rcu_assign_sk_user_data_with_flags(sk, ms, SK_USER_DATA_NOCOPY);
-	WRITE_ONCE(sk->sk_data_ready, mp_sk_data_ready);
+	WRITE_ONCE(sk->sk_data_ready, megapipe_sk_data_ready);
 	if (!h->listener) {
 		WRITE_ONCE(sk->sk_write_space, mp_sk_write_space);
 		WRITE_ONCE(sk->sk_state_change, mp_sk_state_change);
@@ -381,7 +404,7 @@ static void mp_handle_detach(struct mp_handle *h)
 	list_del_init(&h->sock_node);
 	last = list_empty(&ms->handles);
 	if (last) {
-		if (sk->sk_data_ready == mp_sk_data_ready)
+		if (sk->sk_data_ready == megapipe_sk_data_ready)
 			WRITE_ONCE(sk->sk_data_ready, ms->saved_data_ready);
 		if (sk->sk_write_space == mp_sk_write_space)
 			WRITE_ONCE(sk->sk_write_space, ms->saved_write_space);
@@ -397,8 +420,8 @@ static void mp_handle_detach(struct mp_handle *h)
 
 /*
  * Forget a handle whose requests are all gone: unhook it, drop it from
- * the ready list and the table, and release its reference (unless the
- * caller took h->file over, leaving NULL).
+ * the ready list and the table, and release its file reference or its
+ * lightweight socket (unless the caller took them over, leaving NULL).
  */
 void mp_handle_free(struct mp_handle *h)
 {
@@ -416,6 +439,8 @@ void mp_handle_free(struct mp_handle *h)
 	}
 	if (h->file)
 		fput(h->file);
+	else if (h->sock)
+		mp_lw_release(h->sock);
 	if (h->listener)
 		free_cpumask_var(h->cpus);
 	kfree(h);
@@ -449,6 +474,10 @@ bool mp_ready_pending(struct mp_chan *ch)
 /* Make whatever progress the handle's socket allows, in request order. */
 void mp_handle_run(struct mp_handle *h)
 {
+	if (h->connecting) {
+		mp_connect_run(h);
+		return;
+	}
 	if (h->listener) {
 		mp_accept_run(h);
 		return;
@@ -521,10 +550,6 @@ static int mp_copy_cpumask(struct mp_handle *h,
 	cpumask_and(h->cpus, h->cpus, cpu_possible_mask);
 	if (cpumask_empty(h->cpus))
 		err = -EINVAL;
-	/* not honoured yet: only "all CPUs" is what the listener does */
-	else if (!(MP_FEATURES & MEGAPIPE_FEAT_PERCORE_LISTEN) &&
-		 !cpumask_equal(h->cpus, cpu_possible_mask))
-		err = -EOPNOTSUPP;
 	bitmap_free(bits);
 	return err;
 }
@@ -569,7 +594,7 @@ long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg)
 		err = -EINVAL;
 		goto out_put;
 	}
-	h = mp_handle_new(ch, file, listener, true, &err);
+	h = mp_handle_new(ch, file, NULL, listener, true, &err);
 	if (!h)
 		goto out_put;
 	if (listener)
@@ -655,13 +680,13 @@ long mp_export(struct mp_chan *ch, struct megapipe_export __user *arg)
 		put_unused_fd(fd);
 		return -EFAULT;
 	}
-	file = h->file;
-	if (e.flags & MEGAPIPE_EXPORT_NONBLOCK) {
-		spin_lock(&file->f_lock);
-		file->f_flags |= O_NONBLOCK;
-		spin_unlock(&file->f_lock);
+	/* on failure the socket stays the handle's, as it was */
+	file = mp_lw_file(h->sock, e.flags & MEGAPIPE_EXPORT_NONBLOCK);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
 	}
-	h->file = NULL;		/* the reference goes to the fd */
+	h->sock = NULL;		/* the socket goes to the file, the file to the fd */
 	mp_handle_free(h);
 	fd_install(fd, file);
 	return 0;

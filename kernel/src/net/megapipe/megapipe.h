@@ -23,6 +23,8 @@
 
 struct file;
 struct sock;
+struct socket;
+struct sockaddr_storage;
 struct mm_struct;
 
 /* Limits reported by MEGAPIPE_IOC_INFO. */
@@ -32,8 +34,10 @@ struct mm_struct;
 #define MP_MAX_IOV		UIO_MAXIOV
 #define MP_GEN_BITS		(31 - MEGAPIPE_HANDLE_INDEX_BITS)
 
-#define MP_FEATURES		(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CANCEL | \
-				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV)
+#define MP_FEATURES		(MEGAPIPE_FEAT_LWSOCKET | MEGAPIPE_FEAT_ACCEPT_FD | \
+				 MEGAPIPE_FEAT_CONNECT | MEGAPIPE_FEAT_CANCEL | \
+				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV | \
+				 MEGAPIPE_FEAT_PERCORE_LISTEN)
 
 struct mp_slot {
 	struct mp_handle *h;
@@ -78,12 +82,14 @@ struct mp_handle {
 	struct mp_chan *ch;
 	u32 id;				/* the full handle value */
 	u64 cookie;
-	struct file *file;		/* the channel's reference */
+	struct file *file;		/* the channel's reference, or NULL: */
+	struct socket *sock;		/* a lightweight socket, the handle's */
 	struct sock *sk;
 	struct mp_sock *ms;		/* what hooks the socket */
 	bool listener;
 	bool fd_backed;			/* the caller has an fd of it */
 	bool closing;			/* DISCONNECT submitted */
+	bool connecting;		/* its CONNECT runs: no request names it */
 	cpumask_var_t cpus;		/* listeners */
 	struct list_head sock_node;	/* in mp_sock.handles */
 	struct list_head ready_node;	/* in mp_chan.ready */
@@ -136,7 +142,8 @@ void mp_handles_release(struct mp_chan *ch);
 struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
-				bool listener, bool fd_backed, int *err);
+				struct socket *sock, bool listener,
+				bool fd_backed, int *err);
 int mp_handle_attach(struct mp_handle *h);
 void mp_handle_free(struct mp_handle *h);
 void mp_handle_mark(struct mp_handle *h);
@@ -175,8 +182,23 @@ int mp_disconnect_submit(struct mp_chan *ch, struct mp_handle *h,
 			 const struct megapipe_req *r);
 void mp_disconnect_run(struct mp_handle *h, struct mp_req *req);
 
+int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r,
+		    u32 *need);
+int mp_connect_submit(struct mp_chan *ch, struct mp_handle *h,
+		      const struct megapipe_req *r);
+void mp_connect_run(struct mp_handle *h);
+void mp_connect_finish(struct mp_handle *h, int result);
+u32 mp_connect_cancel_all(struct mp_chan *ch);
+
 int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
+
+/* lwsocket.c */
+struct socket *mp_lw_accept(struct socket *lsock);
+struct socket *mp_lw_create(int family);
+int mp_lw_connect(struct socket *sock, struct sockaddr_storage *addr, int len);
+struct file *mp_lw_file(struct socket *sock, bool nonblock);
+void mp_lw_release(struct socket *sock);
 
 #endif /* _NET_MEGAPIPE_MEGAPIPE_H */

@@ -48,7 +48,11 @@ static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 		.prep		= mp_disconnect_prep,
 		.submit		= mp_disconnect_submit,
 	},
-	/* MEGAPIPE_OP_CONNECT: not in this version (no MEGAPIPE_FEAT_CONNECT) */
+	[MEGAPIPE_OP_CONNECT] = {
+		.name		= "CONNECT",
+		.prep		= mp_connect_prep,
+		.submit		= mp_connect_submit,
+	},
 	[MEGAPIPE_OP_CANCEL] = {
 		.name		= "CANCEL",
 		.prep		= mp_cancel_prep,

@@ -142,9 +142,14 @@ struct megapipe_setup {
  * @cookie:	in: carried by every completion of the handle
  * @cpumask:	in: user pointer to a CPU bitmap (listeners only; 0: all
  *		CPUs): an array of __u64, CPU n is bit n % 64 of word n / 64
- *		(a glibc cpu_set_t on 64-bit).  Accepts of a per-core
- *		listener take from the listen clones of these CPUs first.
- *		Bits of CPUs that do not exist are ignored.  Without
+ *		(a glibc cpu_set_t on 64-bit).  A connection queued on
+ *		the listen clone of CPU c (a per-core listener) wakes the
+ *		channels whose mask has c, or every channel of the listener
+ *		when none has it.  An ACCEPT takes from the clone of the CPU
+ *		the submitting thread runs on first, then from the others,
+ *		as accept(2) does.  A listener not in per-core mode wakes
+ *		every channel.  Bits of CPUs that do not exist are ignored;
+ *		a mask of none of the CPUs is EINVAL.  Without
  *		MEGAPIPE_FEAT_PERCORE_LISTEN only all CPUs is accepted.
  * @cpumask_len: in: bytes at @cpumask, a multiple of 8, at most
  *		MEGAPIPE_CPUMASK_MAX_BYTES; 0 when @cpumask is 0
