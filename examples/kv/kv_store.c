@@ -19,7 +19,8 @@ struct kv_shard {
 	size_t nbuckets;		/* a power of two */
 	struct kv_item *head, *tail;	/* LRU: head most recent */
 	size_t used, limit;		/* bytes */
-	uint64_t next_cas;
+	uint64_t next_cas;		/* shard i: i + 1 + k * nshards */
+	unsigned int cas_step;		/* nshards */
 	uint64_t items, total_items, evictions;
 	uint64_t hits, misses, cmd_set, cmd_touch;
 } __attribute__((aligned(64)));
@@ -132,7 +133,8 @@ struct kv_store *kv_store_create(size_t limit, size_t max_item,
 
 		pthread_mutex_init(&sh->lock, NULL);
 		sh->limit = limit / n;
-		sh->next_cas = 1;
+		sh->next_cas = i + 1;
+		sh->cas_step = n;
 		sh->nbuckets = MIN_BUCKETS;
 		sh->buckets = calloc(sh->nbuckets, sizeof(*sh->buckets));
 		if (!sh->buckets) {
@@ -299,7 +301,8 @@ static bool link_item(struct kv_shard *sh, struct kv_item *it)
 	if (sz > sh->limit)
 		return false;
 	make_room(sh, sz, NULL);
-	it->cas = sh->next_cas++;
+	it->cas = sh->next_cas;
+	sh->next_cas += sh->cas_step;
 	b = bucket(sh, it->hash);
 	it->hnext = *b;
 	*b = it;

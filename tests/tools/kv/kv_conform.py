@@ -206,6 +206,12 @@ def t_gets_cas(a):
     c.cmd(f'set {k} 0 0 1\r\nd\r\n', 'STORED\r\n')
     check(c.get(k, cas=True)[k][2] != old, 'set changes the cas unique')
     c.cmd(f'cas {k} 0 0 1 notanumber\r\n', 'CLIENT_ERROR bad command line format\r\n')
+    # cas uniques are unique across the whole store (all shards)
+    ks = [uniq('casu') for _ in range(64)]
+    c.send(''.join(f'set {x} 0 0 1 noreply\r\nx\r\n' for x in ks))
+    g = c.get(*ks, cas=True)
+    check(len(g) == 64 and len({v[2] for v in g.values()}) == 64,
+          'cas uniques repeat between items')
 
 
 @test()
