@@ -11,9 +11,13 @@
 #
 # The topology is bench-once.sh's (bench/guest/lib.sh).  The server (a
 # design of bench/kv/designs.conf) runs pinned to the server CPUs, one
-# thread per CPU; memcaslap runs on the client CPUs, one thread per CPU,
-# --conns persistent connections in all, --ops requests (its default mix:
-# 90% get, 10% set), fixed --value size, every get verified.  With --mark,
+# thread per CPU; memcaslap runs on the client CPUs: one single-threaded
+# memcaslap process pinned to each client CPU (a multi-threaded memcaslap
+# binds its thread i to CPU i itself, which would put load on the server's
+# CPUs), --conns persistent connections and --ops requests in all, split
+# evenly (--ops must be a multiple of --conns, --conns of the client CPU
+# count), its default mix (90% get, 10% set), fixed --value size, every get
+# verified.  With --mark,
 # the insncount window (bench/insncount/mp-mark) covers exactly the
 # memcaslap run.  DIR/result.json gets the result; exit 0 when clean (no
 # memcaslap error, miss or verification failure, all requests done, server
@@ -61,6 +65,11 @@ list=$(cpulist_expand "$client_cpus") || usage
 mapfile -t ccpus <<<"$list"
 nsrv=${#scpus[@]} ncli=${#ccpus[@]}
 [ -n "$conns" ] || conns=$((ncli * 8))
+for v in ops conns value port; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "kv-once: --$v takes a positive number" >&2; exit 2; }
+done
+((conns % ncli == 0 && ops % conns == 0)) ||
+	{ echo "kv-once: --conns must be a multiple of the client CPUs ($ncli), --ops of --conns" >&2; exit 2; }
 line=$(awk -v d="$design" '{ sub(/#.*/, "") } $1 == d { print; exit }' "$designs_file")
 [ -n "$line" ] || { echo "kv-once: design '$design' not in $designs_file" >&2; exit 2; }
 read -r _ setup binary extra <<<"$line"
@@ -112,18 +121,32 @@ else
 	if [ $ready != true ]; then
 		fail "server did not print 'ready' within 60s: $(tail -n 5 "$srv_out")"
 	else
-		load_cmd=(memcaslap -s "$srv_addr:$port" -T "$ncli" -c "$conns" -x "$ops"
-			-X "$value" -v 1.0)
-		log "client: ${load_cmd[*]}"
+		load_cmd=(memcaslap -s "$srv_addr:$port" -T 1 -c $((conns / ncli))
+			-x $((ops / ncli)) -X "$value" -v 1.0)
+		log "client, on each of CPUs ${ccpus[*]}: ${load_cmd[*]}"
+		pids=()
 		[ $mark = 1 ] && "$marker" start
-		nsx "$cli_ns" taskset -c "$client_cpus" "${load_cmd[@]}" >"$cli_out" 2>&1
-		load_rc=$?
+		for c in "${ccpus[@]}"; do
+			nsx "$cli_ns" taskset -c "$c" "${load_cmd[@]}" >"$cli_out.$c" 2>&1 &
+			pids+=($!)
+		done
+		load_rc=0
+		for p in "${pids[@]}"; do wait "$p" || load_rc=$?; done
 		[ $mark = 1 ] && "$marker" stop
-		# "name: N" lines of memcaslap's summary, and "Ops: N" of its last line
+		# "name: N" lines of each memcaslap's summary and "Ops: N" of its
+		# last line, summed
+		for c in "${ccpus[@]}"; do
+			echo "== CPU $c" >>"$cli_out"
+			cat "$cli_out.$c" >>"$cli_out"
+			rm -f "$cli_out.$c"
+		done
 		while read -r k v; do m[$k]=$v; done < <(awk -F': *' \
-			'/^(cmd_get|cmd_set|get_misses|verify_misses|verify_failed|expired_get|unexpired_unget): *[0-9]+$/ { print $1, $2 }
-			 /^Run time:/ { for (i = 1; i <= NF; i++) if ($i ~ /Ops$/) { split($(i + 1), a, " "); print "ops", a[1] } }' "$cli_out")
+			'/^(cmd_get|cmd_set|get_misses|verify_misses|verify_failed): *[0-9]+$/ { n[$1] += $2 }
+			 /^Run time:/ { for (i = 1; i <= NF; i++) if ($i ~ /Ops$/) { split($(i + 1), a, " "); n["ops"] += a[1] }
+				runs++ }
+			 END { for (k in n) print k, n[k]; print "runs", runs + 0 }' "$cli_out")
 		[ $load_rc = 0 ] || fail "memcaslap exited $load_rc: $(tail -n 3 "$cli_out")"
+		[ "${m[runs]}" = "$ncli" ] || fail "${m[runs]} of $ncli memcaslap runs printed a summary"
 		[ "${m[ops]:-}" = "$ops" ] || fail "memcaslap did ${m[ops]:-no} requests, not $ops"
 		for k in get_misses verify_misses verify_failed; do
 			[ "${m[$k]:-0}" = 0 ] || fail "memcaslap: $k ${m[$k]}"
@@ -172,5 +195,5 @@ status=ok
 	for e in "${errors[@]}"; do printf '%s%s' "$sep" "$(json_str "$e")"; sep=', '; done
 	printf ']}\n'
 } >"$out/result.json"
-log "$status: $design $(tail -n 1 "$cli_out")"
+log "$status: $design ops ${m[ops]:-?} $(grep -m1 '^Run time' "$cli_out")"
 [ $status = ok ]
