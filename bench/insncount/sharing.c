@@ -263,8 +263,14 @@ static void mem_access(unsigned int v, qemu_plugin_meminfo_t info,
 	store = qemu_plugin_mem_is_store(info);
 	ln = pa >> LINE_SHIFT;
 	access_line(v, ln, store, (uintptr_t)udata, vaddr);
-	/* An access crossing a line (not a page: the next page's physical
-	 * address is unknown here) touches the next line too. */
+	/*
+	 * An access crossing a line (not a page: the next page's physical
+	 * address is unknown here) touches the next line too.  Guest accesses
+	 * reach the plugin as at most 8 bytes (TCG splits wider ones), so
+	 * only one starting in the last 7 bytes of a line can cross.
+	 */
+	if ((pa & ((1u << LINE_SHIFT) - 1)) <= (1u << LINE_SHIFT) - 8)
+		return;
 	last = (pa + (1u << qemu_plugin_mem_size_shift(info)) - 1) >> LINE_SHIFT;
 	if (last != ln && (last << LINE_SHIFT & 0xfff))
 		access_line(v, last, store, (uintptr_t)udata, vaddr);
@@ -301,6 +307,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	for (i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		struct marker *m = insn_marker(insn);
+		void *pc;
 
 		if (m) {
 			qemu_plugin_register_vcpu_insn_exec_cb(insn, marker_exec,
@@ -308,12 +315,16 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 							       m);
 			continue;
 		}
-		/* udata is the instruction's address: the code site */
+		/*
+		 * One callback for loads and stores: QEMU 7.2 calls every
+		 * memory callback of an instruction for each of its
+		 * accesses, whatever rw it was registered with.  udata is
+		 * the instruction's address: the code site.
+		 */
+		pc = (void *)(uintptr_t)qemu_plugin_insn_vaddr(insn);
 		qemu_plugin_register_vcpu_mem_cb(insn, mem_access,
 						 QEMU_PLUGIN_CB_NO_REGS,
-						 QEMU_PLUGIN_MEM_RW,
-						 (void *)(uintptr_t)
-						 qemu_plugin_insn_vaddr(insn));
+						 QEMU_PLUGIN_MEM_RW, pc);
 	}
 }
 
