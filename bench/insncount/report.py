@@ -205,10 +205,15 @@ def sharing_main(args):
         st[side] += n
     top_lines = sorted(lsel.items(),
                        key=lambda x: (-(x[1]['own'] + x[1]['other']), x[0]))
+    top_lines_own = sorted(((p, v) for p, v in top_lines if v['own']),
+                           key=lambda x: (-x[1]['own'], x[0]))
+    top_lines_own = top_lines_own[:args.top or 10]
     top_lines = top_lines[:args.top or 10]
     top_syms = sorted(syms.items(),
                       key=lambda x: (-(x[1]['own'] + x[1]['other']), x[0]))
     top_syms = top_syms[:args.top or 10]
+    top_own = sorted(((s, v) for s, v in syms.items() if v['own']),
+                     key=lambda x: (-x[1]['own'], x[0]))[:args.top or 10]
 
     def pct(n):
         return 100.0 * n / total if total else 0.0
@@ -233,25 +238,28 @@ def sharing_main(args):
                 'per_op_other': v['other'] / ops,
                 'percent': pct(v['own'] + v['other'])}
             for c, v in cats.items()}
-        out['top'] = [{'symbol': s, 'category':
-                       cache.get(s, 'user' if s == '[user]' else OTHER),
-                       'per_op': (v['own'] + v['other']) / ops,
-                       'per_op_own': v['own'] / ops,
-                       'per_op_other': v['other'] / ops,
-                       'loads': v['loads'], 'stores': v['stores']}
-                      for s, v in top_syms]
-        out['lines'] = []
-        for paddr, v in top_lines:
+        def site_json(s, v):
+            return {'symbol': s, 'category':
+                    cache.get(s, 'user' if s == '[user]' else OTHER),
+                    'per_op': (v['own'] + v['other']) / ops,
+                    'per_op_own': v['own'] / ops,
+                    'per_op_other': v['other'] / ops,
+                    'loads': v['loads'], 'stores': v['stores']}
+        out['top'] = [site_json(s, v) for s, v in top_syms]
+        out['top_own'] = [site_json(s, v) for s, v in top_own]
+        def line_json(paddr, v):
             _, vaddr, data = lines.get(paddr, (0, 0, '-'))
             sites = sorted(v['sites'].items(),
                            key=lambda x: -(x[1]['own'] + x[1]['other']))[:5]
-            out['lines'].append({
+            return {
                 'paddr': f'{paddr:#x}', 'vaddr': f'{vaddr:#x}', 'data': data,
                 'per_op': (v['own'] + v['other']) / ops,
                 'per_op_own': v['own'] / ops, 'per_op_other': v['other'] / ops,
                 'sites': [{'site': st, 'per_op': (x['own'] + x['other']) / ops,
                            'per_op_own': x['own'] / ops}
-                          for st, x in sites]})
+                          for st, x in sites]}
+        out['lines'] = [line_json(p, v) for p, v in top_lines]
+        out['lines_own'] = [line_json(p, v) for p, v in top_lines_own]
         json.dump(out, sys.stdout, indent=1)
         print()
         return
@@ -290,6 +298,14 @@ def sharing_main(args):
             print(f'{s:40} {cat:14} {n / ops:9.2f} {v["own"] / ops:9.2f} '
                   f'{v["other"] / ops:9.2f} {v["loads"] / ops:6.2f} '
                   f'{v["stores"] / ops:6.2f}')
+    if top_own:
+        print()
+        print(f'{"site, by own (symbol)":40} {"category":14} {"own":>9}'
+              f' {"total":>9}')
+        for s, v in top_own:
+            cat = cache.get(s, 'user' if s == '[user]' else OTHER)
+            print(f'{s:40} {cat:14} {v["own"] / ops:9.2f} '
+                  f'{(v["own"] + v["other"]) / ops:9.2f}')
     if top_lines:
         print()
         print(f'{"hottest lines (paddr)":22} {"total":>9} {"own":>9} '
