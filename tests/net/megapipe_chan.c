@@ -573,9 +573,10 @@ TEST_F(chan, other_process_eperm)
  * pending read, every fourth also with a write that cannot complete (1 MB
  * the client never reads), plus accepts still waiting; the clients are the
  * child's too.  Reports readiness on @ready, then waits for its end.
- * With @close_it the child closes the channel itself and exits.
+ * With @close_it the child closes the channel itself and exits once the
+ * parent, having counted its sockets, writes a byte to @go.
  */
-static void busy_child(int ready, bool close_it)
+static void busy_child(int ready, int go, bool close_it)
 {
 	static char big[1 << 20];
 	struct megapipe_req r[8];
@@ -628,6 +629,8 @@ static void busy_child(int ready, bool close_it)
 	if (write(ready, "r", 1) != 1)
 		_exit(17);
 	if (close_it) {
+		if (read(go, buf[0], 1) != 1)
+			_exit(18);
 		close(ch);
 		close(l);
 		for (i = 0; i < NCONN; i++)
@@ -640,26 +643,33 @@ static void busy_child(int ready, bool close_it)
 
 static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
 {
+	int p[2], g[2], st;
 	long used;
-	int p[2], st;
 	pid_t pid;
 	char x;
 
 	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(0, pipe(g));
 	used = mp_sockets_used();
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		close(p[0]);
-		busy_child(p[1], !kill_it);
+		close(g[1]);
+		busy_child(p[1], g[0], !kill_it);
 	}
 	close(p[1]);
+	close(g[0]);
 	ASSERT_EQ(1, read(p[0], &x, 1));
 	close(p[0]);
 	/* the child's listener, NCONN clients and NCONN server sockets */
 	EXPECT_LE(base + 1 + 2 * NCONN, lib_tcp_inuse());
-	if (kill_it)
+	if (kill_it) {
 		ASSERT_EQ(0, kill(pid, SIGKILL));
+	} else {
+		ASSERT_EQ(1, write(g[1], "g", 1));
+	}
+	close(g[1]);
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	if (kill_it) {
 		EXPECT_TRUE(WIFSIGNALED(st));

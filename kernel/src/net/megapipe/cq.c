@@ -79,21 +79,34 @@ bool mp_cq_pending(struct mp_chan *ch)
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max)
 {
-	u32 n = min(max, ch->cq_n), first, i;
+	u32 n = min(max, ch->cq_n), i, w, at = ch->cq_head;
+	u64 __user *uw = (u64 __user *)ucqe;
+	const u64 *kw;
 
+	BUILD_BUG_ON(sizeof(*ucqe) % sizeof(u64));
 	if (!n)
 		return 0;
-	first = min(n, ch->cq_entries - ch->cq_head);
-	if (copy_to_user(ucqe, &ch->cq[ch->cq_head], first * sizeof(*ucqe)))
+	/*
+	 * Word by word in one user-access section: a few completions are
+	 * cheaper so than through copy_to_user() (no call, no usercopy
+	 * hardening walk of the heap object, no string copy).
+	 */
+	if (!user_access_begin(ucqe, n * sizeof(*ucqe)))
 		return -EFAULT;
-	if (n > first &&
-	    copy_to_user(ucqe + first, &ch->cq[0], (n - first) * sizeof(*ucqe)))
-		return -EFAULT;
-	for (i = 0; i < n; i++)
-		memset(&ch->cq[(ch->cq_head + i) % ch->cq_entries], 0,
-		       sizeof(*ch->cq));
-	ch->cq_head = (ch->cq_head + n) % ch->cq_entries;
+	for (i = 0; i < n; i++) {
+		kw = (const u64 *)&ch->cq[at];
+		for (w = 0; w < sizeof(*ucqe) / sizeof(u64); w++)
+			unsafe_put_user(kw[w], uw++, efault);
+		if (++at == ch->cq_entries)
+			at = 0;
+	}
+	user_access_end();
+	ch->cq_head = at;
 	WRITE_ONCE(ch->cq_n, ch->cq_n - n);
 	mp_cq_unreserve(ch, n);
 	return n;
+efault:
+	/* some entries may be written: nothing is consumed */
+	user_access_end();
+	return -EFAULT;
 }

@@ -123,13 +123,23 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				struct socket *sock, bool listener,
 				bool fd_backed, int *err)
 {
-	struct mp_handle *h;
+	struct mp_handle *h = NULL;
 	u32 i;
 
-	h = kzalloc(sizeof(*h), GFP_KERNEL_ACCOUNT);
-	if (!h) {
-		*err = -ENOMEM;
-		return NULL;
+	/* a connection's handle: one the channel freed, if it kept some */
+	if (!listener)
+		h = list_first_entry_or_null(&ch->handle_cache,
+					     struct mp_handle, sock_node);
+	if (h) {
+		list_del(&h->sock_node);
+		ch->nr_handle_cache--;
+		memset(h, 0, sizeof(*h));
+	} else {
+		h = kzalloc(sizeof(*h), GFP_KERNEL_ACCOUNT);
+		if (!h) {
+			*err = -ENOMEM;
+			return NULL;
+		}
 	}
 	if (listener && !zalloc_cpumask_var(&h->cpus, GFP_KERNEL_ACCOUNT)) {
 		kfree(h);
@@ -181,8 +191,10 @@ void mp_handle_mark(struct mp_handle *h)
 /*
  * Mark the socket's handles.  A new child of a per-core listener marks
  * only the handles (channels) whose CPU mask has the CPU of the child's
- * clone, when there are some: the channel of that CPU takes it, the others
- * sleep on; else every handle, and whoever runs first takes (steals) it.
+ * clone and which have an ACCEPT pending, when there are some: the
+ * channel of that CPU takes it, the others sleep on; else every handle,
+ * and whoever runs first takes (steals) it.  (h->accepts is read without
+ * the channel lock: a race only costs a spurious or a wider wakeup.)
  */
 static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 {
@@ -193,7 +205,8 @@ static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 	if (ms->listener && inet_pcl(sk)) {
 		cpu = inet_pcl_wake_cpu();
 		list_for_each_entry(h, &ms->handles, sock_node) {
-			if (cpumask_test_cpu(cpu, h->cpus)) {
+			if (cpumask_test_cpu(cpu, h->cpus) &&
+			    !list_empty_careful(&h->accepts)) {
 				mp_handle_mark(h);
 				any = true;
 			}
@@ -441,9 +454,26 @@ void mp_handle_free(struct mp_handle *h)
 		fput(h->file);
 	else if (h->sock)
 		mp_lw_release(h->sock);
-	if (h->listener)
+	if (h->listener) {
 		free_cpumask_var(h->cpus);
+	} else if (ch->nr_handle_cache < MP_HANDLE_CACHE) {
+		/* no callback can see it any more: detached above */
+		list_add(&h->sock_node, &ch->handle_cache);
+		ch->nr_handle_cache++;
+		return;
+	}
 	kfree(h);
+}
+
+/* The channel goes away: free the handles it kept. */
+void mp_handle_cache_free(struct mp_chan *ch)
+{
+	struct mp_handle *h, *tmp;
+
+	list_for_each_entry_safe(h, tmp, &ch->handle_cache, sock_node)
+		kfree(h);
+	INIT_LIST_HEAD(&ch->handle_cache);
+	ch->nr_handle_cache = 0;
 }
 
 /* Closing the channel: cancel everything, release every socket. */

@@ -33,6 +33,8 @@ struct mm_struct;
 #define MP_MAX_CQ_ENTRIES	32768U
 #define MP_MAX_IOV		UIO_MAXIOV
 #define MP_GEN_BITS		(31 - MEGAPIPE_HANDLE_INDEX_BITS)
+#define MP_REQ_CACHE		256U	/* requests a channel keeps for reuse */
+#define MP_HANDLE_CACHE		64U	/* connection handles, likewise */
 
 #define MP_FEATURES		(MEGAPIPE_FEAT_LWSOCKET | MEGAPIPE_FEAT_ACCEPT_FD | \
 				 MEGAPIPE_FEAT_CONNECT | MEGAPIPE_FEAT_CANCEL | \
@@ -57,6 +59,13 @@ struct mp_chan {
 	/* handles */
 	struct mp_slot *slots;
 	u32 nslots, nlive, free_head;
+
+	/* completed requests kept for reuse (opdef.c), at most MP_REQ_CACHE */
+	struct list_head req_cache;
+	u32 nr_req_cache;
+	/* freed connection handles kept for reuse, at most MP_HANDLE_CACHE */
+	struct list_head handle_cache;
+	u32 nr_handle_cache;
 
 	/* ready handles, marked by the socket callbacks */
 	spinlock_t ready_lock;
@@ -139,6 +148,7 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 void mp_handles_learn_defaults(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
+void mp_handle_cache_free(struct mp_chan *ch);
 struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
@@ -157,6 +167,7 @@ long mp_export(struct mp_chan *ch, struct megapipe_export __user *arg);
 /* requests (accept.c, rw.c, disconnect.c, cancel.c) */
 struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r);
 void mp_req_free(struct mp_req *req);
+void mp_req_cache_free(struct mp_chan *ch);
 void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
 		     u16 flags);
 u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post);

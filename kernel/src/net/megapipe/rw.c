@@ -101,6 +101,20 @@ int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 	return 0;
 }
 
+/*
+ * Nothing a recvmsg could return yet: no data, no error, no end of stream.
+ * Then the socket's data_ready/state_change will mark the handle, which
+ * they do whether or not a READ is pending, so skipping the recvmsg here
+ * loses no wakeup; it saves one that would fail with -EAGAIN (a READ
+ * queued right after its ACCEPT, a handle marked for write space).
+ */
+static bool mp_nothing_to_read(const struct sock *sk)
+{
+	return skb_queue_empty_lockless(&sk->sk_receive_queue) &&
+	       !READ_ONCE(sk->sk_err) &&
+	       !(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
+}
+
 void mp_read_run(struct mp_handle *h)
 {
 	struct socket *sock = h->sk->sk_socket;
@@ -110,6 +124,8 @@ void mp_read_run(struct mp_handle *h)
 
 	while ((req = list_first_entry_or_null(&h->reads, struct mp_req,
 					       node))) {
+		if (mp_nothing_to_read(h->sk))
+			break;
 		memset(&msg, 0, sizeof(msg));
 		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr),
 				  req->len, &msg.msg_iter);
