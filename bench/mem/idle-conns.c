@@ -96,6 +96,53 @@ static int mp_sub(int ch, struct megapipe_req *r, unsigned int n,
 }
 
 #define BATCH	256
+#define NCACHE	256
+
+/* /proc/slabinfo: name, active objects, object size. */
+struct slab_row {
+	char name[64];
+	long objs, size;
+};
+
+static int slab_read(struct slab_row *rows)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/slabinfo", "re");
+
+	if (!f)
+		return 0;
+	while (n < NCACHE && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld %*d %ld", rows[n].name, &rows[n].objs,
+			   &rows[n].size) == 3 && rows[n].name[0] != '#')
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * The caches whose objects changed by at least N/4 between @a and @b (the
+ * whole machine: the clients' sockets are in it too), in bytes per
+ * connection: where the difference between the designs comes from.
+ */
+static void slab_diff(struct slab_row *a, int na, struct slab_row *b, int nb,
+		      int n)
+{
+	int i, j;
+
+	printf("slabinfo (whole machine, bytes/conn):");
+	for (j = 0; j < nb; j++) {
+		long before = 0;
+
+		for (i = 0; i < na; i++)
+			if (!strcmp(a[i].name, b[j].name))
+				before = a[i].objs;
+		if (labs(b[j].objs - before) >= n / 4)
+			printf(" %s=%.0f", b[j].name,
+			       (double)(b[j].objs - before) * b[j].size / n);
+	}
+	printf("\n");
+}
 
 int main(int argc, char **argv)
 {
@@ -105,6 +152,8 @@ int main(int argc, char **argv)
 	long long slab0, kern0, slab1, kern1;
 	int n, port, l, i, got = 0, p[2], ch = -1, ep = -1;
 	bool mp;
+	static struct slab_row s0[NCACHE], s1[NCACHE];
+	int ns0 = 0, ns1;
 	struct rlimit rl;
 	char x, *buf;
 	pid_t pid;
@@ -135,6 +184,7 @@ int main(int argc, char **argv)
 		die("listener");
 	if (pipe(p))
 		die("pipe");
+	ns0 = slab_read(s0);	/* before any connection */
 	pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -217,10 +267,12 @@ int main(int argc, char **argv)
 	}
 	slab1 = stat_of("slab");
 	kern1 = stat_of("kernel");
+	ns1 = slab_read(s1);
 	printf("mode=%s conns=%d slab_per_conn=%.1f kernel_per_conn=%.1f "
 	       "slab_delta=%lld kernel_delta=%lld\n", argv[1], n,
 	       (double)(slab1 - slab0) / n, (double)(kern1 - kern0) / n,
 	       slab1 - slab0, kern1 - kern0);
+	slab_diff(s0, ns0, s1, ns1, n);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return 0;
