@@ -108,10 +108,17 @@ tools() { # NAME: libmemcached-tools round trips
 	rm -rf "$t/files" "$t/back"
 }
 
+# KV_BACKEND=kernel: kv-mp on /dev/megapipe (tests/scripts/kv_device.sh
+# runs this in the test VM); default the epoll backend.
+backend=${KV_BACKEND:-epoll}
 wrap=()
 for name in kv-epoll kv-mp; do
-	export MEGAPIPE_BACKEND=epoll
+	export MEGAPIPE_BACKEND=$backend
 	start $name --threads 2
+	if [ $name = kv-mp ]; then
+		grep -q "backend $backend" "$t/srv.err" ||
+			fail "kv-mp does not run on the $backend backend: $(cat "$t/srv.err")"
+	fi
 	conform $name
 	tools $name
 	stop $name
