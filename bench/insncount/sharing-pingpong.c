@@ -2,18 +2,21 @@
 /*
  * sharing-pingpong ROUNDS [CPU_A CPU_B]: the guest half of
  * sharing-selftest.sh.  Two threads, pinned to CPU_A and CPU_B (default 0
- * and 1), pass a flag back and forth ROUNDS times inside one marker window,
- * and each increments a counter of its own on every round.
+ * and 1), pass a flag back and forth ROUNDS times inside one marker window.
+ * On its turn each thread also adds 1 to a shared token with one locked
+ * read-modify-write instruction, and increments a counter of its own.
  *
  * In sharing.so's model each round trip is exactly 4 transfers of the flag's
  * line: A's store (B holds the line), B's load (A wrote it last), B's store
  * (A holds it), A's load.  A spin loop's further loads hit the local copy.
- * The window opens in A right after its load of round WARMUP succeeded and
- * before its store, and closes in A after the load of round WARMUP+ROUNDS,
- * so it holds exactly ROUNDS round trips: 4*ROUNDS user transfers, all on
- * the flag's line, and none on the counters (each on a line of its own,
- * touched by one CPU only).  Prints the user addresses of the flag and the
- * counters for the checker.
+ * The token moves twice per round trip, each time with one instruction that
+ * loads and stores it: 2 transfers (the load's; the same instruction's store
+ * adds none), not 4.  The window opens in A right after its load of round
+ * WARMUP succeeded, and closes in A after the load of round WARMUP+ROUNDS,
+ * so it holds exactly ROUNDS round trips: 6*ROUNDS user transfers, 4*ROUNDS
+ * on the flag's line, 2*ROUNDS on the token's, none on the counters (each on
+ * a line of its own, touched by one CPU only).  Prints the user addresses
+ * of the flag, the token and the counters for the checker.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -32,6 +35,7 @@ struct padded {
 } __attribute__((aligned(64)));
 
 static struct padded flag;
+static struct padded token;
 static struct padded counter[2];
 static long rounds;
 static int cpu[2] = { 0, 1 };
@@ -64,6 +68,7 @@ static void *side_b(void *arg)
 	pin(cpu[1]);
 	for (i = 0; i < WARMUP + rounds + 1; i++) {
 		wait_for(2 * i + 1);
+		__atomic_fetch_add(&token.v, 1, __ATOMIC_RELAXED);
 		counter[1].v++;
 		__atomic_store_n(&flag.v, 2 * i + 2, __ATOMIC_RELEASE);
 	}
@@ -145,15 +150,16 @@ int main(int argc, char **argv)
 			mp_mark_stop();
 			break;
 		}
+		__atomic_fetch_add(&token.v, 1, __ATOMIC_RELAXED);
 		counter[0].v++;
 		__atomic_store_n(&flag.v, 2 * i + 1, __ATOMIC_RELEASE);
 	}
 	/* let B finish its last round */
 	__atomic_store_n(&flag.v, 2 * i + 1, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
-	printf("pingpong rounds %ld flag %p counter0 %p counter1 %p "
-	       "count0 %ld count1 %ld\n", rounds, (void *)&flag.v,
-	       (void *)&counter[0].v, (void *)&counter[1].v,
-	       counter[0].v, counter[1].v);
+	printf("pingpong rounds %ld flag %p token %p counter0 %p counter1 %p "
+	       "count0 %ld count1 %ld tokens %ld\n", rounds, (void *)&flag.v,
+	       (void *)&token.v, (void *)&counter[0].v, (void *)&counter[1].v,
+	       counter[0].v, counter[1].v, token.v);
 	return 0;
 }

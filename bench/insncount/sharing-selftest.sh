@@ -4,14 +4,16 @@
 # sharing-selftest.sh BZIMAGE [SYSTEM_MAP] [ROUNDS]: prove sharing.so's
 # coherence model in a VM (tests/vm/vm-run, 2 vCPUs, single-threaded TCG).
 # sharing-pingpong passes a flag between two threads pinned to vCPUs 0 and 1
-# ROUNDS times (default 1000) inside the marker window, each thread also
-# bumping a counter of its own.  Passes only when the counts are exact:
-# 4*ROUNDS user transfers in all (ROUNDS loads and ROUNDS stores on each
-# vCPU), every one on the flag's line, 0 on either counter's line.
+# ROUNDS times (default 1000) inside the marker window; on its turn each
+# thread also adds 1 to a shared token with one locked read-modify-write
+# instruction and bumps a counter of its own.  Passes only when the counts
+# are exact: 4*ROUNDS user transfers on the flag's line (4 per round trip),
+# 2*ROUNDS on the token's (a read-modify-write counts once), 0 on either
+# counter's line; 2*ROUNDS loads and ROUNDS stores on each vCPU.
 # Exit 0: pass, 1: fail, 2: usage.  $SHARING_SELFTEST_KEEP=DIR keeps the
 # plugin output and the VM logs in DIR.
 set -u
-[ $# -ge 1 ] || { sed -n '4,12s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '4,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 kernel=$1 map=${2:-} rounds=${3:-1000}
 dir=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$dir/../.." && pwd)
@@ -45,6 +47,7 @@ out, pp, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 w = open(pp).read().split()
 prog = dict(zip(w[1::2], w[2::2]))
 flag = int(prog['flag'], 16) & ~63
+token = int(prog['token'], 16) & ~63
 counters = [int(prog[f'counter{i}'], 16) & ~63 for i in (0, 1)]
 fails = []
 def check(what, got, want):
@@ -70,13 +73,15 @@ for line in open(out):
 if header is None:
     sys.exit('sharing-selftest: no plugin output header')
 check('markers start/stop', (int(header[4]), int(header[5])), (1, 1))
-check('counters after the run', (int(prog['count0']), int(prog['count1'])),
-      (rounds + 16, rounds + 17))
+check('counters after the run', (int(prog['count0']), int(prog['count1']),
+      int(prog['tokens'])), (rounds + 16, rounds + 17, 2 * rounds + 33))
 for v in (0, 1):
-    check(f'vCPU {v} user load transfers', vc[v]['uload'], rounds)
+    check(f'vCPU {v} user load transfers', vc[v]['uload'], 2 * rounds)
     check(f'vCPU {v} user store transfers', vc[v]['ustore'], rounds)
-check('user transfers, all lines', sum(line_user.values()), 4 * rounds)
+check('user transfers, all lines', sum(line_user.values()), 6 * rounds)
 check("transfers on the flag's line", line_user.get(flag, 0), 4 * rounds)
+check("transfers on the token's line (read-modify-write counts once)",
+      line_user.get(token, 0), 2 * rounds)
 for i, c in enumerate(counters):
     check(f"transfers on counter {i}'s line (one CPU only)",
           line_user.get(c, 0), 0)
