@@ -72,10 +72,20 @@ struct pcl_clone {
  */
 #define PCL_FAIR_BATCH	16
 
+/*
+ * Read by every SYN and accept on every CPU: the first line holds only
+ * what is written at listen() and close.  What changes per connection
+ * (the non-empty mask: a bit set when a clone gets its first child and
+ * cleared when it is emptied) or per blocking accept (sleepers) lives on
+ * a line of its own, so that those writes do not evict the pointers
+ * every other CPU's SYNs read (false sharing, seen by the cache-line
+ * transfer counter: docs/locality.md).
+ */
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
 	struct pcl_stats __percpu *stats;	/* of the listener's netns */
-	atomic_t sleepers;			/* threads in a blocking accept() */
+
+	atomic_t sleepers ____cacheline_aligned_in_smp; /* blocking accept()s */
 	cpumask_var_t nonempty;
 };
 
