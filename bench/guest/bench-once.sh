@@ -9,6 +9,7 @@
 #       [--mode short|persistent] [--proto echo|http] [--ops N] [--conns N]
 #       [--warmup N] [--size BYTES] [--topology veth|lo] [--mark] [--rfs N]
 #       [--port P] [--timeout SECS] [--designs FILE] [--out DIR]
+#       [--stall MS:EVERY_MS] [--stall-mode sleep|spin] [--slow-ms MS]
 #
 # Topology "veth": a server and a client network namespace joined by a veth
 # pair (10.77.0.1/24 server, 10.77.0.2/24 client), with RPS on the receive
@@ -32,6 +33,10 @@
 # may then set it in the server's), and the server namespace's counters
 # ("all" row of /proc/net/tcp_percore_listen) are logged after the load and
 # recorded as "percore" in the JSON.
+# --stall MS:EVERY_MS: server thread 0 stalls MS ms every EVERY_MS ms
+# (--stall-thread 0 --stall-ms MS --stall-every-ms EVERY_MS --stall-mode M;
+# epoll servers only); mp-load then counts operations slower than --slow-ms
+# (default MS), and the server's stall count goes into the JSON.
 set -uo pipefail
 
 here=$(dirname "$(realpath "$0")")
@@ -54,9 +59,12 @@ designs_file=$bench/designs.conf
 out=${MP_OUT:-.}
 server_cpus=
 client_cpus=
+stall=
+stall_mode=sleep
+slow_ms=
 
 usage() {
-	sed -n '7,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -78,6 +86,9 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--server-cpus) server_cpus=$2; shift ;;
 	--client-cpus) client_cpus=$2; shift ;;
+	--stall) stall=$2; shift ;;
+	--stall-mode) stall_mode=$2; shift ;;
+	--slow-ms) slow_ms=$2; shift ;;
 	-h|--help) usage ;;
 	*) echo "bench-once: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -90,6 +101,15 @@ case $topology in veth|lo) ;; *) echo "bench-once: --topology veth|lo" >&2; exit
 for v in ops size rfs port timeout; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "bench-once: --$v takes a number" >&2; exit 2; }
 done
+stall_args=()
+if [ -n "$stall" ]; then
+	[[ $stall =~ ^([0-9]+):([0-9]+)$ ]] || { echo "bench-once: --stall MS:EVERY_MS" >&2; exit 2; }
+	stall_args=(--stall-thread 0 --stall-ms "${BASH_REMATCH[1]}"
+		--stall-every-ms "${BASH_REMATCH[2]}" --stall-mode "$stall_mode")
+	[ -n "$slow_ms" ] || slow_ms=${BASH_REMATCH[1]}
+fi
+case $stall_mode in sleep|spin) ;; *) echo "bench-once: --stall-mode sleep|spin" >&2; exit 2 ;; esac
+[ -z "$slow_ms" ] || [[ $slow_ms =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench-once: --slow-ms takes a number" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 out=$(realpath "$out")
 
@@ -192,7 +212,7 @@ cli_err=$out/load.err
 : > "$srv_out"; : > "$cli_out"; : > "$cli_err"
 load_json=null load_rc=-1 server_rc=-1 ready=false stats=null
 busy_json={} srv_busy_avg=null srv_busy_min=null cli_busy_avg=null
-percore=null percore_mode=null
+percore=null percore_mode=null server_stalls=null
 t_start=$(date +%s.%N)
 
 if ! setup_topology; then
@@ -204,7 +224,7 @@ else
 	percore_mode=$(percore_value "$srv_ns")
 	# The server: one thread per server CPU, pinned.
 	server_cmd=("$binary" --addr "$srv_addr" --port "$port" --threads "$nsrv"
-		--cpus "$server_cpus" --proto "$proto" "${extra_args[@]}")
+		--cpus "$server_cpus" --proto "$proto" "${extra_args[@]}" "${stall_args[@]}")
 	log "server: ${server_cmd[*]}"
 	ip netns exec "$srv_ns" taskset -c "$server_cpus" "${server_cmd[@]}" > "$srv_out" 2>&1 &
 	server_pid=$!
@@ -221,6 +241,7 @@ else
 			--threads "$ncli" --cpus "$client_cpus" --warmup "$warmup"
 			--timeout "$timeout" --json)
 		[ $mark = 1 ] && load_cmd+=(--mark)
+		[ -n "$slow_ms" ] && load_cmd+=(--slow-ms "$slow_ms")
 		log "client: ${load_cmd[*]}"
 		cpu_snapshot > "$tmp/snap0"
 		nsx "$cli_ns" taskset -c "$client_cpus" "${load_cmd[@]}" > "$cli_out" 2> "$cli_err"
@@ -267,6 +288,16 @@ else
 	server_rc=$?
 	server_pid=
 	[ $server_rc = 0 ] || fail "server exited with status $server_rc: $(tail -n 3 "$srv_out")"
+	# "<server>: stall thread 0 stalls N total_ms X (...)" (stderr)
+	if [ -n "$stall" ]; then
+		st=$(grep -m1 ': stall thread .* stalls ' "$srv_out")
+		if [[ $st =~ stalls\ ([0-9]+) ]]; then
+			server_stalls=${BASH_REMATCH[1]}
+			log "$st"
+		else
+			fail "--stall: the server reported no stalls"
+		fi
+	fi
 	if st=$(grep -m1 '^stats ' "$srv_out"); then
 		read -r _ _ acc _ req _ err _ <<<"$st"
 		stats="{\"accepted\": ${acc:-null}, \"requests\": ${req:-null}, \"errors\": ${err:-null}}"
@@ -294,6 +325,8 @@ status=ok
 	printf ' "server_ready": %s, "server_rc": %d, "server_stats": %s,\n' "$ready" "$server_rc" "$stats"
 	printf ' "load_rc": %d, "load": %s,\n' "$load_rc" "$load_json"
 	printf ' "percore_listen": %s, "percore": %s,\n' "$percore_mode" "$percore"
+	printf ' "stall": %s, "stall_mode": %s, "slow_ms": %s, "server_stalls": %s,\n' \
+		"$(json_str "$stall")" "$(json_str "$stall_mode")" "${slow_ms:-null}" "$server_stalls"
 	printf ' "cpu_busy": %s, "server_busy_avg": %s, "server_busy_min": %s, "client_busy_avg": %s,\n' \
 		"$busy_json" "$srv_busy_avg" "$srv_busy_min" "$cli_busy_avg"
 	printf ' "wall_s": %s, "status": %s, "errors": [' \

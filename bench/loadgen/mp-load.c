@@ -107,6 +107,8 @@ struct worker {
 	uint64_t next_scan;
 	uint64_t fails[F_NR];
 	uint64_t cpu_ns;		/* thread CPU time, measured phase */
+	uint64_t max_ns;		/* slowest measured operation */
+	uint64_t slow;			/* measured operations over --slow-ms */
 	uint64_t hist[HIST_BUCKETS];
 };
 
@@ -127,6 +129,7 @@ static struct {
 	bool mark;
 	bool json;
 	uint64_t timeout_ns;
+	uint64_t slow_ns;		/* --slow-ms; 0: not counted */
 } o;
 
 static atomic_uint_fast64_t next_op[PH_NR];
@@ -428,8 +431,15 @@ static void conn_recv(struct worker *w, struct conn *c, uint32_t events)
 				return;
 			continue;
 		}
-		if (c->measured)
-			w->hist[hist_bucket(now_ns() - c->t_start)]++;
+		if (c->measured) {
+			uint64_t lat = now_ns() - c->t_start;
+
+			w->hist[hist_bucket(lat)]++;
+			if (lat > w->max_ns)
+				w->max_ns = lat;
+			if (o.slow_ns && lat > o.slow_ns)
+				w->slow++;
+		}
 		if (o.mode == MODE_PERSISTENT || o.proto == PROTO_ECHO) {
 			op_done(w, c);
 			return;
@@ -624,7 +634,7 @@ static void usage(int status)
 		"usage: mp-load [--addr A] [--port P] [--mode short|persistent]\n"
 		"               [--proto echo|http] [--conns N] [--ops M] [--size S]\n"
 		"               [--threads T] [--cpus LIST] [--warmup W] [--timeout SEC]\n"
-		"               [--mark] [--json]\n");
+		"               [--slow-ms MS] [--mark] [--json]\n");
 	exit(status);
 }
 
@@ -670,7 +680,8 @@ static void parse_addr(const char *s)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_ADDR = 256, O_PORT, O_MODE, O_PROTO, O_CONNS, O_OPS, O_SIZE,
-	       O_THREADS, O_CPUS, O_WARMUP, O_MARK, O_JSON, O_TIMEOUT, O_HELP };
+	       O_THREADS, O_CPUS, O_WARMUP, O_MARK, O_JSON, O_TIMEOUT,
+	       O_SLOW_MS, O_HELP };
 	static const struct option longopts[] = {
 		{ "addr",	required_argument, NULL, O_ADDR },
 		{ "port",	required_argument, NULL, O_PORT },
@@ -685,11 +696,12 @@ static void parse_args(int argc, char **argv)
 		{ "mark",	no_argument,	   NULL, O_MARK },
 		{ "json",	no_argument,	   NULL, O_JSON },
 		{ "timeout",	required_argument, NULL, O_TIMEOUT },
+		{ "slow-ms",	required_argument, NULL, O_SLOW_MS },
 		{ "help",	no_argument,	   NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *addr = "127.0.0.1";
-	double timeout = 10;
+	double timeout = 10, slow_ms = 0;
 	char *end;
 	int c;
 
@@ -762,6 +774,14 @@ static void parse_args(int argc, char **argv)
 				exit(2);
 			}
 			break;
+		case O_SLOW_MS:
+			slow_ms = strtod(optarg, &end);
+			if (end == optarg || *end || !(slow_ms > 0)) {
+				fprintf(stderr, "mp-load: invalid --slow-ms '%s' (expected milliseconds > 0)\n",
+					optarg);
+				exit(2);
+			}
+			break;
 		case O_HELP:
 			usage(0);
 			break;
@@ -774,6 +794,7 @@ static void parse_args(int argc, char **argv)
 
 	parse_addr(addr);
 	o.timeout_ns = timeout * 1e9;
+	o.slow_ns = slow_ms * 1e6;
 	if (!o.threads)
 		o.threads = o.cpus ? o.ncpus : 1;
 	if (o.conns < (unsigned int)o.threads) {
@@ -788,7 +809,8 @@ static void parse_args(int argc, char **argv)
 static void report(struct worker *ws, uint64_t elapsed_ns)
 {
 	uint64_t hist[HIST_BUCKETS] = { 0 };
-	uint64_t fails[F_NR] = { 0 }, errors = 0, cpu_ns = 0;
+	uint64_t fails[F_NR] = { 0 }, errors = 0, cpu_ns = 0, max_ns = 0;
+	uint64_t slow = 0;
 	double secs = elapsed_ns / 1e9, p50, p99, util;
 	int t, k;
 	unsigned int b;
@@ -799,6 +821,9 @@ static void report(struct worker *ws, uint64_t elapsed_ns)
 		for (k = 0; k < F_NR; k++)
 			fails[k] += ws[t].fails[k];
 		cpu_ns += ws[t].cpu_ns;
+		slow += ws[t].slow;
+		if (ws[t].max_ns > max_ns)
+			max_ns = ws[t].max_ns;
 	}
 	for (k = 0; k < F_NR; k++)
 		errors += fails[k];
@@ -807,11 +832,16 @@ static void report(struct worker *ws, uint64_t elapsed_ns)
 	util = cpu_ns / ((double)elapsed_ns * o.threads);
 
 	fprintf(o.json ? stderr : stdout,
-		"mp-load: %s %s: %llu ops in %.3f s, %.0f ops/s, p50 %.1f us, p99 %.1f us, %u conns, %d threads, client CPU %.0f%%, errors %llu\n",
+		"mp-load: %s %s: %llu ops in %.3f s, %.0f ops/s, p50 %.1f us, p99 %.1f us, max %.1f us, %u conns, %d threads, client CPU %.0f%%, errors %llu",
 		o.mode == MODE_SHORT ? "short" : "persistent",
 		o.proto == PROTO_ECHO ? "echo" : "http",
 		(unsigned long long)o.ops, secs, o.ops / secs, p50, p99,
-		o.conns, o.threads, util * 100, (unsigned long long)errors);
+		max_ns / 1e3, o.conns, o.threads, util * 100,
+		(unsigned long long)errors);
+	if (o.slow_ns)
+		fprintf(o.json ? stderr : stdout, ", slower than %g ms %llu",
+			o.slow_ns / 1e6, (unsigned long long)slow);
+	fprintf(o.json ? stderr : stdout, "\n");
 
 	if (o.json) {
 		printf("{\"mode\":\"%s\",\"proto\":\"%s\",\"ops\":%llu,\"warmup\":%llu,\"size\":%u,\"errors\":%llu,\"errors_by_kind\":{",
@@ -822,8 +852,13 @@ static void report(struct worker *ws, uint64_t elapsed_ns)
 		for (k = 0; k < F_NR; k++)
 			printf("%s\"%s\":%llu", k ? "," : "", fail_names[k],
 			       (unsigned long long)fails[k]);
-		printf("},\"elapsed_s\":%.6f,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"conns\":%u,\"threads\":%d,\"client_cpu_util\":%.3f}\n",
-		       secs, o.ops / secs, p50, p99, o.conns, o.threads, util);
+		printf("},\"elapsed_s\":%.6f,\"ops_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,",
+		       secs, o.ops / secs, p50, p99, max_ns / 1e3);
+		if (o.slow_ns)
+			printf("\"slow_ms\":%g,\"slow\":%llu,", o.slow_ns / 1e6,
+			       (unsigned long long)slow);
+		printf("\"conns\":%u,\"threads\":%d,\"client_cpu_util\":%.3f}\n",
+		       o.conns, o.threads, util);
 	}
 	fflush(stdout);
 

@@ -234,18 +234,22 @@ static void eloop_destroy(struct eloop *l)
 void epoll_serve(struct srv_thread *t, bool exclusive)
 {
 	struct epoll_event evs[MAX_EVENTS];
+	struct srv_stall stall;
 	struct eloop *l;
 	bool stop = false;
-	int i, n;
+	int i, n, tmo;
 
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		srv_die("thread %d: allocating the event loop", t->idx);
 	eloop_init(l, t, exclusive);
 	srv_thread_ready();
+	srv_stall_init(&stall, t);
 
 	while (!stop) {
-		n = epoll_wait(l->ep, evs, MAX_EVENTS, -1);
+		/* --stall-*: stall here, between iterations, when due */
+		tmo = srv_stall_poll(&stall, t);
+		n = epoll_wait(l->ep, evs, MAX_EVENTS, tmo);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

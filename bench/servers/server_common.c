@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpulist.h"
@@ -49,10 +50,11 @@ static void usage(unsigned int extra, int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: %s [--port P] [--addr A] [--threads N] [--cpus LIST]\n"
-		"          [--proto echo|http] [--backlog N] [--max-conns N] [--size N]%s%s\n",
+		"          [--proto echo|http] [--backlog N] [--max-conns N] [--size N]%s%s%s\n",
 		prog,
 		extra & SRV_OPT_TRIGGER ? "\n          [--trigger edge|level]" : "",
-		extra & SRV_OPT_SHARED_LISTENER ? "\n          [--shared-listener]" : "");
+		extra & SRV_OPT_SHARED_LISTENER ? "\n          [--shared-listener]" : "",
+		extra & SRV_OPT_STALL ? "\n          [--stall-thread I --stall-ms MS --stall-every-ms MS [--stall-mode sleep|spin]]" : "");
 	exit(status);
 }
 
@@ -109,7 +111,8 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 		    const char *design, unsigned int extra)
 {
 	enum { O_PORT = 256, O_ADDR, O_THREADS, O_CPUS, O_PROTO, O_BACKLOG,
-	       O_MAX_CONNS, O_SIZE, O_TRIGGER, O_SHARED, O_HELP };
+	       O_MAX_CONNS, O_SIZE, O_TRIGGER, O_SHARED, O_STALL_THREAD,
+	       O_STALL_MS, O_STALL_EVERY, O_STALL_MODE, O_HELP };
 	static const struct option longopts[] = {
 		{ "port",		required_argument, NULL, O_PORT },
 		{ "addr",		required_argument, NULL, O_ADDR },
@@ -121,6 +124,10 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 		{ "size",		required_argument, NULL, O_SIZE },
 		{ "trigger",		required_argument, NULL, O_TRIGGER },
 		{ "shared-listener",	no_argument,	   NULL, O_SHARED },
+		{ "stall-thread",	required_argument, NULL, O_STALL_THREAD },
+		{ "stall-ms",		required_argument, NULL, O_STALL_MS },
+		{ "stall-every-ms",	required_argument, NULL, O_STALL_EVERY },
+		{ "stall-mode",		required_argument, NULL, O_STALL_MODE },
 		{ "help",		no_argument,	   NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -189,6 +196,25 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 				inapplicable("--shared-listener", extra);
 			o->shared_listener = true;
 			break;
+		case O_STALL_THREAD:
+		case O_STALL_MS:
+		case O_STALL_EVERY:
+		case O_STALL_MODE:
+			if (!(extra & SRV_OPT_STALL))
+				inapplicable("--stall-*", extra);
+			if (c == O_STALL_THREAD)
+				o->stall_thread = parse_num("--stall-thread", optarg, 0, 1023);
+			else if (c == O_STALL_MS)
+				o->stall_ms = parse_num("--stall-ms", optarg, 0, 3600000);
+			else if (c == O_STALL_EVERY)
+				o->stall_every_ms = parse_num("--stall-every-ms", optarg, 1, 3600000);
+			else if (!strcmp(optarg, "sleep"))
+				o->stall_spin = false;
+			else if (!strcmp(optarg, "spin"))
+				o->stall_spin = true;
+			else
+				usage(extra, 2);
+			break;
 		case O_HELP:
 			usage(extra, 0);
 			break;
@@ -205,6 +231,18 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 		fprintf(stderr, "%s: --threads %d exceeds the %d CPUs in --cpus\n",
 			prog, o->threads, ncpus);
 		exit(2);
+	}
+	if (o->stall_ms) {
+		if (!o->stall_every_ms || o->stall_every_ms <= o->stall_ms) {
+			fprintf(stderr, "%s: --stall-ms needs --stall-every-ms longer than the stall\n",
+				prog);
+			exit(2);
+		}
+		if (o->stall_thread >= o->threads) {
+			fprintf(stderr, "%s: --stall-thread %d: there are only %d threads\n",
+				prog, o->stall_thread, o->threads);
+			exit(2);
+		}
 	}
 	set_port(o);
 }
@@ -339,6 +377,7 @@ void srv_run(const struct srv_opts *o, const int *lfds,
 	     void (*serve)(struct srv_thread *t))
 {
 	unsigned long accepted = 0, requests = 0, echo_bytes = 0, errors = 0;
+	unsigned long stalls = 0, stall_ns = 0;
 	struct srv_thread *th;
 	sigset_t sigs;
 	int i, err, sig, stop_fd;
@@ -392,7 +431,15 @@ void srv_run(const struct srv_opts *o, const int *lfds,
 		requests += th[i].stats.requests;
 		echo_bytes += th[i].stats.echo_bytes;
 		errors += th[i].stats.errors;
+		stalls += th[i].stats.stalls;
+		stall_ns += th[i].stats.stall_ns;
 	}
+	/* stderr: the stats line on stdout keeps its exact format */
+	if (o->stall_ms)
+		fprintf(stderr, "%s: stall thread %d stalls %lu total_ms %.1f (%s %u ms every %u ms)\n",
+			prog, o->stall_thread, stalls, stall_ns / 1e6,
+			o->stall_spin ? "spin" : "sleep", o->stall_ms,
+			o->stall_every_ms);
 	printf("stats accepted %lu requests %lu errors %lu\n",
 	       accepted, requests + echo_bytes / o->size, errors);
 	fflush(stdout);
@@ -404,6 +451,57 @@ void srv_run(const struct srv_opts *o, const int *lfds,
 	close(stop_fd);
 	pthread_barrier_destroy(&ready_barrier);
 	free(th);
+}
+
+/* ---- stalls ----------------------------------------------------------- */
+
+static unsigned long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+void srv_stall_init(struct srv_stall *s, const struct srv_thread *t)
+{
+	const struct srv_opts *o = t->opts;
+
+	s->on = o->stall_ms && t->idx == o->stall_thread;
+	/* the first stall one period after the thread is ready */
+	s->next_ns = mono_ns() + o->stall_every_ms * 1000000ull;
+}
+
+int srv_stall_poll(struct srv_stall *s, struct srv_thread *t)
+{
+	const struct srv_opts *o = t->opts;
+	unsigned long long now, end, period = o->stall_every_ms * 1000000ull;
+	struct timespec ts;
+
+	if (!s->on)
+		return -1;
+	now = mono_ns();
+	if (now >= s->next_ns) {
+		/* a late loop iteration stalls late, but as long */
+		end = now + o->stall_ms * 1000000ull;
+		if (o->stall_spin) {
+			while (mono_ns() < end)
+				;
+		} else {
+			ts.tv_sec = end / 1000000000ull;
+			ts.tv_nsec = end % 1000000000ull;
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
+					       &ts, NULL) == EINTR)
+				;
+		}
+		t->stats.stalls++;
+		t->stats.stall_ns += mono_ns() - now;
+		/* the next on the period's grid, skipping those missed */
+		now = mono_ns();
+		while (s->next_ns <= now)
+			s->next_ns += period;
+	}
+	return (s->next_ns - now + 999999) / 1000000;
 }
 
 /* ---- buffers and protocol --------------------------------------------- */

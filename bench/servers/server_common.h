@@ -16,6 +16,7 @@ enum srv_proto { PROTO_ECHO, PROTO_HTTP };
 /* Design-specific options, passed to srv_parse_args() as a mask. */
 #define SRV_OPT_TRIGGER		(1u << 0)	/* --trigger edge|level */
 #define SRV_OPT_SHARED_LISTENER	(1u << 1)	/* --shared-listener */
+#define SRV_OPT_STALL		(1u << 2)	/* --stall-* (srv_stall_*) */
 
 struct srv_opts {
 	const char *design;
@@ -30,6 +31,16 @@ struct srv_opts {
 	unsigned int size;		/* echo message size, to count requests */
 	bool edge;			/* --trigger edge (the default) */
 	bool shared_listener;
+	/*
+	 * A stalling worker (the stalled-worker benchmark): thread
+	 * stall_thread stops serving for stall_ms every stall_every_ms of
+	 * CLOCK_MONOTONIC time, between event-loop iterations.  stall_ms 0:
+	 * no stall.
+	 */
+	int stall_thread;
+	unsigned int stall_ms;
+	unsigned int stall_every_ms;
+	bool stall_spin;		/* busy-wait instead of sleeping */
 };
 
 /* Per-thread counters, only ever written by their own thread. */
@@ -38,6 +49,8 @@ struct srv_stats {
 	unsigned long requests;		/* http requests answered */
 	unsigned long echo_bytes;	/* echo: bytes echoed */
 	unsigned long errors;
+	unsigned long stalls;		/* --stall-*: stalls done */
+	unsigned long stall_ns;		/* ... and their total length */
 };
 
 struct srv_thread {
@@ -91,6 +104,19 @@ void srv_reuseport_listeners(const struct srv_opts *o, int *lfds,
 void srv_run(const struct srv_opts *o, const int *lfds,
 	    void (*serve)(struct srv_thread *t));
 void srv_thread_ready(void);
+
+/*
+ * Stalls of --stall-thread: srv_stall_init() at the start of a thread's
+ * loop; srv_stall_poll() between loop iterations stalls when a stall is
+ * due and returns the milliseconds until the next one (for the timeout
+ * of the loop's wait; -1: this thread never stalls).
+ */
+struct srv_stall {
+	bool on;
+	unsigned long long next_ns;	/* CLOCK_MONOTONIC start of the next */
+};
+void srv_stall_init(struct srv_stall *s, const struct srv_thread *t);
+int srv_stall_poll(struct srv_stall *s, struct srv_thread *t);
 
 void srv_buf_append(struct srv_buf *b, const void *p, size_t n);
 void srv_buf_consume(struct srv_buf *b, size_t n);

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 	struct srv_opts o;
 	int *lfds;
 
-	srv_parse_args(argc, argv, &o, "srv-epoll-reuseport", SRV_OPT_TRIGGER);
+	srv_parse_args(argc, argv, &o, "srv-epoll-reuseport", SRV_OPT_TRIGGER | SRV_OPT_STALL);
 	lfds = calloc(o.threads, sizeof(*lfds));
 	if (!lfds)
 		srv_die("calloc");

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 	struct srv_opts o;
 	int *lfds, lfd, i;
 
-	srv_parse_args(argc, argv, &o, "srv-epoll-shared", SRV_OPT_TRIGGER);
+	srv_parse_args(argc, argv, &o, "srv-epoll-shared", SRV_OPT_TRIGGER | SRV_OPT_STALL);
 	lfd = srv_listen(&o, false, SOCK_NONBLOCK);
 	lfds = calloc(o.threads, sizeof(*lfds));
 	if (!lfds)
