@@ -20,6 +20,7 @@
 #include <net/inet_connection_sock.h>
 
 struct proto_accept_arg;
+struct poll_table_struct;
 
 #if IS_ENABLED(CONFIG_MEGAPIPE)
 void megapipe_sk_data_ready(struct sock *sk);
@@ -62,7 +63,8 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 			struct sock *child);
 struct request_sock *inet_pcl_accept(struct sock *sk,
 				     struct proto_accept_arg *arg);
-__poll_t inet_pcl_poll(const struct sock *sk);
+__poll_t inet_pcl_poll(struct sock *sk, struct file *file,
+		       struct poll_table_struct *wait);
 bool inet_pcl_acceptq_is_full(const struct sock *sk,
 			      const struct request_sock *req, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);
@@ -107,7 +109,11 @@ inet_pcl_accept(struct sock *sk, struct proto_accept_arg *arg)
 	return ERR_PTR(-EINVAL);
 }
 
-static inline __poll_t inet_pcl_poll(const struct sock *sk) { return 0; }
+static inline __poll_t inet_pcl_poll(struct sock *sk, struct file *file,
+				     struct poll_table_struct *wait)
+{
+	return 0;
+}
 static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
 					    const struct request_sock *req,
 					    bool drop)

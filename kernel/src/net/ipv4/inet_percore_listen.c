@@ -12,6 +12,14 @@
  * Only the place a child waits for accept() differs: the clone of the CPU
  * that processed its SYN.
  *
+ * Wakeups by clone: each clone has a wait queue, where poll() and epoll
+ * (from the CPU they run on when they register) and a blocking accept()
+ * (the CPU it sleeps on) wait, besides the listener's own queue.  A new
+ * child on clone c wakes clone c's waiters, EPOLLEXCLUSIVE and exclusive
+ * accept() semantics included; only when nobody waits there does it wake
+ * the listener's queue, as upstream.  Everything else (close, errors,
+ * state changes) wakes the listener's queue, where every waiter also is.
+ *
  * Locking: a clone's lock protects its list, its length and its bit in the
  * non-empty mask.  No code holds two clone locks, or a clone lock and the
  * listener's rskq_lock, at once; every clone lock is of one lockdep class.
@@ -26,6 +34,7 @@
 
 #include <linux/cpumask.h>
 #include <linux/percpu.h>
+#include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -62,6 +71,8 @@ struct pcl_clone {
 	u32 local_streak;
 	struct request_sock *head;
 	struct request_sock *tail;
+	/* poll/epoll and blocking accept() waiters on this CPU */
+	struct wait_queue_head wq;
 };
 
 /*
@@ -76,8 +87,7 @@ struct pcl_clone {
  * Read by every SYN and accept on every CPU: the first line holds only
  * what is written at listen() and close.  What changes per connection
  * (the non-empty mask: a bit set when a clone gets its first child and
- * cleared when it is emptied) or per blocking accept (sleepers) lives on
- * a line of its own, so that those writes do not evict the pointers
+ * cleared when it is emptied) lives on a line of its own, so that those writes do not evict the pointers
  * every other CPU's SYNs read (false sharing, seen by the cache-line
  * transfer counter: docs/locality.md).
  */
@@ -85,14 +95,7 @@ struct inet_pcl {
 	struct pcl_clone __percpu *clones;
 	struct pcl_stats __percpu *stats;	/* of the listener's netns */
 
-	atomic_t sleepers ____cacheline_aligned_in_smp; /* blocking accept()s */
-	cpumask_var_t nonempty;
-};
-
-/* A blocking accept() waiter: the CPU it went to sleep on. */
-struct pcl_waiter {
-	struct wait_queue_entry wait;
-	int cpu;
+	cpumask_var_t nonempty ____cacheline_aligned_in_smp;
 };
 
 /* The clone the last child was queued on, for the wakeup that follows. */
@@ -175,8 +178,10 @@ int inet_pcl_listen_start(struct sock *sk)
 	pcl->clones = alloc_percpu_gfp(struct pcl_clone, GFP_KERNEL_ACCOUNT);
 	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT))
 		goto nomem;
-	for_each_possible_cpu(cpu)
+	for_each_possible_cpu(cpu) {
 		spin_lock_init(&per_cpu_ptr(pcl->clones, cpu)->lock);
+		init_waitqueue_head(&per_cpu_ptr(pcl->clones, cpu)->wq);
+	}
 	pcl->stats = pcl_net(sock_net(sk))->stats;
 
 	static_branch_deferred_inc(&inet_pcl_key);
@@ -288,68 +293,31 @@ int inet_pcl_wake_cpu(void)
 	return __this_cpu_read(pcl_wake_cpu);
 }
 
-static int pcl_wake_function(struct wait_queue_entry *wait, unsigned int mode,
-			     int sync, void *key)
-{
-	return autoremove_wake_function(wait, mode, sync, key);
-}
-
 /*
- * Wake every non-exclusive waiter and the blocking accept() sleeping on
- * @cpu, if there is one.  Returns false when no such waiter took the
- * wakeup: the caller then wakes as upstream does (non-exclusive waiters
- * may see a second wakeup, which they tolerate).
- */
-static bool pcl_wake_on_cpu(struct wait_queue_head *wqh, int cpu)
-{
-	void *key = poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND);
-	struct wait_queue_entry *curr, *next, *pref = NULL;
-	unsigned long flags;
-	bool woke = false;
-
-	spin_lock_irqsave(&wqh->lock, flags);
-	list_for_each_entry(curr, &wqh->head, entry) {
-		if (curr->func == pcl_wake_function &&
-		    READ_ONCE(container_of(curr, struct pcl_waiter, wait)->cpu) == cpu) {
-			pref = curr;
-			break;
-		}
-	}
-	if (pref) {
-		list_for_each_entry_safe(curr, next, &wqh->head, entry) {
-			if (curr == pref)
-				woke = curr->func(curr, TASK_INTERRUPTIBLE, 0, key);
-			else if (!(curr->flags & WQ_FLAG_EXCLUSIVE))
-				curr->func(curr, TASK_INTERRUPTIBLE, 0, key);
-		}
-	}
-	spin_unlock_irqrestore(&wqh->lock, flags);
-	return woke;
-}
-
-/*
- * sk_data_ready of a per-core listener: sock_def_readable(), except that
- * the one exclusive waiter woken for a new child is, when there is one, a
- * blocking accept() on the CPU of the child's clone.  (EPOLLEXCLUSIVE
- * waiters do not say which CPU they wait on; they are woken as upstream.)
+ * sk_data_ready of a per-core listener: wake the waiters of the clone the
+ * new child was queued on (inet_pcl_queue_add() just said which), all the
+ * non-exclusive ones and one exclusive one, as sock_def_readable() does on
+ * the listener's queue; when nobody waits on that clone, wake the
+ * listener's queue instead: sock_def_readable().
  */
 void inet_pcl_data_ready(struct sock *sk)
 {
 	struct inet_pcl *pcl = inet_pcl(sk);
-	struct socket_wq *wq;
+	struct wait_queue_head *wqh;
 
-	if (!pcl || READ_ONCE(sk->sk_state) != TCP_LISTEN ||
-	    !atomic_read(&pcl->sleepers)) {
+	if (!pcl || READ_ONCE(sk->sk_state) != TCP_LISTEN) {
+		sock_def_readable(sk);
+		return;
+	}
+	wqh = &per_cpu_ptr(pcl->clones, this_cpu_read(pcl_wake_cpu))->wq;
+	if (!wq_has_sleeper(wqh)) {
 		sock_def_readable(sk);
 		return;
 	}
 	trace_sk_data_ready(sk);
+	wake_up_interruptible_sync_poll(wqh, EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+					EPOLLRDBAND);
 	rcu_read_lock();
-	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq) &&
-	    !pcl_wake_on_cpu(&wq->wait, this_cpu_read(pcl_wake_cpu)))
-		wake_up_interruptible_sync_poll(&wq->wait, EPOLLIN | EPOLLPRI |
-						EPOLLRDNORM | EPOLLRDBAND);
 	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
 	rcu_read_unlock();
 }
@@ -422,18 +390,24 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 	return pcl_steal(pcl, self);
 }
 
+/*
+ * Sleep until a clone has a child: exclusively on the clone of the CPU we
+ * sleep on (where a new child on this CPU wakes us first) and on the
+ * listener's queue (for the children of clones nobody waits on, and
+ * close).  Requeued on the new CPU's clone after a migration.
+ */
 static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
 {
-	struct pcl_waiter w;
+	struct wait_queue_entry own, any;
+	struct wait_queue_head *wqh;
 	int err;
 
-	init_wait(&w.wait);
-	w.wait.func = pcl_wake_function;
-	w.cpu = raw_smp_processor_id();
-	atomic_inc(&pcl->sleepers);
-	/* Exclusive, as upstream: one waiter woken per new child. */
+	init_wait(&own);
+	init_wait(&any);
 	for (;;) {
-		prepare_to_wait_exclusive(sk_sleep(sk), &w.wait,
+		wqh = &raw_cpu_ptr(pcl->clones)->wq;
+		prepare_to_wait_exclusive(wqh, &own, TASK_INTERRUPTIBLE);
+		prepare_to_wait_exclusive(sk_sleep(sk), &any,
 					  TASK_INTERRUPTIBLE);
 		err = 0;
 		if (!cpumask_empty(pcl->nonempty))
@@ -449,10 +423,10 @@ static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
 			break;
 		*timeo = schedule_timeout(*timeo);
 		sched_annotate_sleep();
-		WRITE_ONCE(w.cpu, raw_smp_processor_id());
+		finish_wait(wqh, &own);
 	}
-	finish_wait(sk_sleep(sk), &w.wait);
-	atomic_dec(&pcl->sleepers);
+	finish_wait(wqh, &own);
+	finish_wait(sk_sleep(sk), &any);
 	return err;
 }
 
@@ -485,10 +459,18 @@ struct request_sock *inet_pcl_accept(struct sock *sk,
 	return req;
 }
 
-__poll_t inet_pcl_poll(const struct sock *sk)
+/*
+ * tcp_poll() of a per-core listener, after its sock_poll_wait(): the
+ * poller also waits on the clone of the CPU it runs on; readable when any
+ * clone has a child.
+ */
+__poll_t inet_pcl_poll(struct sock *sk, struct file *file,
+		       struct poll_table_struct *wait)
 {
-	return cpumask_empty(inet_pcl(sk)->nonempty) ? 0 :
-	       (EPOLLIN | EPOLLRDNORM);
+	struct inet_pcl *pcl = inet_pcl(sk);
+
+	poll_wait(file, &raw_cpu_ptr(pcl->clones)->wq, wait);
+	return cpumask_empty(pcl->nonempty) ? 0 : (EPOLLIN | EPOLLRDNORM);
 }
 
 /*
@@ -525,6 +507,8 @@ void inet_pcl_listen_stop(struct sock *sk)
 		WRITE_ONCE(c->qlen, 0);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
 		spin_unlock_bh(&c->lock);
+		/* blocking accept()s of this clone see the listener close */
+		wake_up_interruptible_all(&c->wq);
 		if (!head)
 			continue;
 
