@@ -582,6 +582,87 @@ TEST_F(pcl, epoll_reports_any_clone)
 	close(ep);
 }
 
+struct epoller {
+	int l;
+	int cpu;
+	pid_t tid;
+	int n;		/* epoll_wait's result */
+	int err;
+};
+
+/* Pinned first, then its own epoll with the listener: EPOLLEXCLUSIVE. */
+static void *epoll_waiter(void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoller *e = arg;
+	int ep;
+
+	if (lib_pin(e->cpu)) {
+		e->err = errno;
+		return NULL;
+	}
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, e->l, &ev)) {
+		e->err = errno;
+		return NULL;
+	}
+	__atomic_store_n(&e->tid, syscall(SYS_gettid), __ATOMIC_RELEASE);
+	e->n = epoll_wait(ep, &ev, 1, 3 * LIB_DEADLINE_MS);
+	if (e->n < 0)
+		e->err = errno;
+	close(ep);
+	return NULL;
+}
+
+/*
+ * Two threads in epoll_wait() with EPOLLEXCLUSIVE, each with its own epoll
+ * set up on its own CPU, the first CPU's first: upstream's wake-one picks
+ * the first registered for every connection.  A connection from the last
+ * CPU must wake the last CPU's thread and leave the first asleep.
+ */
+TEST_F(pcl, epoll_exclusive_waiter_on_the_connections_cpu_is_woken)
+{
+	struct epoller e[2] = { { .n = -2 }, { .n = -2 } };
+	pthread_t th[2];
+	int c[2], i, fd;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	for (i = 0; i < 2; i++) {
+		e[i].l = self->l;
+		e[i].cpu = self->cpus[i ? self->ncpu - 1 : 0];
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, epoll_waiter, &e[i]));
+		while (!__atomic_load_n(&e[i].tid, __ATOMIC_ACQUIRE))
+			lib_tick();
+		ASSERT_EQ(0, lib_wait_blocked(e[i].tid, SYS_epoll_wait,
+					      SYS_epoll_pwait, LIB_DEADLINE_MS));
+	}
+	ASSERT_EQ(0, lib_pin(e[1].cpu));
+	c[1] = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c[1]);
+	ASSERT_EQ(0, join_deadline(th[1], LIB_DEADLINE_MS))
+		TH_LOG("the last CPU's epoll was not woken for its connection");
+	EXPECT_EQ(0, e[1].err);
+	EXPECT_EQ(1, e[1].n);
+	/* the first CPU's thread still sleeps: it was not woken */
+	usleep(200 * 1000);
+	EXPECT_EQ(EBUSY, pthread_tryjoin_np(th[0], NULL))
+		TH_LOG("the first CPU's epoll was woken for the last CPU's connection");
+	fd = accept4(self->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	EXPECT_LE(0, fd);
+	/* a connection from the first CPU wakes it */
+	ASSERT_EQ(0, lib_pin(e[0].cpu));
+	c[0] = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c[0]);
+	ASSERT_EQ(0, join_deadline(th[0], LIB_DEADLINE_MS));
+	EXPECT_EQ(1, e[0].n);
+	if (fd >= 0)
+		close(fd);
+	close(c[0]);
+	close(c[1]);
+}
+
 TEST_F(pcl, backlog_is_per_clone_and_lengths_are_summed)
 {
 	const int backlog = 4;
