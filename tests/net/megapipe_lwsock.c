@@ -439,6 +439,9 @@ TEST_F(lw, pending_connect_cancelled_and_released)
 
 	if (blackhole())
 		SKIP(return, "no veth (ip link add ... type veth)");
+	/* ip's netlink sockets are freed after an RCU grace period */
+	EXPECT_EQ(self->used + 1,
+		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 	pending_connect(_metadata, self->ch, &sin, 41);
 	pending_connect(_metadata, self->ch, &sin, 42);
 	EXPECT_EQ(self->used + 3, mp_sockets_used());
