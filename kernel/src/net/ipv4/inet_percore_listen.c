@@ -297,8 +297,8 @@ int inet_pcl_wake_cpu(void)
  * sk_data_ready of a per-core listener: wake the waiters of the clone the
  * new child was queued on (inet_pcl_queue_add() just said which), all the
  * non-exclusive ones and one exclusive one, as sock_def_readable() does on
- * the listener's queue; when nobody waits on that clone, wake the
- * listener's queue instead: sock_def_readable().
+ * the listener's queue; when no exclusive waiter there takes the wakeup,
+ * wake the listener's queue too: sock_def_readable().
  */
 void inet_pcl_data_ready(struct sock *sk)
 {
@@ -310,13 +310,23 @@ void inet_pcl_data_ready(struct sock *sk)
 		return;
 	}
 	wqh = &per_cpu_ptr(pcl->clones, this_cpu_read(pcl_wake_cpu))->wq;
-	if (!wq_has_sleeper(wqh)) {
+	/*
+	 * Done when an exclusive waiter of the clone took the wakeup.  An
+	 * EPOLLEXCLUSIVE item whose owner is busy (not in epoll_wait) does
+	 * not take it, nor does a thread already awake: then wake the
+	 * listener's queue as upstream does, so that an idle waiter on
+	 * another CPU comes and steals the child rather than it waiting for
+	 * the busy one.  (Non-exclusive waiters of the clone may so be woken
+	 * twice; they tolerate it.)
+	 */
+	if (!wq_has_sleeper(wqh) ||
+	    !__wake_up(wqh, TASK_INTERRUPTIBLE, 1,
+		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+				   EPOLLRDBAND))) {
 		sock_def_readable(sk);
 		return;
 	}
 	trace_sk_data_ready(sk);
-	wake_up_interruptible_sync_poll(wqh, EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-					EPOLLRDBAND);
 	rcu_read_lock();
 	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
 	rcu_read_unlock();

@@ -580,6 +580,10 @@ static int mp_copy_cpumask(struct mp_handle *h,
 	cpumask_and(h->cpus, h->cpus, cpu_possible_mask);
 	if (cpumask_empty(h->cpus))
 		err = -EINVAL;
+	/* without per-core listen a mask of some CPUs would mean nothing */
+	else if (!(MP_FEATURES & MEGAPIPE_FEAT_PERCORE_LISTEN) &&
+		 !cpumask_equal(h->cpus, cpu_possible_mask))
+		err = -EOPNOTSUPP;
 	bitmap_free(bits);
 	return err;
 }

@@ -112,7 +112,8 @@ static bool mp_nothing_to_read(const struct sock *sk)
 {
 	return skb_queue_empty_lockless(&sk->sk_receive_queue) &&
 	       !READ_ONCE(sk->sk_err) &&
-	       !(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN);
+	       !(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
+	       READ_ONCE(sk->sk_state) != TCP_CLOSE;
 }
 
 void mp_read_run(struct mp_handle *h)
