@@ -24,6 +24,19 @@ while [ $keep -lt ${#have[@]} ] && [ $keep -lt ${#want[@]} ] &&
 	keep=$((keep + 1))
 done
 
+# Files the patches about to be reverted touch, with their content hash and
+# mtime: those that come out of the re-application unchanged get their old
+# mtime back, so that a change to one early patch does not rebuild whatever
+# includes the headers of every later one.
+: > "$state/touched"
+for ((i = keep; i < ${#have[@]}; i++)); do
+	sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$state/${have[$i]}"
+done | sort -u | while read -r f; do
+	[ -f "$tree/$f" ] || continue
+	printf '%s %s %s\n' "$(sha1sum < "$tree/$f" | cut -d' ' -f1)" \
+			"$(stat -c %Y.%y "$tree/$f" | sed 's/^\([0-9]*\)\..*\.\([0-9]*\) .*/\1.\2/')" "$f"
+done > "$state/touched"
+
 for ((i = ${#have[@]} - 1; i >= keep; i--)); do
 	p=${have[$i]}
 	echo "  UNPATCH $p"
@@ -56,3 +69,10 @@ for ((i = keep; i < ${#want[@]}; i++)); do
 	cp "$kdir/patches/$p" "$state/$p"
 	echo "$p" >> "$state/series"
 done
+
+# Unchanged files keep their old mtime (see "touched" above).
+while read -r sum mtime f; do
+	[ -f "$tree/$f" ] && [ "$(sha1sum < "$tree/$f" | cut -d' ' -f1)" = "$sum" ] &&
+		touch -m -d "@$mtime" "$tree/$f" || true
+done < "$state/touched"
+rm -f "$state/touched"

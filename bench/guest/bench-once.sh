@@ -256,7 +256,7 @@ else
 		if row=$(percore_all "$srv_ns"); then
 			percore=$(percore_json "$row")
 			log "percore $srv_ns ($PERCORE_SYSCTL=$percore_mode): all $row" \
-				"(local_accepts steals overflows remote_completions)"
+				"(local_accepts steals overflows remote_completions handoffs)"
 		fi
 		[ "$srv_busy_avg" != null ] || log "warning: no CPU busy figures from /proc/stat"
 		load_json=$(grep -m1 '^{' "$cli_out")

@@ -23,6 +23,8 @@
  * of its own.  MP_TEST_SCALE scales connection counts.
  */
 #include <linux/bpf.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -661,6 +663,219 @@ TEST_F(pcl, epoll_exclusive_waiter_on_the_connections_cpu_is_woken)
 		close(fd);
 	close(c[0]);
 	close(c[1]);
+}
+
+/*
+ * Work conservation: the first CPU's thread registered its EPOLLEXCLUSIVE
+ * epoll there but is busy (not in epoll_wait); the last CPU's thread
+ * waits.  A connection from the first CPU is left to its busy thread for
+ * at most about a tick, then handed off: the idle thread is woken, takes
+ * it (a steal), and the hand-off is counted.
+ */
+TEST_F(pcl, busy_exclusive_waiter_hands_off_to_an_idle_one)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoller idle = { .n = -2 };
+	struct pcl_counters before, after;
+	int busy_ep, c, fd;
+	pthread_t th;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	/* "busy": registered from the first CPU, never in epoll_wait */
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	busy_ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, busy_ep);
+	ASSERT_EQ(0, epoll_ctl(busy_ep, EPOLL_CTL_ADD, self->l, &ev));
+	idle.l = self->l;
+	idle.cpu = self->cpus[self->ncpu - 1];
+	ASSERT_EQ(0, pthread_create(&th, NULL, epoll_waiter, &idle));
+	while (!__atomic_load_n(&idle.tid, __ATOMIC_ACQUIRE))
+		lib_tick();
+	ASSERT_EQ(0, lib_wait_blocked(idle.tid, SYS_epoll_wait,
+				      SYS_epoll_pwait, LIB_DEADLINE_MS));
+	ASSERT_EQ(0, pcl_counters(-1, &before));
+
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	c = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, join_deadline(th, LIB_DEADLINE_MS))
+		TH_LOG("the idle CPU's epoll was not woken for a connection its busy owner left waiting");
+	EXPECT_EQ(0, idle.err);
+	EXPECT_EQ(1, idle.n);
+	ASSERT_EQ(0, lib_pin(idle.cpu));
+	fd = accept4(self->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	EXPECT_LE(0, fd);
+	ASSERT_EQ(0, pcl_counters(-1, &after));
+	EXPECT_LE(1, after.handoffs - before.handoffs);
+	EXPECT_EQ(1, after.steals - before.steals);
+	/* the busy epoll still reports nothing stale once it is taken */
+	EXPECT_EQ(0, epoll_wait(busy_ep, &ev, 1, 0));
+	if (fd >= 0)
+		close(fd);
+	close(c);
+	close(busy_ep);
+}
+
+/*
+ * SYNs that are never completed: from 10.79.0.1 to our 10.79.0.254, whose
+ * SYN-ACKs leave through a veth whose peer drops them (a permanent
+ * neighbour, no ARP).  A raw socket sends them on the CPU it runs on; they
+ * come in through loopback and are processed there.
+ */
+static int syn_blackhole(void)
+{
+	return system("ip link add pclv0 type veth peer name pclv1 && "
+		      "ip addr add 10.79.0.254/24 dev pclv0 && "
+		      "ip link set pclv0 up && ip link set pclv1 up && "
+		      "ip neigh replace 10.79.0.1 lladdr 02:00:00:00:79:01 "
+		      "nud permanent dev pclv0");
+}
+
+static uint16_t csum_fold32(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint16_t *w = p;
+
+	for (; len > 1; len -= 2)
+		sum += *w++;
+	return sum;
+}
+
+/* One bare SYN from 10.79.0.1:@sport to 10.79.0.254:@dport. */
+static int send_syn(int raw, uint16_t sport, uint16_t dport)
+{
+	struct {
+		struct iphdr ip;
+		struct tcphdr tcp;
+	} pkt = {
+		.ip = { .version = 4, .ihl = 5, .ttl = 64,
+			.protocol = IPPROTO_TCP,
+			.tot_len = htons(sizeof(pkt)),
+			.saddr = htonl(0x0a4f0001),
+			.daddr = htonl(0x0a4f00fe) },
+		.tcp = { .source = htons(sport), .dest = htons(dport),
+			 .seq = htonl(0x1000 + sport), .doff = 5, .syn = 1,
+			 .window = htons(65535) },
+	};
+	struct { uint32_t s, d; uint8_t z, p; uint16_t len; } ph = {
+		pkt.ip.saddr, pkt.ip.daddr, 0, IPPROTO_TCP,
+		htons(sizeof(pkt.tcp)),
+	};
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(0x0a4f00fe) };
+	uint32_t sum = csum_add(0, &ph, sizeof(ph));
+
+	pkt.tcp.check = csum_fold32(csum_add(sum, &pkt.tcp, sizeof(pkt.tcp)));
+	return sendto(raw, &pkt, sizeof(pkt), 0, (void *)&to, sizeof(to)) ==
+	       sizeof(pkt) ? 0 : -1;
+}
+
+/* Request sockets (SYN_RECV) of this netns to 10.79.0.254:@port. */
+static int syn_recv_count(uint16_t port)
+{
+	char line[256], want[16];
+	FILE *f = fopen("/proc/net/tcp", "re");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "FE004F0A:%04X", port);
+	while (fgets(line, sizeof(line), f)) {
+		char local[32], st[8];
+
+		if (sscanf(line, "%*s %31s %*s %7s", local, st) == 2 &&
+		    !strcmp(local, want) && !strcmp(st, "03"))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Wait until @port has @n requests; the count seen last. */
+static int wait_syn_recv(uint16_t port, int n)
+{
+	uint64_t end = lib_now_ms() + LIB_DEADLINE_MS;
+	long us = 0;
+	int have;
+
+	while ((have = syn_recv_count(port)) != n && lib_now_ms() < end)
+		lib_backoff(&us);
+	return have;
+}
+
+/*
+ * The SYN backlog is per clone (patch 0008): with tcp_syncookies=1 and a
+ * backlog of 4, SYNs from the first CPU fill its clone's SYN queue and the
+ * rest get cookies; SYNs from the last CPU then get request sockets again
+ * (no cookie).  With per-core listen off, the same SYNs from the last CPU
+ * get cookies: one SYN queue.  IPv4 only (one raw SYN is enough).
+ */
+TEST_F(pcl, syn_backlog_is_per_clone)
+{
+	const int backlog = 4, first = 8, last = 3;
+	long long c0, c1;
+	int raw, mode, i, base;
+	uint16_t sport = 20000;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	if (variant->family != AF_INET || variant->cfamily != AF_INET)
+		SKIP(return, "IPv4 only");
+	if (syn_blackhole())
+		SKIP(return, "no veth (ip link add ... type veth)");
+	ASSERT_EQ(0, lib_sysctl_write("/proc/sys/net/ipv4/tcp_syncookies", 1));
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	ASSERT_LE(0, raw);
+	for (mode = 1; mode >= 0; mode--) {
+		ASSERT_EQ(0, pcl_set_mode(mode));
+		/* on the wildcard address: the SYNs are for 10.79.0.254 */
+		self->l = lib_listener_on(AF_INET, true, LIB_PORT, backlog, 0);
+		ASSERT_LE(0, self->l);
+		ASSERT_EQ(mode, pcl_get(self->l));
+
+		ASSERT_EQ(0, lib_pin(self->cpus[0]));
+		base = syn_recv_count(LIB_PORT);
+		ASSERT_LE(0, base);
+		c0 = lib_tcpext("SyncookiesSent");
+		for (i = 0; i < first; i++)
+			ASSERT_EQ(0, send_syn(raw, sport++, LIB_PORT));
+		/* a queue of 4 is full past 4: cookies for the rest */
+		EXPECT_EQ(base + backlog + 1,
+			  wait_syn_recv(LIB_PORT, base + backlog + 1));
+		c1 = lib_tcpext("SyncookiesSent");
+		EXPECT_EQ(first - backlog - 1, c1 - c0)
+			TH_LOG("mode %d: the first CPU's SYN queue did not fill at its backlog", mode);
+
+		ASSERT_EQ(0, lib_pin(self->cpus[self->ncpu - 1]));
+		for (i = 0; i < last; i++)
+			ASSERT_EQ(0, send_syn(raw, sport++, LIB_PORT));
+		if (mode) {
+			EXPECT_EQ(base + backlog + 1 + last,
+				  wait_syn_recv(LIB_PORT, base + backlog + 1 + last))
+				TH_LOG("per-core: the last CPU's SYNs got no request sockets");
+			EXPECT_EQ(0, lib_tcpext("SyncookiesSent") - c1)
+				TH_LOG("per-core: the last CPU's SYNs got cookies from the first CPU's full queue");
+		} else {
+			EXPECT_EQ(c1 + last,
+				  lib_wait_tcpext_above("SyncookiesSent", c1 + last - 1,
+							LIB_DEADLINE_MS))
+				TH_LOG("per-core off: one SYN queue, full: cookies");
+			EXPECT_EQ(base + backlog + 1, syn_recv_count(LIB_PORT));
+		}
+		close(self->l);
+		self->l = -1;
+		/* the closed listener's requests go at their first timeout */
+		ASSERT_EQ(0, wait_syn_recv(LIB_PORT, 0));
+	}
+	close(raw);
 }
 
 TEST_F(pcl, backlog_is_per_clone_and_lengths_are_summed)

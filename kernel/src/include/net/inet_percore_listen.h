@@ -114,6 +114,7 @@ static inline __poll_t inet_pcl_poll(struct sock *sk, struct file *file,
 {
 	return 0;
 }
+
 static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
 					    const struct request_sock *req,
 					    bool drop)

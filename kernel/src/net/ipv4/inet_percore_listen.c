@@ -5,24 +5,33 @@
  * A listener in per-core mode owns a struct inet_pcl: one clone per
  * possible CPU (a shard of the accept queue, with its own lock) and a mask
  * of the clones that hold children.  Nothing else about the listener
- * changes: the lookup that chose it, its request sockets, the SYN queue
- * accounting (qlen/young, which drive syncookies), Fast Open and the
- * settings children inherit all stay on the original socket, so a request
- * whose ACK or cookie arrives on another CPU completes exactly as upstream.
- * Only the place a child waits for accept() differs: the clone of the CPU
- * that processed its SYN.
+ * changes: the lookup that chose it, its request sockets, Fast Open and
+ * the settings children inherit all stay on the original socket, so a
+ * request whose ACK or cookie arrives on another CPU completes exactly as
+ * upstream.  What differs: the place a child waits for accept(), the clone
+ * of the CPU that processed its SYN, and the SYN queue accounting
+ * (qlen/young, which drive syncookies), counted per clone too, so that
+ * each CPU writes only its own lines; both backlogs apply per clone.
  *
  * Wakeups by clone: each clone has a wait queue, where poll() and epoll
  * (from the CPU they run on when they register) and a blocking accept()
  * (the CPU it sleeps on) wait, besides the listener's own queue.  A new
  * child on clone c wakes clone c's waiters, EPOLLEXCLUSIVE and exclusive
- * accept() semantics included; only when nobody waits there does it wake
- * the listener's queue, as upstream.  Everything else (close, errors,
- * state changes) wakes the listener's queue, where every waiter also is.
+ * accept() semantics included.  When nobody waits there, it wakes the
+ * listener's queue, as upstream.  When somebody is registered there but
+ * busy (an EPOLLEXCLUSIVE epoll whose owner is not in epoll_wait), the
+ * child waits for that owner, which finds it ready when it comes back, for
+ * a bounded time: the clone's hand-off timer wakes the listener's queue
+ * (an idle waiter elsewhere comes and steals) once the clone's first child
+ * has waited a tick or two, and a clone holding PCL_HANDOFF_QLEN children
+ * wakes it at once.  Locality while the clone's worker keeps up, stealing when
+ * it does not.  Everything else (close, errors, state changes) wakes the
+ * listener's queue, where every waiter also is.
  *
- * Locking: a clone's lock protects its list, its length and its bit in the
- * non-empty mask.  No code holds two clone locks, or a clone lock and the
- * listener's rskq_lock, at once; every clone lock is of one lockdep class.
+ * Locking: a clone's lock protects its list, its length, its bit in the
+ * non-empty mask and the arming of its hand-off timer.  No code holds two
+ * clone locks, or a clone lock and the listener's rskq_lock, at once;
+ * every clone lock is of one lockdep class.
  * accept() does not take the listener's socket lock.
  *
  * Lifetime: the struct is allocated (accounted to the caller's memcg) at
@@ -56,6 +65,7 @@ struct pcl_stats {
 	unsigned long steals;		/* accept() took from another clone */
 	unsigned long overflows;	/* a clone was full: child dropped */
 	unsigned long remote_completions; /* handshake done off the SYN's CPU */
+	unsigned long handoffs;	/* a clone's busy waiter: others woken */
 };
 
 struct pcl_net {
@@ -65,6 +75,8 @@ struct pcl_net {
 };
 
 struct pcl_clone {
+	/* SYN_RECV requests whose SYN this CPU processed (patch 0008) */
+	struct reqsk_syn_counts syn;
 	spinlock_t lock;	/* head, tail, qlen and our bit in nonempty */
 	u32 qlen;
 	/* Consecutive accepts this CPU took from this clone (fairness). */
@@ -73,7 +85,24 @@ struct pcl_clone {
 	struct request_sock *tail;
 	/* poll/epoll and blocking accept() waiters on this CPU */
 	struct wait_queue_head wq;
+	/* jiffies when the first child became the head: its wait so far */
+	unsigned long head_since;
+	struct timer_list handoff;	/* pinned to the clone's CPU */
+	struct sock *listener;
 };
+
+/*
+ * A clone with this many children wakes the listener's queue for every
+ * new one when its own waiter is busy: stealing starts before latency
+ * does.  Not fewer: one softirq run often queues several children at once
+ * after it has woken the clone's waiter, which then takes them all (at 4,
+ * a quarter of the children of a 2-CPU echo benchmark were handed off for
+ * nothing).  Below it, the first child waits for the clone's busy waiter
+ * for at most PCL_HANDOFF_DELAY jiffies (the hand-off timer): at least one
+ * whole tick, at most two.
+ */
+#define PCL_HANDOFF_QLEN	16
+#define PCL_HANDOFF_DELAY	2
 
 /*
  * Fairness between clones: after this many consecutive accepts from its
@@ -87,9 +116,9 @@ struct pcl_clone {
  * Read by every SYN and accept on every CPU: the first line holds only
  * what is written at listen() and close.  What changes per connection
  * (the non-empty mask: a bit set when a clone gets its first child and
- * cleared when it is emptied) lives on a line of its own, so that those writes do not evict the pointers
- * every other CPU's SYNs read (false sharing, seen by the cache-line
- * transfer counter: docs/locality.md).
+ * cleared when it is emptied) lives on a line of its own, so that those
+ * writes do not evict the pointers every other CPU's SYNs read (false
+ * sharing, seen by the cache-line transfer counter: docs/locality.md).
  */
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
@@ -150,6 +179,46 @@ static void pcl_free(struct inet_pcl *pcl)
 	kfree(pcl);
 }
 
+/*
+ * Wake the listener's queue for a child whose clone's waiter is busy: an
+ * idle waiter on another CPU (there is one on the listener's queue for each
+ * one on a clone) comes and steals it.
+ */
+static void pcl_handoff(struct sock *sk, struct inet_pcl *pcl)
+{
+	this_cpu_inc(pcl->stats->handoffs);
+	sock_def_readable(sk);
+}
+
+/*
+ * The clone's hand-off timer (softirq, on the clone's CPU), due when the
+ * clone's first child will have waited PCL_HANDOFF_DELAY: if it still
+ * waits, hand off (the woken thread takes every child it sees, level-
+ * triggered); if another child is first by now, look again when that one
+ * is due.  inet_pcl_listen_stop() deletes the timer and keeps it from
+ * being armed again, so the listener is alive here.
+ */
+static void pcl_handoff_expired(struct timer_list *t)
+{
+	struct pcl_clone *c = from_timer(c, t, handoff);
+	struct sock *sk = c->listener;
+	bool stuck = false;
+
+	if (!READ_ONCE(c->head))
+		return;
+	spin_lock_bh(&c->lock);
+	if (c->head && sk->sk_state == TCP_LISTEN) {
+		if (time_after_eq(jiffies, c->head_since + PCL_HANDOFF_DELAY))
+			stuck = true;
+		else
+			mod_timer(&c->handoff,
+				  c->head_since + PCL_HANDOFF_DELAY);
+	}
+	spin_unlock_bh(&c->lock);
+	if (stuck)
+		pcl_handoff(sk, inet_pcl(sk));
+}
+
 /* Called from inet_csk_listen_start(), socket locked. */
 int inet_pcl_listen_start(struct sock *sk)
 {
@@ -179,13 +248,18 @@ int inet_pcl_listen_start(struct sock *sk)
 	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT))
 		goto nomem;
 	for_each_possible_cpu(cpu) {
-		spin_lock_init(&per_cpu_ptr(pcl->clones, cpu)->lock);
-		init_waitqueue_head(&per_cpu_ptr(pcl->clones, cpu)->wq);
+		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
+
+		spin_lock_init(&c->lock);
+		init_waitqueue_head(&c->wq);
+		timer_setup(&c->handoff, pcl_handoff_expired, TIMER_PINNED);
+		c->listener = sk;
 	}
 	pcl->stats = pcl_net(sock_net(sk))->stats;
 
 	static_branch_deferred_inc(&inet_pcl_key);
 	/* Published before the socket is hashed, so every child sees it. */
+	queue->rskq_syn = &pcl->clones->syn;
 	WRITE_ONCE(queue->rskq_pcl, pcl);
 	WRITE_ONCE(sk->sk_data_ready, inet_pcl_data_ready);
 	return 0;
@@ -207,6 +281,7 @@ void inet_pcl_destruct(struct sock *sk)
 	if (!pcl)
 		return;
 	inet_csk(sk)->icsk_accept_queue.rskq_pcl = NULL;
+	inet_csk(sk)->icsk_accept_queue.rskq_syn = NULL;
 	pcl_free(pcl);
 	static_branch_slow_dec_deferred(&inet_pcl_key);
 }
@@ -269,6 +344,7 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 	req->dl_next = NULL;
 	if (!c->head) {
 		WRITE_ONCE(c->head, req);
+		c->head_since = jiffies;
 		cpumask_set_cpu(cpu, pcl->nonempty);
 	} else {
 		c->tail->dl_next = req;
@@ -294,6 +370,33 @@ int inet_pcl_wake_cpu(void)
 }
 
 /*
+ * Leave the new child to the clone's busy waiter?  Yes while the clone is
+ * short, with the hand-off timer armed (if it is not already) to bound the
+ * wait; also when the clone is already empty (a thread that was awake took
+ * the child: nobody needs waking).  No once the clone is long, or the
+ * listener is closing.
+ */
+static bool pcl_wait_for_busy(struct sock *sk, struct pcl_clone *c)
+{
+	bool wait = true;
+
+	if (!READ_ONCE(c->head))
+		return true;
+	if (READ_ONCE(c->qlen) >= PCL_HANDOFF_QLEN)
+		return false;
+	if (timer_pending(&c->handoff))
+		return true;
+	spin_lock(&c->lock);
+	/* inet_pcl_listen_stop() empties clones after sk_state changes */
+	if (sk->sk_state != TCP_LISTEN)
+		wait = false;
+	else if (c->head)
+		mod_timer(&c->handoff, c->head_since + PCL_HANDOFF_DELAY);
+	spin_unlock(&c->lock);
+	return wait;
+}
+
+/*
  * sk_data_ready of a per-core listener: wake the waiters of the clone the
  * new child was queued on (inet_pcl_queue_add() just said which), all the
  * non-exclusive ones and one exclusive one, as sock_def_readable() does on
@@ -303,27 +406,32 @@ int inet_pcl_wake_cpu(void)
 void inet_pcl_data_ready(struct sock *sk)
 {
 	struct inet_pcl *pcl = inet_pcl(sk);
-	struct wait_queue_head *wqh;
+	struct pcl_clone *c;
 
 	if (!pcl || READ_ONCE(sk->sk_state) != TCP_LISTEN) {
 		sock_def_readable(sk);
 		return;
 	}
-	wqh = &per_cpu_ptr(pcl->clones, this_cpu_read(pcl_wake_cpu))->wq;
+	c = per_cpu_ptr(pcl->clones, this_cpu_read(pcl_wake_cpu));
 	/*
 	 * Done when an exclusive waiter of the clone took the wakeup.  An
 	 * EPOLLEXCLUSIVE item whose owner is busy (not in epoll_wait) does
-	 * not take it, nor does a thread already awake: then wake the
-	 * listener's queue as upstream does, so that an idle waiter on
-	 * another CPU comes and steals the child rather than it waiting for
-	 * the busy one.  (Non-exclusive waiters of the clone may so be woken
-	 * twice; they tolerate it.)
+	 * not take it, nor does a thread already awake; the item is on its
+	 * epoll's ready list, though, so the owner finds the child when it
+	 * comes back.  Wait for it, bounded (pcl_wait_for_busy()), or wake
+	 * the listener's queue as upstream does, so that an idle waiter on
+	 * another CPU comes and steals the child.  (Non-exclusive waiters of
+	 * the clone may so be woken twice; they tolerate it.)
 	 */
-	if (!wq_has_sleeper(wqh) ||
-	    !__wake_up(wqh, TASK_INTERRUPTIBLE, 1,
-		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-				   EPOLLRDBAND))) {
+	if (!wq_has_sleeper(&c->wq)) {
 		sock_def_readable(sk);
+		return;
+	}
+	if (!__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
+		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+				   EPOLLRDBAND)) &&
+	    !pcl_wait_for_busy(sk, c)) {
+		pcl_handoff(sk, pcl);
 		return;
 	}
 	trace_sk_data_ready(sk);
@@ -346,6 +454,8 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 		if (!c->head) {
 			c->tail = NULL;
 			cpumask_clear_cpu(cpu, pcl->nonempty);
+		} else {
+			c->head_since = jiffies;
 		}
 		WRITE_ONCE(c->qlen, c->qlen - 1);
 	}
@@ -517,6 +627,8 @@ void inet_pcl_listen_stop(struct sock *sk)
 		WRITE_ONCE(c->qlen, 0);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
 		spin_unlock_bh(&c->lock);
+		/* not armed again: sk_state is no longer TCP_LISTEN */
+		timer_delete_sync(&c->handoff);
 		/* blocking accept()s of this clone see the listener close */
 		wake_up_interruptible_all(&c->wq);
 		if (!head)
@@ -572,25 +684,29 @@ int inet_pcl_getsockopt(struct sock *sk)
 static int pcl_seq_show(struct seq_file *seq, void *v)
 {
 	struct pcl_net *pn = pcl_net(seq_file_single_net(seq));
-	u64 sum_la = 0, sum_st = 0, sum_ov = 0, sum_rc = 0;
+	u64 sum_la = 0, sum_st = 0, sum_ov = 0, sum_rc = 0, sum_ho = 0;
 	int cpu;
 
-	seq_puts(seq, "cpu local_accepts steals overflows remote_completions\n");
+	seq_puts(seq,
+		 "cpu local_accepts steals overflows remote_completions handoffs\n");
 	for_each_possible_cpu(cpu) {
 		const struct pcl_stats *s = per_cpu_ptr(pn->stats, cpu);
 		unsigned long la = READ_ONCE(s->local_accepts);
 		unsigned long st = READ_ONCE(s->steals);
 		unsigned long ov = READ_ONCE(s->overflows);
 		unsigned long rc = READ_ONCE(s->remote_completions);
+		unsigned long ho = READ_ONCE(s->handoffs);
 
-		seq_printf(seq, "%d %lu %lu %lu %lu\n", cpu, la, st, ov, rc);
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu, la, st, ov, rc,
+			   ho);
 		sum_la += la;
 		sum_st += st;
 		sum_ov += ov;
 		sum_rc += rc;
+		sum_ho += ho;
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu\n", sum_la, sum_st, sum_ov,
-		   sum_rc);
+	seq_printf(seq, "all %llu %llu %llu %llu %llu\n", sum_la, sum_st,
+		   sum_ov, sum_rc, sum_ho);
 	return 0;
 }
 
