@@ -733,20 +733,22 @@ static int syn_blackhole(void)
 		      "nud permanent dev pclv0");
 }
 
+/* Internet checksum of @len bytes (even), host order sum so far @sum. */
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;	/* bytes: may alias any struct */
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	return sum;
+}
+
 static uint16_t csum_fold32(uint32_t sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
-static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
-{
-	const uint16_t *w = p;
-
-	for (; len > 1; len -= 2)
-		sum += *w++;
-	return sum;
+	return htons((uint16_t)~sum);
 }
 
 /* One bare SYN from 10.79.0.1:@sport to 10.79.0.254:@dport. */
