@@ -87,21 +87,22 @@ struct pcl_clone {
 	struct wait_queue_head wq;
 	/* jiffies when the first child became the head: its wait so far */
 	unsigned long head_since;
+	/* an exclusive waiter took a wakeup and has not accepted yet */
+	bool woken;
 	struct timer_list handoff;	/* pinned to the clone's CPU */
 	struct sock *listener;
 };
 
 /*
  * A clone with this many children wakes the listener's queue for every
- * new one when its own waiter is busy: stealing starts before latency
- * does.  Not fewer: one softirq run often queues several children at once
- * after it has woken the clone's waiter, which then takes them all (at 4,
- * a quarter of the children of a 2-CPU echo benchmark were handed off for
- * nothing).  Below it, the first child waits for the clone's busy waiter
- * for at most PCL_HANDOFF_DELAY jiffies (the hand-off timer): at least one
- * whole tick, at most two.
+ * new one when its own waiter is busy (with PCL_HANDOFF_QLEN_WOKEN when
+ * that waiter was just woken for an earlier child and has not accepted
+ * yet): stealing starts before latency does.  Below it, the first child
+ * waits for the clone's busy waiter for at most PCL_HANDOFF_DELAY jiffies
+ * (the hand-off timer): at least one whole tick, at most two.
  */
-#define PCL_HANDOFF_QLEN	16
+#define PCL_HANDOFF_QLEN	4
+#define PCL_HANDOFF_QLEN_WOKEN	16
 #define PCL_HANDOFF_DELAY	2
 
 /*
@@ -382,7 +383,12 @@ static bool pcl_wait_for_busy(struct sock *sk, struct pcl_clone *c)
 
 	if (!READ_ONCE(c->head))
 		return true;
-	if (READ_ONCE(c->qlen) >= PCL_HANDOFF_QLEN)
+	/*
+	 * One softirq run often queues several children right after it
+	 * woke the clone's waiter, which will take them: allow more then.
+	 */
+	if (READ_ONCE(c->qlen) >= (READ_ONCE(c->woken) ? PCL_HANDOFF_QLEN_WOKEN :
+						      PCL_HANDOFF_QLEN))
 		return false;
 	if (timer_pending(&c->handoff))
 		return true;
@@ -427,10 +433,12 @@ void inet_pcl_data_ready(struct sock *sk)
 		sock_def_readable(sk);
 		return;
 	}
-	if (!__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
-		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-				   EPOLLRDBAND)) &&
-	    !pcl_wait_for_busy(sk, c)) {
+	if (__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
+		      poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+				  EPOLLRDBAND))) {
+		if (!READ_ONCE(c->woken))
+			WRITE_ONCE(c->woken, true);
+	} else if (!pcl_wait_for_busy(sk, c)) {
 		pcl_handoff(sk, pcl);
 		return;
 	}
@@ -502,6 +510,8 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 	}
 	req = pcl_take(pcl, self);
 	if (req) {
+		if (READ_ONCE(own->woken))
+			WRITE_ONCE(own->woken, false);
 		WRITE_ONCE(own->local_streak, READ_ONCE(own->local_streak) + 1);
 		this_cpu_inc(pcl->stats->local_accepts);
 		return req;
