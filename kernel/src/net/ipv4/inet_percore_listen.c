@@ -22,11 +22,12 @@
  * busy (an EPOLLEXCLUSIVE epoll whose owner is not in epoll_wait), the
  * child waits for that owner, which finds it ready when it comes back, for
  * a bounded time: the clone's hand-off timer wakes the listener's queue
- * (an idle waiter elsewhere comes and steals) once the clone's first child
- * has waited a tick or two, and a clone holding PCL_HANDOFF_QLEN children
- * wakes it at once.  Locality while the clone's worker keeps up, stealing when
- * it does not.  Everything else (close, errors, state changes) wakes the
- * listener's queue, where every waiter also is.
+ * (idle waiters elsewhere come and steal) once the clone has not been
+ * empty for a tick or two, whoever was woken for its children, and a
+ * clone holding PCL_HANDOFF_QLEN children wakes it at once.  Locality
+ * while the clone's worker keeps up, stealing when it does not.
+ * Everything else (close, errors, state changes) wakes the listener's
+ * queue, where every waiter also is.
  *
  * Locking: a clone's lock protects its list, its length, its bit in the
  * non-empty mask and the arming of its hand-off timer.  No code holds two
@@ -85,11 +86,12 @@ struct pcl_clone {
 	struct request_sock *tail;
 	/* poll/epoll and blocking accept() waiters on this CPU */
 	struct wait_queue_head wq;
-	/* jiffies when the first child became the head: its wait so far */
+	/* jiffies when the clone last became non-empty */
 	unsigned long head_since;
 	/* an exclusive waiter took a wakeup and has not accepted yet */
 	bool woken;
-	struct timer_list handoff;	/* pinned to the clone's CPU */
+	/* armed when the clone becomes non-empty, on the CPU queueing */
+	struct timer_list handoff;
 	struct sock *listener;
 };
 
@@ -97,13 +99,14 @@ struct pcl_clone {
  * A clone with this many children wakes the listener's queue for every
  * new one when its own waiter is busy (with PCL_HANDOFF_QLEN_WOKEN when
  * that waiter was just woken for an earlier child and has not accepted
- * yet): stealing starts before latency does.  Below it, the first child
- * waits for the clone's busy waiter for at most PCL_HANDOFF_DELAY jiffies
- * (the hand-off timer): at least one whole tick, at most two.
+ * yet): stealing starts before latency does.  Below it, the children
+ * wait for the clone's busy waiter until the clone has been non-empty for
+ * PCL_HANDOFF_DELAY jiffies (the hand-off timer): one to two ticks.
  */
 #define PCL_HANDOFF_QLEN	4
 #define PCL_HANDOFF_QLEN_WOKEN	16
 #define PCL_HANDOFF_DELAY	2
+#define PCL_HANDOFF_WAKE_MAX	8	/* waiters a stuck clone wakes */
 
 /*
  * Fairness between clones: after this many consecutive accepts from its
@@ -181,9 +184,9 @@ static void pcl_free(struct inet_pcl *pcl)
 }
 
 /*
- * Wake the listener's queue for a child whose clone's waiter is busy: an
- * idle waiter on another CPU (there is one on the listener's queue for each
- * one on a clone) comes and steals it.
+ * Wake the listener's queue for a new child whose clone's waiter is busy:
+ * an idle waiter on another CPU (there is one on the listener's queue for
+ * each one on a clone) comes and steals it.  As upstream's wakeup.
  */
 static void pcl_handoff(struct sock *sk, struct inet_pcl *pcl)
 {
@@ -192,32 +195,48 @@ static void pcl_handoff(struct sock *sk, struct inet_pcl *pcl)
 }
 
 /*
- * The clone's hand-off timer (softirq, on the clone's CPU), due when the
- * clone's first child will have waited PCL_HANDOFF_DELAY: if it still
- * waits, hand off (the woken thread takes every child it sees, level-
- * triggered); if another child is first by now, look again when that one
- * is due.  inet_pcl_listen_stop() deletes the timer and keeps it from
+ * The clone's hand-off timer (softirq), armed when the clone becomes
+ * non-empty.  A clone that has not been empty for PCL_HANDOFF_DELAY
+ * jiffies (one to two ticks) is stuck: its children wait for a waiter that
+ * does not come, or does not keep up.  Wake up to @n exclusive waiters of
+ * the listener's queue (idle ones elsewhere, which steal; no SIGIO, sent
+ * when the children came), and look again PCL_HANDOFF_DELAY later while
+ * it stays non-empty.  Whichever wakeup a child came with (its clone's
+ * waiter, the listener's queue), this bounds its wait while an idle waiter
+ * exists.  inet_pcl_listen_stop() deletes the timer and keeps it from
  * being armed again, so the listener is alive here.
  */
 static void pcl_handoff_expired(struct timer_list *t)
 {
 	struct pcl_clone *c = from_timer(c, t, handoff);
 	struct sock *sk = c->listener;
-	bool stuck = false;
+	struct socket_wq *wq;
+	u32 stuck = 0;
 
 	if (!READ_ONCE(c->head))
 		return;
 	spin_lock_bh(&c->lock);
 	if (c->head && sk->sk_state == TCP_LISTEN) {
-		if (time_after_eq(jiffies, c->head_since + PCL_HANDOFF_DELAY))
-			stuck = true;
-		else
+		if (time_after_eq(jiffies, c->head_since + PCL_HANDOFF_DELAY)) {
+			stuck = c->qlen;
+			mod_timer(&c->handoff, jiffies + PCL_HANDOFF_DELAY);
+		} else {
 			mod_timer(&c->handoff,
 				  c->head_since + PCL_HANDOFF_DELAY);
+		}
 	}
 	spin_unlock_bh(&c->lock);
-	if (stuck)
-		pcl_handoff(sk, inet_pcl(sk));
+	if (!stuck)
+		return;
+	this_cpu_inc(inet_pcl(sk)->stats->handoffs);
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		__wake_up(&wq->wait, TASK_INTERRUPTIBLE,
+			  min_t(u32, stuck, PCL_HANDOFF_WAKE_MAX),
+			  poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+				      EPOLLRDBAND));
+	rcu_read_unlock();
 }
 
 /* Called from inet_csk_listen_start(), socket locked. */
@@ -347,6 +366,9 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 		WRITE_ONCE(c->head, req);
 		c->head_since = jiffies;
 		cpumask_set_cpu(cpu, pcl->nonempty);
+		/* bound the wait, whoever is woken for this child */
+		if (!timer_pending(&c->handoff))
+			mod_timer(&c->handoff, jiffies + PCL_HANDOFF_DELAY);
 	} else {
 		c->tail->dl_next = req;
 	}
@@ -372,34 +394,20 @@ int inet_pcl_wake_cpu(void)
 
 /*
  * Leave the new child to the clone's busy waiter?  Yes while the clone is
- * short, with the hand-off timer armed (if it is not already) to bound the
- * wait; also when the clone is already empty (a thread that was awake took
- * the child: nobody needs waking).  No once the clone is long, or the
- * listener is closing.
+ * short (the hand-off timer, armed when the clone became non-empty, bounds
+ * the wait); also when the clone is already empty (a thread that was awake
+ * took the child: nobody needs waking).  No once the clone is long.
  */
-static bool pcl_wait_for_busy(struct sock *sk, struct pcl_clone *c)
+static bool pcl_wait_for_busy(struct pcl_clone *c)
 {
-	bool wait = true;
-
 	if (!READ_ONCE(c->head))
 		return true;
 	/*
 	 * One softirq run often queues several children right after it
 	 * woke the clone's waiter, which will take them: allow more then.
 	 */
-	if (READ_ONCE(c->qlen) >= (READ_ONCE(c->woken) ? PCL_HANDOFF_QLEN_WOKEN :
-						      PCL_HANDOFF_QLEN))
-		return false;
-	if (timer_pending(&c->handoff))
-		return true;
-	spin_lock(&c->lock);
-	/* inet_pcl_listen_stop() empties clones after sk_state changes */
-	if (sk->sk_state != TCP_LISTEN)
-		wait = false;
-	else if (c->head)
-		mod_timer(&c->handoff, c->head_since + PCL_HANDOFF_DELAY);
-	spin_unlock(&c->lock);
-	return wait;
+	return READ_ONCE(c->qlen) < (READ_ONCE(c->woken) ?
+				     PCL_HANDOFF_QLEN_WOKEN : PCL_HANDOFF_QLEN);
 }
 
 /*
@@ -438,7 +446,7 @@ void inet_pcl_data_ready(struct sock *sk)
 				  EPOLLRDBAND))) {
 		if (!READ_ONCE(c->woken))
 			WRITE_ONCE(c->woken, true);
-	} else if (!pcl_wait_for_busy(sk, c)) {
+	} else if (!pcl_wait_for_busy(c)) {
 		pcl_handoff(sk, pcl);
 		return;
 	}
@@ -462,8 +470,7 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 		if (!c->head) {
 			c->tail = NULL;
 			cpumask_clear_cpu(cpu, pcl->nonempty);
-		} else {
-			c->head_since = jiffies;
+			WRITE_ONCE(c->woken, false);
 		}
 		WRITE_ONCE(c->qlen, c->qlen - 1);
 	}
@@ -635,6 +642,7 @@ void inet_pcl_listen_stop(struct sock *sk)
 		WRITE_ONCE(c->head, NULL);
 		c->tail = NULL;
 		WRITE_ONCE(c->qlen, 0);
+		WRITE_ONCE(c->woken, false);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
 		spin_unlock_bh(&c->lock);
 		/* not armed again: sk_state is no longer TCP_LISTEN */
