@@ -257,6 +257,11 @@ else
 			percore=$(percore_json "$row")
 			log "percore $srv_ns ($PERCORE_SYSCTL=$percore_mode): all $row" \
 				"(local_accepts steals overflows remote_completions handoffs)"
+			# and per CPU, for imbalances between clones
+			nsx "$srv_ns" cat "$PERCORE_PROC" 2>/dev/null |
+				sed -n '2,$p' | grep -v '^all ' | while read -r r; do
+					log "percore $srv_ns cpu $r"
+				done
 		fi
 		[ "$srv_busy_avg" != null ] || log "warning: no CPU busy figures from /proc/stat"
 		load_json=$(grep -m1 '^{' "$cli_out")
