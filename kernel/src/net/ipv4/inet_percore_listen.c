@@ -90,6 +90,8 @@ struct pcl_clone {
 	unsigned long head_since;
 	/* an exclusive waiter took a wakeup and has not accepted yet */
 	bool woken;
+	/* a child was left to busy exclusive waiters (EPOLLEXCLUSIVE) */
+	bool busy;
 	/* armed when the clone becomes non-empty, on the CPU queueing */
 	struct timer_list handoff;
 	struct sock *listener;
@@ -198,19 +200,24 @@ static void pcl_handoff(struct sock *sk, struct inet_pcl *pcl)
  * The clone's hand-off timer (softirq), armed when the clone becomes
  * non-empty.  A clone that has not been empty for PCL_HANDOFF_DELAY
  * jiffies (one to two ticks) is stuck: its children wait for a waiter that
- * does not come, or does not keep up.  Wake up to @n exclusive waiters of
- * the listener's queue (idle ones elsewhere, which steal; no SIGIO, sent
- * when the children came), and look again PCL_HANDOFF_DELAY later while
- * it stays non-empty.  Whichever wakeup a child came with (its clone's
- * waiter, the listener's queue), this bounds its wait while an idle waiter
- * exists.  inet_pcl_listen_stop() deletes the timer and keeps it from
- * being armed again, so the listener is alive here.
+ * does not come, or does not keep up.  Wake up to qlen (at most
+ * PCL_HANDOFF_WAKE_MAX) exclusive waiters of the listener's queue, idle
+ * ones elsewhere, which steal, and look again PCL_HANDOFF_DELAY later while
+ * it stays non-empty.  Whichever wakeup a child came with, this bounds its
+ * wait while an idle waiter exists.  When a child was left to busy
+ * EPOLLEXCLUSIVE waiters, the wakeup is the one a new child makes (it was
+ * held back); otherwise only threads blocked in accept() are woken, so
+ * that poll() and epoll, edge-triggered included, see no event without a
+ * new child (their owners were told when the children came).  No SIGIO:
+ * it was sent when the children came.  inet_pcl_listen_stop() deletes the
+ * timer and keeps it from being armed again, so the listener is alive.
  */
 static void pcl_handoff_expired(struct timer_list *t)
 {
 	struct pcl_clone *c = from_timer(c, t, handoff);
 	struct sock *sk = c->listener;
 	struct socket_wq *wq;
+	__poll_t key;
 	u32 stuck = 0;
 
 	if (!READ_ONCE(c->head))
@@ -229,13 +236,14 @@ static void pcl_handoff_expired(struct timer_list *t)
 	if (!stuck)
 		return;
 	this_cpu_inc(inet_pcl(sk)->stats->handoffs);
+	/* EPOLLMSG: no poll or epoll waiter asks for it; accept()s ignore it */
+	key = READ_ONCE(c->busy) ? EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND :
+				   EPOLLMSG;
 	rcu_read_lock();
 	wq = rcu_dereference(sk->sk_wq);
 	if (skwq_has_sleeper(wq))
 		__wake_up(&wq->wait, TASK_INTERRUPTIBLE,
-			  min_t(u32, stuck, PCL_HANDOFF_WAKE_MAX),
-			  poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-				      EPOLLRDBAND));
+			  min_t(u32, stuck, PCL_HANDOFF_WAKE_MAX), poll_to_key(key));
 	rcu_read_unlock();
 }
 
@@ -393,6 +401,26 @@ int inet_pcl_wake_cpu(void)
 }
 
 /*
+ * Is one of the clone's waiters exclusive (EPOLLEXCLUSIVE, accept())?
+ * They are queued after the others, so the last one tells.
+ */
+static bool pcl_has_exclusive(struct wait_queue_head *wqh)
+{
+	struct wait_queue_entry *last;
+	unsigned long flags;
+	bool excl = false;
+
+	spin_lock_irqsave(&wqh->lock, flags);
+	if (!list_empty(&wqh->head)) {
+		last = list_last_entry(&wqh->head, struct wait_queue_entry,
+				       entry);
+		excl = last->flags & WQ_FLAG_EXCLUSIVE;
+	}
+	spin_unlock_irqrestore(&wqh->lock, flags);
+	return excl;
+}
+
+/*
  * Leave the new child to the clone's busy waiter?  Yes while the clone is
  * short (the hand-off timer, armed when the clone became non-empty, bounds
  * the wait); also when the clone is already empty (a thread that was awake
@@ -446,10 +474,16 @@ void inet_pcl_data_ready(struct sock *sk)
 				  EPOLLRDBAND))) {
 		if (!READ_ONCE(c->woken))
 			WRITE_ONCE(c->woken, true);
-	} else if (!pcl_wait_for_busy(c)) {
-		pcl_handoff(sk, pcl);
-		return;
+	} else if (pcl_has_exclusive(&c->wq)) {
+		/* exclusive waiters, all busy */
+		if (!pcl_wait_for_busy(c)) {
+			pcl_handoff(sk, pcl);
+			return;
+		}
+		if (!READ_ONCE(c->busy))
+			WRITE_ONCE(c->busy, true);
 	}
+	/* else only non-exclusive waiters, all woken as upstream wakes them */
 	trace_sk_data_ready(sk);
 	rcu_read_lock();
 	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
@@ -471,6 +505,7 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 			c->tail = NULL;
 			cpumask_clear_cpu(cpu, pcl->nonempty);
 			WRITE_ONCE(c->woken, false);
+			WRITE_ONCE(c->busy, false);
 		}
 		WRITE_ONCE(c->qlen, c->qlen - 1);
 	}
@@ -643,6 +678,7 @@ void inet_pcl_listen_stop(struct sock *sk)
 		c->tail = NULL;
 		WRITE_ONCE(c->qlen, 0);
 		WRITE_ONCE(c->woken, false);
+		WRITE_ONCE(c->busy, false);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
 		spin_unlock_bh(&c->lock);
 		/* not armed again: sk_state is no longer TCP_LISTEN */
