@@ -171,6 +171,16 @@ FIXTURE_TEARDOWN(listen_backlog)
  * shows the queue; once room is made, the clients' SYN retransmissions get
  * in.
  */
+/* A per-core listener (TCP_PERCORE_LISTEN of this tree's kernels)? */
+static bool percore(int l)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	return !getsockopt(l, IPPROTO_TCP, 64 /* TCP_PERCORE_LISTEN */, &v,
+			   &len) && v == 1;
+}
+
 TEST_F_TIMEOUT(listen_backlog, queue_holds_backlog_plus_one, 60)
 {
 	int fam = variant->family, cfam = variant->cfamily, i, j, fd;
@@ -242,9 +252,21 @@ TEST_F_TIMEOUT(listen_backlog, queue_holds_backlog_plus_one, 60)
 	ASSERT_EQ(-1, accept(self->l, NULL, NULL));
 	ASSERT_EQ(EAGAIN, errno);
 
-	/* The dropped clients retry their SYN (RTO 1 s) and get in. */
+	/*
+	 * The dropped clients retry their SYN (RTO 1 s) and get in.  On a
+	 * per-core listener the backlog is per CPU's clone, and the
+	 * retransmission timers of idle CPUs may fire on other CPUs (timer
+	 * migration), so more of them may get in, up to all.
+	 */
 	j = EXTRA < full ? EXTRA : full;
-	ASSERT_EQ(j, lib_wait_queued(self->l, j, LIB_DEADLINE_MS));
+	q = lib_wait_queued(self->l, j, LIB_DEADLINE_MS);
+	if (percore(self->l)) {
+		ASSERT_LE(j, q);
+		ASSERT_GE(EXTRA, q);
+		j = q;
+	} else {
+		ASSERT_EQ(j, q);
+	}
 	for (i = 0; i < j; i++) {
 		fd = accept(self->l, NULL, NULL);
 		ASSERT_LE(0, fd);
