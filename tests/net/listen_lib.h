@@ -450,6 +450,36 @@ static inline long lib_tcp_inuse(void)
 	return v4 + (v6 > 0 ? v6 : 0);
 }
 
+/* "sockets: used" of /proc/net/sockstat (this netns), or -1. */
+static inline long lib_sockets_used(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/net/sockstat", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "sockets: used %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Poll @get until it returns @want or @timeout_ms pass; its last value. */
+static inline long lib_wait_count(long (*get)(void), long want, int timeout_ms)
+{
+	uint64_t end = lib_now_ms() + timeout_ms;
+	long v, us = 0;
+
+	for (;;) {
+		v = get();
+		if (v == want || v < 0 || lib_now_ms() >= end)
+			return v;
+		lib_backoff(&us);
+	}
+}
+
 /* A TcpExt counter from /proc/net/netstat (this netns), or -1. */
 static inline long long lib_tcpext(const char *field)
 {

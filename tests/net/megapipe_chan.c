@@ -650,7 +650,7 @@ static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
 
 	ASSERT_EQ(0, pipe(p));
 	ASSERT_EQ(0, pipe(g));
-	used = mp_sockets_used();
+	used = lib_sockets_used();
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -679,7 +679,7 @@ static void run_busy(struct __test_metadata *_metadata, long base, bool kill_it)
 	}
 	EXPECT_EQ(base, wait_inuse(base, 4 * LIB_DEADLINE_MS));
 	/* every socket released, lightweight ones (no fd) included */
-	EXPECT_EQ(used, mp_wait_count(mp_sockets_used, used, LIB_DEADLINE_MS));
+	EXPECT_EQ(used, lib_wait_count(lib_sockets_used, used, LIB_DEADLINE_MS));
 }
 
 TEST_F(chan, sigkill_with_requests_outstanding)

@@ -56,39 +56,9 @@ static inline int mp_sub(int ch, struct megapipe_req *r, unsigned int n,
 	return ret;
 }
 
-/* "sockets: used" of /proc/net/sockstat (this netns), or -1. */
-static inline long mp_sockets_used(void)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/net/sockstat", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "sockets: used %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-/* Poll @get until it returns @want or @timeout_ms pass; its last value. */
-static inline long mp_wait_count(long (*get)(void), long want, int timeout_ms)
-{
-	uint64_t end = lib_now_ms() + timeout_ms;
-	long v, us = 0;
-
-	for (;;) {
-		v = get();
-		if (v == want || v < 0 || lib_now_ms() >= end)
-			return v;
-		lib_backoff(&us);
-	}
-}
-
 static inline long wait_inuse(long want, int timeout_ms)
 {
-	return mp_wait_count(lib_tcp_inuse, want, timeout_ms);
+	return lib_wait_count(lib_tcp_inuse, want, timeout_ms);
 }
 
 #endif /* MEGAPIPE_LIB_H */

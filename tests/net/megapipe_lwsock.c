@@ -112,7 +112,7 @@ FIXTURE_SETUP(lw)
 	}
 	ASSERT_EQ(0, lib_raise_nofile(4096));
 	self->inuse = lib_tcp_inuse();
-	self->used = mp_sockets_used();
+	self->used = lib_sockets_used();
 	ASSERT_LE(0, self->used);
 	self->ch = mp_open(1024);
 	ASSERT_LE(0, self->ch);
@@ -217,7 +217,7 @@ TEST_F(lw, accepted_socket_has_no_fd)
 	/* no fd for any of them ... */
 	EXPECT_EQ(fds, count_fds());
 	/* ... yet sockets: the listener, the clients and the accepted ones */
-	EXPECT_EQ(self->used + 1 + 2 * NCONN, mp_sockets_used());
+	EXPECT_EQ(self->used + 1 + 2 * NCONN, lib_sockets_used());
 	for (i = 0; i < NCONN; i++) {
 		ASSERT_EQ(0, tcp_row(LIB_PORT, lib_sock_port(cl[i]), &uid, &ino));
 		EXPECT_NE(0, ino);
@@ -261,7 +261,7 @@ TEST_F(lw, accepted_socket_has_no_fd)
 		close(cl[i]);
 	}
 	EXPECT_EQ(self->used + 1,
-		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
+		  lib_wait_count(lib_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 }
 
 TEST_F(lw, export_gives_a_working_fd)
@@ -369,7 +369,7 @@ TEST_F(lw, connect_refused)
 	EXPECT_EQ(5, c.cookie);
 	/* the listener only */
 	EXPECT_EQ(self->used + 1,
-		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
+		  lib_wait_count(lib_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 }
 
 TEST_F(lw, connect_bad_arguments)
@@ -404,7 +404,7 @@ TEST_F(lw, connect_bad_arguments)
 	EXPECT_EQ(0, mp_sub(self->ch, &r, 1, NULL, 0, 0, 0, &out));
 	EXPECT_EQ(-EAFNOSUPPORT, out.error);
 	/* nothing was created */
-	EXPECT_EQ(self->used + 1, mp_sockets_used());
+	EXPECT_EQ(self->used + 1, lib_sockets_used());
 }
 
 /*
@@ -454,10 +454,10 @@ TEST_F(lw, pending_connect_cancelled_and_released)
 		SKIP(return, "no veth (ip link add ... type veth)");
 	/* ip's netlink sockets are freed after an RCU grace period */
 	EXPECT_EQ(self->used + 1,
-		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
+		  lib_wait_count(lib_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 	pending_connect(_metadata, self->ch, &sin, 41);
 	pending_connect(_metadata, self->ch, &sin, 42);
-	EXPECT_EQ(self->used + 3, mp_sockets_used());
+	EXPECT_EQ(self->used + 3, lib_sockets_used());
 	/* a mask without CONNECT leaves them */
 	ASSERT_EQ(0, mp_sub(self->ch, &r, 1, c, 4, 1, SEC, &out));
 	ASSERT_EQ(1, out.completed);
@@ -476,17 +476,17 @@ TEST_F(lw, pending_connect_cancelled_and_released)
 	EXPECT_EQ(MEGAPIPE_OP_CANCEL, c[2].opcode);
 	EXPECT_EQ(2, c[2].result);
 	EXPECT_EQ(self->used + 1,
-		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
+		  lib_wait_count(lib_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 
 	/* a channel closed with CONNECTs pending releases their sockets */
 	ch2 = mp_open(64);
 	ASSERT_LE(0, ch2);
 	pending_connect(_metadata, ch2, &sin, 1);
 	pending_connect(_metadata, ch2, &sin, 2);
-	EXPECT_EQ(self->used + 3, mp_sockets_used());
+	EXPECT_EQ(self->used + 3, lib_sockets_used());
 	close(ch2);
 	EXPECT_EQ(self->used + 1,
-		  mp_wait_count(mp_sockets_used, self->used + 1, LIB_DEADLINE_MS));
+		  lib_wait_count(lib_sockets_used, self->used + 1, LIB_DEADLINE_MS));
 	EXPECT_EQ(self->inuse + 1, wait_inuse(self->inuse + 1, LIB_DEADLINE_MS));
 }
 

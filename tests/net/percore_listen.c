@@ -591,6 +591,8 @@ struct epoller {
 	int n;		/* epoll_wait's result */
 	int err;
 	int fd;		/* accepted once woken, as a server does; or -1 */
+	bool keep;	/* do not accept; keep the epoll (in ep) registered */
+	int ep;
 };
 
 /* Pinned first, then its own epoll with the listener: EPOLLEXCLUSIVE. */
@@ -613,6 +615,10 @@ static void *epoll_waiter(void *arg)
 	e->n = epoll_wait(ep, &ev, 1, 3 * LIB_DEADLINE_MS);
 	if (e->n < 0)
 		e->err = errno;
+	if (e->keep) {
+		e->ep = ep;
+		return NULL;
+	}
 	/*
 	 * Take the connection at once, as a server does: a child left in
 	 * its clone is handed to other CPUs' waiters after two ticks.
@@ -723,6 +729,55 @@ TEST_F(pcl, busy_exclusive_waiter_hands_off_to_an_idle_one)
 		close(idle.fd);
 	close(c);
 	close(busy_ep);
+}
+
+/*
+ * A thread pinned to one CPU does not see another CPU's fresh connection
+ * while that CPU's waiter, woken for it, is about to take it (no steal);
+ * but if that waiter leaves it, the pinned thread must be woken and take
+ * it once it is two ticks old.  Here the last CPU's EPOLLEXCLUSIVE thread
+ * is woken and never accepts; a plain poll() on the first CPU must return
+ * POLLIN within the deadline, not sleep until its timeout (the hand-off
+ * wakes pollers that were told "empty", although the owner took its
+ * wakeup), and its accept() gets the connection.
+ */
+TEST_F(pcl, pinned_poller_gets_a_child_its_woken_owner_leaves)
+{
+	struct epoller owner = { .n = -2, .fd = -1, .keep = true, .ep = -1 };
+	struct pcl_counters before, after;
+	pthread_t th;
+	int c, a;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	owner.l = self->l;
+	owner.cpu = self->cpus[self->ncpu - 1];
+	ASSERT_EQ(0, pthread_create(&th, NULL, epoll_waiter, &owner));
+	while (!__atomic_load_n(&owner.tid, __ATOMIC_ACQUIRE))
+		lib_tick();
+	ASSERT_EQ(0, lib_wait_blocked(owner.tid, SYS_epoll_wait,
+				      SYS_epoll_pwait, LIB_DEADLINE_MS));
+	ASSERT_EQ(0, pcl_counters(-1, &before));
+
+	ASSERT_EQ(0, lib_pin(owner.cpu));
+	c = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, join_deadline(th, LIB_DEADLINE_MS))
+		TH_LOG("the last CPU's epoll was not woken for its connection");
+	EXPECT_EQ(1, owner.n);
+
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	EXPECT_EQ(POLLIN, lib_poll1(self->l, POLLIN, LIB_DEADLINE_MS) & POLLIN)
+		TH_LOG("a pinned poller was not woken for a connection its CPU's woken owner left");
+	a = accept4(self->l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	EXPECT_LE(0, a) TH_LOG("accept: %s", strerror(errno));
+	ASSERT_EQ(0, pcl_counters(-1, &after));
+	EXPECT_EQ(1, after.steals - before.steals);
+	if (a >= 0)
+		close(a);
+	close(c);
+	close(owner.ep);
 }
 
 /*
@@ -884,6 +939,59 @@ TEST_F(pcl, syn_backlog_is_per_clone)
 		/* the closed listener's requests go at their first timeout */
 		ASSERT_EQ(0, wait_syn_recv(LIB_PORT, 0));
 	}
+	close(raw);
+}
+
+/*
+ * Request sockets of a per-core listener hold it by a per-CPU reference
+ * (patch 0009), which the listener's close turns into one sk_refcnt, and
+ * which stays dead after shutdown(): requests made after listen() again
+ * hold sk_refcnt.  Raw SYNs from every CPU leave requests on both sides of
+ * a shutdown(); the listener is closed; once the requests have timed out,
+ * the socket must be freed ("sockets: used" back to its base): a request
+ * reference the listener never got back would leak it, and one dropped
+ * twice would free it under the requests (KASAN, refcount warnings).
+ */
+TEST_F(pcl, listener_freed_after_its_requests)
+{
+	int raw, i, round, per = 3, n = self->ncpu;
+	uint16_t sport = 21000;
+	long used;
+
+	if (variant->family != AF_INET || variant->cfamily != AF_INET)
+		SKIP(return, "IPv4 only");
+	if (syn_blackhole())
+		SKIP(return, "no veth (ip link add ... type veth)");
+	ASSERT_EQ(0, lib_sysctl_write("/proc/sys/net/ipv4/tcp_syncookies", 0));
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	ASSERT_LE(0, raw);
+	used = lib_sockets_used();
+	ASSERT_LT(0, used);
+
+	self->l = lib_listener_on(AF_INET, true, LIB_PORT, 64, 0);
+	ASSERT_LE(0, self->l);
+	ASSERT_EQ(1, pcl_get(self->l));
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < n * per; i++) {
+			ASSERT_EQ(0, lib_pin(self->cpus[i % n]));
+			ASSERT_EQ(0, send_syn(raw, sport++, LIB_PORT));
+		}
+		EXPECT_EQ((round + 1) * n * per,
+			  wait_syn_recv(LIB_PORT, (round + 1) * n * per));
+		if (round)
+			break;
+		/* the percpu reference dies; the next requests hold sk_refcnt */
+		ASSERT_EQ(0, shutdown(self->l, SHUT_RDWR));
+		ASSERT_EQ(0, listen(self->l, 64));
+		EXPECT_EQ(1, pcl_get(self->l));
+	}
+	ASSERT_EQ(used + 1, lib_sockets_used());
+	close(self->l);
+	self->l = -1;
+	/* the closed listener's requests go at their first timeout */
+	EXPECT_EQ(0, wait_syn_recv(LIB_PORT, 0));
+	EXPECT_EQ(used, lib_wait_count(lib_sockets_used, used, LIB_DEADLINE_MS))
+		TH_LOG("the closed listener was not freed after its requests");
 	close(raw);
 }
 

@@ -24,8 +24,10 @@
  * a bounded time: the clone's hand-off timer wakes the listener's queue
  * (idle waiters elsewhere come and steal) once the clone has not been
  * empty for a tick or two, whoever was woken for its children, and a
- * clone holding PCL_HANDOFF_QLEN children wakes it at once.  Locality
- * while the clone's worker keeps up, stealing when it does not.
+ * clone holding PCL_HANDOFF_QLEN children wakes it at once.  Until then,
+ * threads pinned to other CPUs neither see nor steal those children
+ * (pcl_left_to_owner()).  Locality while the clone's worker keeps up,
+ * stealing when it does not.
  * Everything else (close, errors, state changes) wakes the listener's
  * queue, where every waiter also is.
  *
@@ -44,6 +46,7 @@
 
 #include <linux/cpumask.h>
 #include <linux/percpu.h>
+#include <linux/percpu-refcount.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -80,7 +83,7 @@ struct pcl_clone {
 	struct reqsk_syn_counts syn;
 	spinlock_t lock;	/* head, tail, qlen and our bit in nonempty */
 	u32 qlen;
-	/* Consecutive accepts this CPU took from this clone (fairness). */
+	/* Consecutive local accepts that left this clone non-empty (fairness) */
 	u32 local_streak;
 	struct request_sock *head;
 	struct request_sock *tail;
@@ -88,10 +91,10 @@ struct pcl_clone {
 	struct wait_queue_head wq;
 	/* jiffies when the clone last became non-empty */
 	unsigned long head_since;
-	/* an exclusive waiter took a wakeup and has not accepted yet */
-	bool woken;
 	/* a child was left to busy exclusive waiters (EPOLLEXCLUSIVE) */
 	bool busy;
+	/* a thread pinned elsewhere was told "empty": pcl_left_to_owner() */
+	bool hidden;
 	/* armed when the clone becomes non-empty, on the CPU queueing */
 	struct timer_list handoff;
 	struct sock *listener;
@@ -99,14 +102,14 @@ struct pcl_clone {
 
 /*
  * A clone with this many children wakes the listener's queue for every
- * new one when its own waiter is busy (with PCL_HANDOFF_QLEN_WOKEN when
- * that waiter was just woken for an earlier child and has not accepted
- * yet): stealing starts before latency does.  Below it, the children
- * wait for the clone's busy waiter until the clone has been non-empty for
- * PCL_HANDOFF_DELAY jiffies (the hand-off timer): one to two ticks.
+ * new one when its own waiter is busy: stealing starts before latency
+ * does.  Below it, the children wait for the clone's busy waiter until the
+ * clone has been non-empty for PCL_HANDOFF_DELAY jiffies (the hand-off
+ * timer): one to two ticks.  (4, tried first, handed off whenever a
+ * worker was a few connections behind under ordinary load: most of the
+ * steals of the 4+4 vCPU benchmark, none with 16.)
  */
-#define PCL_HANDOFF_QLEN	4
-#define PCL_HANDOFF_QLEN_WOKEN	16
+#define PCL_HANDOFF_QLEN	16
 #define PCL_HANDOFF_DELAY	2
 #define PCL_HANDOFF_WAKE_MAX	8	/* waiters a stuck clone wakes */
 
@@ -129,6 +132,10 @@ struct pcl_clone {
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
 	struct pcl_stats __percpu *stats;	/* of the listener's netns */
+	/* request sockets' references on the listener (inet_pcl_ref_tryget) */
+	struct percpu_ref reqs;
+	struct sock *sk;
+	bool reqs_live;		/* reqs not killed yet (socket lock) */
 
 	cpumask_var_t nonempty ____cacheline_aligned_in_smp;
 };
@@ -180,6 +187,7 @@ static bool pcl_wanted(const struct sock *sk)
 
 static void pcl_free(struct inet_pcl *pcl)
 {
+	percpu_ref_exit(&pcl->reqs);
 	free_cpumask_var(pcl->nonempty);
 	free_percpu(pcl->clones);
 	kfree(pcl);
@@ -217,6 +225,7 @@ static void pcl_handoff_expired(struct timer_list *t)
 	struct pcl_clone *c = from_timer(c, t, handoff);
 	struct sock *sk = c->listener;
 	struct socket_wq *wq;
+	bool tell = false;
 	__poll_t key;
 	u32 stuck = 0;
 
@@ -226,6 +235,7 @@ static void pcl_handoff_expired(struct timer_list *t)
 	if (c->head && sk->sk_state == TCP_LISTEN) {
 		if (time_after_eq(jiffies, c->head_since + PCL_HANDOFF_DELAY)) {
 			stuck = c->qlen;
+			tell = c->busy || c->hidden;
 			mod_timer(&c->handoff, jiffies + PCL_HANDOFF_DELAY);
 		} else {
 			mod_timer(&c->handoff,
@@ -237,8 +247,7 @@ static void pcl_handoff_expired(struct timer_list *t)
 		return;
 	this_cpu_inc(inet_pcl(sk)->stats->handoffs);
 	/* EPOLLMSG: no poll or epoll waiter asks for it; accept()s ignore it */
-	key = READ_ONCE(c->busy) ? EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND :
-				   EPOLLMSG;
+	key = tell ? EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND : EPOLLMSG;
 	rcu_read_lock();
 	wq = rcu_dereference(sk->sk_wq);
 	if (skwq_has_sleeper(wq))
@@ -246,6 +255,36 @@ static void pcl_handoff_expired(struct timer_list *t)
 			  min_t(u32, stuck, PCL_HANDOFF_WAKE_MAX), poll_to_key(key));
 	rcu_read_unlock();
 }
+
+/*
+ * Request sockets' references on a per-core listener.  While it listens,
+ * each request takes a per-CPU reference (inet_pcl_reqsk_hold()) instead
+ * of one on sk_refcnt, and the socket's own reference keeps it alive.
+ * inet_pcl_listen_stop() takes one sk_refcnt for all of them and kills the
+ * percpu_ref; the last request to go drops that sk_refcnt here.  Once
+ * killed, the percpu_ref stays dead: requests of a listener listened on
+ * again after shutdown() take sk_refcnt, as upstream's do.
+ */
+static void pcl_reqs_release(struct percpu_ref *ref)
+{
+	struct inet_pcl *pcl = container_of(ref, struct inet_pcl, reqs);
+
+	sock_put(pcl->sk);
+}
+
+bool inet_pcl_ref_tryget(struct inet_pcl *pcl)
+{
+	return percpu_ref_tryget_live(&pcl->reqs);
+}
+
+/* __reqsk_free() of a request that holds a per-CPU reference. */
+void inet_pcl_reqsk_put(struct request_sock *req)
+{
+	struct sock *sk = req->rsk_listener;
+
+	percpu_ref_put(&inet_csk(sk)->icsk_accept_queue.rskq_pcl->reqs);
+}
+EXPORT_SYMBOL_GPL(inet_pcl_reqsk_put);
 
 /* Called from inet_csk_listen_start(), socket locked. */
 int inet_pcl_listen_start(struct sock *sk)
@@ -275,6 +314,12 @@ int inet_pcl_listen_start(struct sock *sk)
 	pcl->clones = alloc_percpu_gfp(struct pcl_clone, GFP_KERNEL_ACCOUNT);
 	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT))
 		goto nomem;
+	if (percpu_ref_init(&pcl->reqs, pcl_reqs_release, 0, GFP_KERNEL_ACCOUNT))
+		goto nomem;
+	pcl->sk = sk;
+	pcl->reqs_live = true;
+	/* set when hashed too; inet_pcl_destruct() looks only at these */
+	sock_set_flag(sk, SOCK_RCU_FREE);
 	for_each_possible_cpu(cpu) {
 		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 
@@ -298,12 +343,20 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Called with the socket's memory: nobody can reach the listener now. */
+/*
+ * Called with the socket's memory, for every inet socket: nobody can reach
+ * the listener now.  Only sockets with SOCK_RCU_FREE can have clones
+ * (inet_pcl_listen_start() sets it; children clear it): the flag's line
+ * was just read by sk_destruct(), while the accept queue's is cold in a
+ * connection (written where it was cloned), a cache miss per connection
+ * the sharing counter showed, per-core listen on or off.
+ */
 void inet_pcl_destruct(struct sock *sk)
 {
 	struct inet_pcl *pcl;
 
-	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
+	if (!sock_flag(sk, SOCK_RCU_FREE) ||
+	    sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
 		return;
 	pcl = inet_csk(sk)->icsk_accept_queue.rskq_pcl;
 	if (!pcl)
@@ -372,7 +425,7 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 	req->dl_next = NULL;
 	if (!c->head) {
 		WRITE_ONCE(c->head, req);
-		c->head_since = jiffies;
+		WRITE_ONCE(c->head_since, jiffies);
 		cpumask_set_cpu(cpu, pcl->nonempty);
 		/* bound the wait, whoever is woken for this child */
 		if (!timer_pending(&c->handoff))
@@ -428,14 +481,7 @@ static bool pcl_has_exclusive(struct wait_queue_head *wqh)
  */
 static bool pcl_wait_for_busy(struct pcl_clone *c)
 {
-	if (!READ_ONCE(c->head))
-		return true;
-	/*
-	 * One softirq run often queues several children right after it
-	 * woke the clone's waiter, which will take them: allow more then.
-	 */
-	return READ_ONCE(c->qlen) < (READ_ONCE(c->woken) ?
-				     PCL_HANDOFF_QLEN_WOKEN : PCL_HANDOFF_QLEN);
+	return READ_ONCE(c->qlen) < PCL_HANDOFF_QLEN;
 }
 
 /*
@@ -469,12 +515,10 @@ void inet_pcl_data_ready(struct sock *sk)
 		sock_def_readable(sk);
 		return;
 	}
-	if (__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
-		      poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-				  EPOLLRDBAND))) {
-		if (!READ_ONCE(c->woken))
-			WRITE_ONCE(c->woken, true);
-	} else if (pcl_has_exclusive(&c->wq)) {
+	if (!__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
+		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
+				   EPOLLRDBAND)) &&
+	    pcl_has_exclusive(&c->wq)) {
 		/* exclusive waiters, all busy */
 		if (!pcl_wait_for_busy(c)) {
 			pcl_handoff(sk, pcl);
@@ -483,7 +527,7 @@ void inet_pcl_data_ready(struct sock *sk)
 		if (!READ_ONCE(c->busy))
 			WRITE_ONCE(c->busy, true);
 	}
-	/* else only non-exclusive waiters, all woken as upstream wakes them */
+	/* else one exclusive waiter took it, or the non-exclusive ones (all woken) */
 	trace_sk_data_ready(sk);
 	rcu_read_lock();
 	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
@@ -504,8 +548,8 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 		if (!c->head) {
 			c->tail = NULL;
 			cpumask_clear_cpu(cpu, pcl->nonempty);
-			WRITE_ONCE(c->woken, false);
 			WRITE_ONCE(c->busy, false);
+			WRITE_ONCE(c->hidden, false);
 		}
 		WRITE_ONCE(c->qlen, c->qlen - 1);
 	}
@@ -513,15 +557,74 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 	return req;
 }
 
+/*
+ * Are clone @c's children left to its own waiters, for a thread pinned to
+ * another CPU (pcl_defers())?  Yes while the clone has waiters (they were
+ * woken for the children, or are busy and will find them: the EPOLLEXCLUSIVE
+ * case), its children are fresh (the clone has been non-empty for less
+ * than PCL_HANDOFF_DELAY) and fewer than PCL_HANDOFF_QLEN: what the hand-off
+ * (pcl_wait_for_busy(), the timer) also leaves to them.  Such a thread,
+ * its own clone empty, then sees the listener as empty: poll and epoll,
+ * level-triggered included, report nothing and accept() says EAGAIN or
+ * sleeps, instead of taking a connection its own CPU's worker was about
+ * to take, which would move the connection's lines between CPUs for the
+ * rest of its life.  The clone then notes that it hid children, so that
+ * the hand-off timer, once they are no longer fresh, wakes pollers too
+ * (pcl_handoff_expired()).  Lockless: a stale answer only shifts a steal
+ * by a tick.
+ */
+static bool pcl_left_to_owner(struct pcl_clone *c)
+{
+	if (!waitqueue_active(&c->wq) ||
+	    READ_ONCE(c->qlen) >= PCL_HANDOFF_QLEN ||
+	    !time_before(jiffies, READ_ONCE(c->head_since) + PCL_HANDOFF_DELAY))
+		return false;
+	if (!READ_ONCE(c->hidden))
+		WRITE_ONCE(c->hidden, true);
+	return true;
+}
+
+/*
+ * Does the calling thread leave other CPUs' fresh children to their own
+ * waiters?  Only when pinned to one CPU: such a thread is a worker of its
+ * CPU, and its poll or epoll registered on its clone (the documented
+ * set-up).  An unpinned thread may be the very waiter a clone woke, now
+ * running elsewhere: it sees and takes every clone's children, as before.
+ */
+static bool pcl_defers(void)
+{
+	return current->nr_cpus_allowed == 1;
+}
+
+/* Can a thread on CPU @self take a child now (own clone, or a steal)? */
+static bool pcl_ready(struct inet_pcl *pcl, int self)
+{
+	bool defer;
+	int cpu;
+
+	if (READ_ONCE(per_cpu_ptr(pcl->clones, self)->head))
+		return true;
+	defer = pcl_defers();
+	for_each_cpu(cpu, pcl->nonempty) {
+		if (cpu == self)
+			continue;
+		if (!defer || !pcl_left_to_owner(per_cpu_ptr(pcl->clones, cpu)))
+			return true;
+	}
+	return false;
+}
+
 /* Take from another CPU's clone, starting after ours to spread steals. */
 static struct request_sock *pcl_steal(struct inet_pcl *pcl, int self)
 {
 	int start = self + 1 < nr_cpu_ids ? self + 1 : 0;
+	bool defer = pcl_defers();
 	struct request_sock *req;
 	int cpu;
 
 	for_each_cpu_wrap(cpu, pcl->nonempty, start) {
-		if (cpu == self)
+		if (cpu == self ||
+		    (defer && pcl_left_to_owner(per_cpu_ptr(pcl->clones, cpu))))
 			continue;
 		req = pcl_take(pcl, cpu);
 		if (req) {
@@ -534,7 +637,13 @@ static struct request_sock *pcl_steal(struct inet_pcl *pcl, int self)
 
 /*
  * Own clone first, then steal; but after PCL_FAIR_BATCH local accepts in
- * a row, steal first, so that a busy CPU cannot starve the other clones.
+ * a row that left the own clone non-empty, steal first, so that a CPU
+ * whose clone never empties cannot starve the other clones.  A local
+ * accept that empties the own clone ends the streak: this CPU was keeping
+ * up, and its next accept steals anyway if another clone still holds a
+ * child.  (Counting every local accept made every 16th accept of a CPU
+ * that keeps up take a fresh child from another CPU whose own waiter was
+ * about to take it: a steal that costs the connection its locality.)
  * The streak is a heuristic: a racing accept() on the same CPU may lose an
  * update, which only shifts the next fair turn.
  */
@@ -552,9 +661,8 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 	}
 	req = pcl_take(pcl, self);
 	if (req) {
-		if (READ_ONCE(own->woken))
-			WRITE_ONCE(own->woken, false);
-		WRITE_ONCE(own->local_streak, READ_ONCE(own->local_streak) + 1);
+		WRITE_ONCE(own->local_streak, READ_ONCE(own->head) ?
+			   READ_ONCE(own->local_streak) + 1 : 0);
 		this_cpu_inc(pcl->stats->local_accepts);
 		return req;
 	}
@@ -582,7 +690,7 @@ static int pcl_wait(struct sock *sk, struct inet_pcl *pcl, long *timeo)
 		prepare_to_wait_exclusive(sk_sleep(sk), &any,
 					  TASK_INTERRUPTIBLE);
 		err = 0;
-		if (!cpumask_empty(pcl->nonempty))
+		if (pcl_ready(pcl, raw_smp_processor_id()))
 			break;
 		err = -EINVAL;
 		if (READ_ONCE(sk->sk_state) != TCP_LISTEN)
@@ -633,8 +741,10 @@ struct request_sock *inet_pcl_accept(struct sock *sk,
 
 /*
  * tcp_poll() of a per-core listener, after its sock_poll_wait(): the
- * poller also waits on the clone of the CPU it runs on; readable when any
- * clone has a child.
+ * poller also waits on the clone of the CPU it runs on; readable when a
+ * clone has a child the poller's accept() would take (any clone's, but
+ * for a thread pinned to one CPU not the fresh children other CPUs'
+ * waiters are about to take: pcl_left_to_owner()).
  */
 __poll_t inet_pcl_poll(struct sock *sk, struct file *file,
 		       struct poll_table_struct *wait)
@@ -642,7 +752,9 @@ __poll_t inet_pcl_poll(struct sock *sk, struct file *file,
 	struct inet_pcl *pcl = inet_pcl(sk);
 
 	poll_wait(file, &raw_cpu_ptr(pcl->clones)->wq, wait);
-	return cpumask_empty(pcl->nonempty) ? 0 : (EPOLLIN | EPOLLRDNORM);
+	if (!pcl_ready(pcl, raw_smp_processor_id()))
+		return 0;
+	return EPOLLIN | EPOLLRDNORM;
 }
 
 /*
@@ -665,6 +777,11 @@ void inet_pcl_listen_stop(struct sock *sk)
 
 	if (!pcl)
 		return;
+	if (pcl->reqs_live) {
+		pcl->reqs_live = false;
+		sock_hold(sk);	/* for the requests; pcl_reqs_release() */
+		percpu_ref_kill(&pcl->reqs);
+	}
 	for_each_possible_cpu(cpu) {
 		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 		struct request_sock *head, *tail;
@@ -677,8 +794,8 @@ void inet_pcl_listen_stop(struct sock *sk)
 		WRITE_ONCE(c->head, NULL);
 		c->tail = NULL;
 		WRITE_ONCE(c->qlen, 0);
-		WRITE_ONCE(c->woken, false);
 		WRITE_ONCE(c->busy, false);
+		WRITE_ONCE(c->hidden, false);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
 		spin_unlock_bh(&c->lock);
 		/* not armed again: sk_state is no longer TCP_LISTEN */
