@@ -995,6 +995,56 @@ TEST_F(pcl, listener_freed_after_its_requests)
 	close(raw);
 }
 
+/*
+ * A first listen() that fails after the clones were set up (its port is
+ * taken by a listener bound beside it with SO_REUSEADDR) leaves an
+ * ordinary socket (patch 0010): it connects and carries data, and its
+ * teardown (KASAN, lockdep) and the listeners' leave nothing behind
+ * (sockets: used back to its start).
+ */
+TEST_F(pcl, failed_first_listen_leaves_an_ordinary_socket)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = lib_lo_addr(variant->family, LIB_PORT + 1, &ss);
+	int one = 1, s, busy, a, i;
+	long used = lib_sockets_used();
+	char buf[4];
+
+	ASSERT_LT(0, used);
+	ASSERT_LE(0, pcl_listen(self, variant, 8, -1));
+	ASSERT_EQ(1, pcl_get(self->l));
+	/* bound first, then a listener takes the port: listen() fails */
+	s = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	ASSERT_EQ(0, bind(s, (struct sockaddr *)&ss, len));
+	busy = lib_listener(variant->family, LIB_PORT + 1, 8, 0);
+	ASSERT_LE(0, busy) TH_LOG("listener beside it: %s", strerror(errno));
+	EXPECT_EQ(-1, listen(s, 8));
+	EXPECT_EQ(EADDRINUSE, errno);
+	close(busy);
+
+	/* connected from its port to the per-core listener */
+	len = lib_lo_addr(variant->family, LIB_PORT, &ss);
+	ASSERT_EQ(0, connect(s, (struct sockaddr *)&ss, len))
+		TH_LOG("connect after a failed listen: %s", strerror(errno));
+	a = accept_deadline(self->l, LIB_DEADLINE_MS);
+	ASSERT_LE(0, a);
+	for (i = 0; i < 2; i++) {
+		int from = i ? a : s, to = i ? s : a;
+
+		ASSERT_EQ(4, write(from, "ping", 4));
+		ASSERT_EQ(POLLIN, lib_poll1(to, POLLIN, LIB_DEADLINE_MS) & POLLIN);
+		ASSERT_EQ(4, read(to, buf, 4));
+		EXPECT_EQ(0, memcmp(buf, "ping", 4));
+	}
+	close(a);
+	close(s);
+	close(self->l);
+	self->l = -1;
+	EXPECT_EQ(used, lib_wait_count(lib_sockets_used, used, LIB_DEADLINE_MS));
+}
+
 TEST_F(pcl, backlog_is_per_clone_and_lengths_are_summed)
 {
 	const int backlog = 4;

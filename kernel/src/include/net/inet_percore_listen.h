@@ -54,10 +54,14 @@ static inline struct inet_pcl *inet_pcl(const struct sock *sk)
 static inline void inet_pcl_req_init(struct request_sock *req)
 {
 	req->syn_cpu = raw_smp_processor_id();
+	/* no listener reference (syncookies, BPF): set by the hold otherwise */
+	if (!req->rsk_listener)
+		req->pcl_ref = false;
 }
 
 int inet_pcl_listen_start(struct sock *sk);
 void inet_pcl_listen_stop(struct sock *sk);
+void inet_pcl_listen_abort(struct sock *sk);
 void inet_pcl_destruct(struct sock *sk);
 bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 			struct sock *child);
@@ -139,6 +143,7 @@ static inline void inet_pcl_reqsk_migrated(struct request_sock *nreq) {}
 static inline bool inet_pcl_rcv_hold(const struct sock *sk) { return true; }
 static inline int inet_pcl_listen_start(struct sock *sk) { return 0; }
 static inline void inet_pcl_listen_stop(struct sock *sk) {}
+static inline void inet_pcl_listen_abort(struct sock *sk) {}
 static inline void inet_pcl_destruct(struct sock *sk) {}
 static inline bool inet_pcl_queue_add(struct sock *sk,
 				      struct request_sock *req,

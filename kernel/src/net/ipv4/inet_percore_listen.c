@@ -98,6 +98,7 @@ struct pcl_clone {
 	/* armed when the clone becomes non-empty, on the CPU queueing */
 	struct timer_list handoff;
 	struct sock *listener;
+	int cpu;
 };
 
 /*
@@ -138,6 +139,12 @@ struct inet_pcl {
 	bool reqs_live;		/* reqs not killed yet (socket lock) */
 
 	cpumask_var_t nonempty ____cacheline_aligned_in_smp;
+	/*
+	 * Clones the hand-off timer found stuck, until they empty: accept()
+	 * on a CPU whose clone is not stuck serves them first.  Read by every
+	 * accept(), written only by hand-offs: a line of its own.
+	 */
+	cpumask_var_t stuck ____cacheline_aligned_in_smp;
 };
 
 /* The clone the last child was queued on, for the wakeup that follows. */
@@ -189,6 +196,7 @@ static void pcl_free(struct inet_pcl *pcl)
 {
 	percpu_ref_exit(&pcl->reqs);
 	free_cpumask_var(pcl->nonempty);
+	free_cpumask_var(pcl->stuck);
 	free_percpu(pcl->clones);
 	kfree(pcl);
 }
@@ -211,10 +219,13 @@ static void pcl_handoff(struct sock *sk, struct inet_pcl *pcl)
  * does not come, or does not keep up.  Wake up to qlen (at most
  * PCL_HANDOFF_WAKE_MAX) exclusive waiters of the listener's queue, idle
  * ones elsewhere, which steal, and look again PCL_HANDOFF_DELAY later while
- * it stays non-empty.  Whichever wakeup a child came with, this bounds its
- * wait while an idle waiter exists.  When a child was left to busy
- * EPOLLEXCLUSIVE waiters, the wakeup is the one a new child makes (it was
- * held back); otherwise only threads blocked in accept() are woken, so
+ * it stays non-empty; and mark it stuck, so that until it empties the
+ * accept()s of CPUs that keep up serve it first (pcl_dequeue()), also when
+ * no waiter is idle.  Whichever wakeup a child came with, this bounds its wait.
+ * When a child was left to busy EPOLLEXCLUSIVE waiters, or pinned pollers
+ * elsewhere were told "empty" (pcl_left_to_owner()), the wakeup is the one
+ * a new child makes (it was held back); otherwise only threads blocked in
+ * accept() are woken, so
  * that poll() and epoll, edge-triggered included, see no event without a
  * new child (their owners were told when the children came).  No SIGIO:
  * it was sent when the children came.  inet_pcl_listen_stop() deletes the
@@ -225,6 +236,7 @@ static void pcl_handoff_expired(struct timer_list *t)
 	struct pcl_clone *c = from_timer(c, t, handoff);
 	struct sock *sk = c->listener;
 	struct socket_wq *wq;
+	struct inet_pcl *pcl;
 	bool tell = false;
 	__poll_t key;
 	u32 stuck = 0;
@@ -236,6 +248,9 @@ static void pcl_handoff_expired(struct timer_list *t)
 		if (time_after_eq(jiffies, c->head_since + PCL_HANDOFF_DELAY)) {
 			stuck = c->qlen;
 			tell = c->busy || c->hidden;
+			pcl = inet_csk(sk)->icsk_accept_queue.rskq_pcl;
+			if (!cpumask_test_cpu(c->cpu, pcl->stuck))
+				cpumask_set_cpu(c->cpu, pcl->stuck);
 			mod_timer(&c->handoff, jiffies + PCL_HANDOFF_DELAY);
 		} else {
 			mod_timer(&c->handoff,
@@ -312,14 +327,13 @@ int inet_pcl_listen_start(struct sock *sk)
 	if (!pcl)
 		goto nomem;
 	pcl->clones = alloc_percpu_gfp(struct pcl_clone, GFP_KERNEL_ACCOUNT);
-	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT))
+	if (!pcl->clones || !zalloc_cpumask_var(&pcl->nonempty, GFP_KERNEL_ACCOUNT) ||
+	    !zalloc_cpumask_var(&pcl->stuck, GFP_KERNEL_ACCOUNT))
 		goto nomem;
 	if (percpu_ref_init(&pcl->reqs, pcl_reqs_release, 0, GFP_KERNEL_ACCOUNT))
 		goto nomem;
 	pcl->sk = sk;
 	pcl->reqs_live = true;
-	/* set when hashed too; inet_pcl_destruct() looks only at these */
-	sock_set_flag(sk, SOCK_RCU_FREE);
 	for_each_possible_cpu(cpu) {
 		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 
@@ -327,6 +341,7 @@ int inet_pcl_listen_start(struct sock *sk)
 		init_waitqueue_head(&c->wq);
 		timer_setup(&c->handoff, pcl_handoff_expired, TIMER_PINNED);
 		c->listener = sk;
+		c->cpu = cpu;
 	}
 	pcl->stats = pcl_net(sock_net(sk))->stats;
 
@@ -343,13 +358,22 @@ nomem:
 	return -ENOMEM;
 }
 
+static void pcl_detach(struct sock *sk, struct inet_pcl *pcl)
+{
+	inet_csk(sk)->icsk_accept_queue.rskq_pcl = NULL;
+	inet_csk(sk)->icsk_accept_queue.rskq_syn = NULL;
+	pcl_free(pcl);
+	static_branch_slow_dec_deferred(&inet_pcl_key);
+}
+
 /*
  * Called with the socket's memory, for every inet socket: nobody can reach
- * the listener now.  Only sockets with SOCK_RCU_FREE can have clones
- * (inet_pcl_listen_start() sets it; children clear it): the flag's line
- * was just read by sk_destruct(), while the accept queue's is cold in a
- * connection (written where it was cloned), a cache miss per connection
- * the sharing counter showed, per-core listen on or off.
+ * the listener now.  Only sockets with SOCK_RCU_FREE can have clones: a
+ * listener gets it when it is hashed (a first listen() that fails before
+ * that frees its clones, inet_pcl_listen_abort()), children clear it.
+ * The flag's line was just read by sk_destruct(), while the accept queue's
+ * is cold in a connection (written where it was cloned): a cache miss per
+ * connection the sharing counter showed, per-core listen on or off.
  */
 void inet_pcl_destruct(struct sock *sk)
 {
@@ -359,12 +383,28 @@ void inet_pcl_destruct(struct sock *sk)
 	    sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
 		return;
 	pcl = inet_csk(sk)->icsk_accept_queue.rskq_pcl;
-	if (!pcl)
+	if (pcl)
+		pcl_detach(sk, pcl);
+}
+
+/*
+ * inet_csk_listen_start() failed after inet_pcl_listen_start() (port in
+ * use, hashing failed), socket locked.  A listener that was never hashed
+ * (no SOCK_RCU_FREE) cannot have been found by a SYN: undo the clones, so
+ * that the socket, maybe connected later, is an ordinary one again, and
+ * its next listen() decides afresh.  A listener hashed before (listen()
+ * again after shutdown()) keeps them.
+ */
+void inet_pcl_listen_abort(struct sock *sk)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+
+	if (!pcl || sock_flag(sk, SOCK_RCU_FREE))
 		return;
-	inet_csk(sk)->icsk_accept_queue.rskq_pcl = NULL;
-	inet_csk(sk)->icsk_accept_queue.rskq_syn = NULL;
-	pcl_free(pcl);
-	static_branch_slow_dec_deferred(&inet_pcl_key);
+	if (sk->sk_data_ready == inet_pcl_data_ready)
+		WRITE_ONCE(sk->sk_data_ready, sock_def_readable);
+	pcl_detach(sk, pcl);
+	inet_csk(sk)->icsk_accept_queue.rskq_pcl_decided = 0;
 }
 
 /* Clone @cpu's queue limit: the listener's backlog, per clone. */
@@ -474,6 +514,16 @@ static bool pcl_has_exclusive(struct wait_queue_head *wqh)
 }
 
 /*
+ * PCL_HANDOFF_QLEN, but at most half the clone's queue limit (the backlog,
+ * pcl_clone_full()): a clone must hand off well before it drops children.
+ */
+static u32 pcl_handoff_qlen(struct pcl_clone *c)
+{
+	return min_t(u32, PCL_HANDOFF_QLEN,
+		     READ_ONCE(c->listener->sk_max_ack_backlog) / 2 + 1);
+}
+
+/*
  * Leave the new child to the clone's busy waiter?  Yes while the clone is
  * short (the hand-off timer, armed when the clone became non-empty, bounds
  * the wait); also when the clone is already empty (a thread that was awake
@@ -481,7 +531,7 @@ static bool pcl_has_exclusive(struct wait_queue_head *wqh)
  */
 static bool pcl_wait_for_busy(struct pcl_clone *c)
 {
-	return READ_ONCE(c->qlen) < PCL_HANDOFF_QLEN;
+	return READ_ONCE(c->qlen) < pcl_handoff_qlen(c);
 }
 
 /*
@@ -548,6 +598,8 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 		if (!c->head) {
 			c->tail = NULL;
 			cpumask_clear_cpu(cpu, pcl->nonempty);
+			if (cpumask_test_cpu(cpu, pcl->stuck))
+				cpumask_clear_cpu(cpu, pcl->stuck);
 			WRITE_ONCE(c->busy, false);
 			WRITE_ONCE(c->hidden, false);
 		}
@@ -576,7 +628,7 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
 static bool pcl_left_to_owner(struct pcl_clone *c)
 {
 	if (!waitqueue_active(&c->wq) ||
-	    READ_ONCE(c->qlen) >= PCL_HANDOFF_QLEN ||
+	    READ_ONCE(c->qlen) >= pcl_handoff_qlen(c) ||
 	    !time_before(jiffies, READ_ONCE(c->head_since) + PCL_HANDOFF_DELAY))
 		return false;
 	if (!READ_ONCE(c->hidden))
@@ -585,15 +637,21 @@ static bool pcl_left_to_owner(struct pcl_clone *c)
 }
 
 /*
- * Does the calling thread leave other CPUs' fresh children to their own
- * waiters?  Only when pinned to one CPU: such a thread is a worker of its
- * CPU, and its poll or epoll registered on its clone (the documented
- * set-up).  An unpinned thread may be the very waiter a clone woke, now
- * running elsewhere: it sees and takes every clone's children, as before.
+ * Does the calling thread, on CPU @self, leave other CPUs' fresh children
+ * to their own waiters?  Only when it is pinned to one CPU and its CPU's
+ * clone has waiters: then it looks like a worker of its CPU whose poll or
+ * epoll registered there (the documented set-up), not the very waiter
+ * another clone woke.  An unpinned thread, or one on a CPU where nobody
+ * waits (one epoll shared by several threads, registered elsewhere), sees
+ * and takes every clone's children.  A thread that registered on one CPU
+ * and was pinned to another afterwards, where other threads wait, may
+ * still be told "empty" for its own children: they then come with the
+ * hand-off, a tick or two later.
  */
-static bool pcl_defers(void)
+static bool pcl_defers(struct inet_pcl *pcl, int self)
 {
-	return current->nr_cpus_allowed == 1;
+	return current->nr_cpus_allowed == 1 &&
+	       waitqueue_active(&per_cpu_ptr(pcl->clones, self)->wq);
 }
 
 /* Can a thread on CPU @self take a child now (own clone, or a steal)? */
@@ -604,7 +662,7 @@ static bool pcl_ready(struct inet_pcl *pcl, int self)
 
 	if (READ_ONCE(per_cpu_ptr(pcl->clones, self)->head))
 		return true;
-	defer = pcl_defers();
+	defer = pcl_defers(pcl, self);
 	for_each_cpu(cpu, pcl->nonempty) {
 		if (cpu == self)
 			continue;
@@ -618,7 +676,7 @@ static bool pcl_ready(struct inet_pcl *pcl, int self)
 static struct request_sock *pcl_steal(struct inet_pcl *pcl, int self)
 {
 	int start = self + 1 < nr_cpu_ids ? self + 1 : 0;
-	bool defer = pcl_defers();
+	bool defer = pcl_defers(pcl, self);
 	struct request_sock *req;
 	int cpu;
 
@@ -652,7 +710,27 @@ static struct request_sock *pcl_dequeue(struct inet_pcl *pcl)
 	int self = raw_smp_processor_id();
 	struct pcl_clone *own = per_cpu_ptr(pcl->clones, self);
 	struct request_sock *req;
+	int cpu;
 
+	/*
+	 * A CPU that keeps up (its own clone is not stuck) serves the
+	 * children of clones the hand-off timer found stuck (a stalled or
+	 * overloaded worker's) before its own, until they empty, so that
+	 * they wait about two ticks however busy the other CPUs' own
+	 * connections keep their workers.  A CPU whose own clone is stuck
+	 * serves its own (locality under overload; the fair turn below
+	 * bounds the others' wait).
+	 */
+	if (unlikely(!cpumask_empty(pcl->stuck)) &&
+	    !cpumask_test_cpu(self, pcl->stuck)) {
+		for_each_cpu_wrap(cpu, pcl->stuck, self) {
+			req = pcl_take(pcl, cpu);
+			if (req) {
+				this_cpu_inc(pcl->stats->steals);
+				return req;
+			}
+		}
+	}
 	if (READ_ONCE(own->local_streak) >= PCL_FAIR_BATCH) {
 		WRITE_ONCE(own->local_streak, 0);
 		req = pcl_steal(pcl, self);
@@ -797,6 +875,7 @@ void inet_pcl_listen_stop(struct sock *sk)
 		WRITE_ONCE(c->busy, false);
 		WRITE_ONCE(c->hidden, false);
 		cpumask_clear_cpu(cpu, pcl->nonempty);
+		cpumask_clear_cpu(cpu, pcl->stuck);
 		spin_unlock_bh(&c->lock);
 		/* not armed again: sk_state is no longer TCP_LISTEN */
 		timer_delete_sync(&c->handoff);
