@@ -627,6 +627,7 @@ static struct request_sock *pcl_take(struct inet_pcl *pcl, int cpu)
  */
 static bool pcl_left_to_owner(struct pcl_clone *c)
 {
+	/* waitqueue_active(): a lockless hint, no barrier needed (above) */
 	if (!waitqueue_active(&c->wq) ||
 	    READ_ONCE(c->qlen) >= pcl_handoff_qlen(c) ||
 	    !time_before(jiffies, READ_ONCE(c->head_since) + PCL_HANDOFF_DELAY))
@@ -650,8 +651,10 @@ static bool pcl_left_to_owner(struct pcl_clone *c)
  */
 static bool pcl_defers(struct inet_pcl *pcl, int self)
 {
-	return current->nr_cpus_allowed == 1 &&
-	       waitqueue_active(&per_cpu_ptr(pcl->clones, self)->wq);
+	if (current->nr_cpus_allowed != 1)
+		return false;
+	/* waitqueue_active(): a lockless hint, as in pcl_left_to_owner() */
+	return waitqueue_active(&per_cpu_ptr(pcl->clones, self)->wq);
 }
 
 /* Can a thread on CPU @self take a child now (own clone, or a steal)? */
