@@ -781,6 +781,67 @@ TEST_F(pcl, pinned_poller_gets_a_child_its_woken_owner_leaves)
 }
 
 /*
+ * A connection left to a busy EPOLLEXCLUSIVE owner on the last CPU (it
+ * never returns to epoll_wait) while a worker on the first CPU always
+ * finds exactly one connection of its own at each accept: that worker's
+ * clone empties at every accept, so the fair turn never comes.  Once the
+ * hand-off timer finds the last CPU's clone stuck, the first CPU's next
+ * accepts must serve it before their own; it must not wait for the
+ * worker's own clone to run dry.
+ */
+TEST_F(pcl, stuck_clone_is_served_before_a_busy_workers_own)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	int busy_ep, far, c, a, p, found = 0, n = 0;
+	struct pcl_counters before, after;
+	uint64_t end;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 64, -1));
+	ASSERT_EQ(0, lib_pin(self->cpus[self->ncpu - 1]));
+	busy_ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, busy_ep);
+	ASSERT_EQ(0, epoll_ctl(busy_ep, EPOLL_CTL_ADD, self->l, &ev));
+	far = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, far);
+	ASSERT_EQ(0, pcl_counters(-1, &before));
+
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	end = lib_now_ms() + LIB_DEADLINE_MS;
+	while (!found && lib_now_ms() < end) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+
+		c = lib_connect(variant->cfamily, LIB_PORT, false);
+		ASSERT_LE(0, c);
+		ASSERT_EQ(POLLIN, lib_poll1(self->l, POLLIN, LIB_DEADLINE_MS) & POLLIN);
+		a = accept4(self->l, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
+		ASSERT_LE(0, a) TH_LOG("accept %d: %s", n, strerror(errno));
+		p = lib_addr_port(&peer);
+		found = p == lib_sock_port(far);
+		close(a);
+		if (found) {
+			/* ours is still queued: take it, as the worker would */
+			a = accept_deadline(self->l, LIB_DEADLINE_MS);
+			ASSERT_LE(0, a);
+			close(a);
+		}
+		close(c);
+		n++;
+	}
+	ASSERT_TRUE(found) {
+		TH_LOG("the busy owner's connection was not served in %d accepts while the worker's own clone never ran dry", n);
+	}
+	TH_LOG("served after %d accepts", n);
+	ASSERT_EQ(0, pcl_counters(-1, &after));
+	EXPECT_LE(1, after.handoffs - before.handoffs);
+	EXPECT_EQ(1, after.steals - before.steals);
+	close(far);
+	close(busy_ep);
+}
+
+/*
  * SYNs that are never completed: from 10.79.0.1 to our 10.79.0.254, whose
  * SYN-ACKs leave through a veth whose peer drops them (a permanent
  * neighbour, no ARP).  A raw socket sends them on the CPU it runs on; they
