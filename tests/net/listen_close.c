@@ -105,15 +105,7 @@ FIXTURE_TEARDOWN(listen_close)
 /* Wait until TCP inuse equals want; returns the last value seen. */
 static long wait_inuse(long want, int timeout_ms)
 {
-	uint64_t end = lib_now_ms() + timeout_ms;
-	long v, us = 0;
-
-	for (;;) {
-		v = lib_tcp_inuse();
-		if (v == want || v < 0 || lib_now_ms() >= end)
-			return v;
-		lib_backoff(&us);
-	}
+	return lib_wait_count(lib_tcp_inuse, want, timeout_ms);
 }
 
 /* Fill the accept queue with all n connections; every other client sends a byte. */

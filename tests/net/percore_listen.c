@@ -100,16 +100,7 @@ static int pcl_listen(FIXTURE_DATA(pcl) *self,
 /* Wait until TCP inuse of this netns is back to base (frees are deferred). */
 static long wait_inuse(long base)
 {
-	uint64_t end = lib_now_ms() + LIB_DEADLINE_MS;
-	long us = 0, n;
-
-	do {
-		n = lib_tcp_inuse();
-		if (n == base)
-			break;
-		lib_backoff(&us);
-	} while (lib_now_ms() < end);
-	return n;
+	return lib_wait_count(lib_tcp_inuse, base, LIB_DEADLINE_MS);
 }
 
 /* Non-blocking accept with a deadline: the fd, or -1 (errno). */
