@@ -17,8 +17,8 @@
  * (from the CPU they run on when they register) and a blocking accept()
  * (the CPU it sleeps on) wait, besides the listener's own queue.  A new
  * child on clone c wakes clone c's waiters, EPOLLEXCLUSIVE and exclusive
- * accept() semantics included.  When nobody waits there, it wakes the
- * listener's queue, as upstream.  When somebody is registered there but
+ * accept() semantics included.  When nobody waits there, or only
+ * non-exclusive waiters, it wakes the listener's queue too, as upstream.  When somebody is registered there but
  * busy (an EPOLLEXCLUSIVE epoll whose owner is not in epoll_wait), the
  * child waits for that owner, which finds it ready when it comes back, for
  * a bounded time: the clone's hand-off timer wakes the listener's queue
@@ -567,8 +567,18 @@ void inet_pcl_data_ready(struct sock *sk)
 	}
 	if (!__wake_up(&c->wq, TASK_INTERRUPTIBLE, 1,
 		       poll_to_key(EPOLLIN | EPOLLPRI | EPOLLRDNORM |
-				   EPOLLRDBAND)) &&
-	    pcl_has_exclusive(&c->wq)) {
+				   EPOLLRDBAND))) {
+		/*
+		 * Only non-exclusive waiters here (say an epoll instance
+		 * nobody waits in any more): nobody here is bound to take
+		 * the child, so tell every waiter, as upstream does, lest a
+		 * poller registered on another CPU sleep on (an upstream
+		 * selftest, reuseport_bpf, hung so).
+		 */
+		if (!pcl_has_exclusive(&c->wq)) {
+			sock_def_readable(sk);
+			return;
+		}
 		/* exclusive waiters, all busy */
 		if (!pcl_wait_for_busy(c)) {
 			pcl_handoff(sk, pcl);
@@ -577,7 +587,7 @@ void inet_pcl_data_ready(struct sock *sk)
 		if (!READ_ONCE(c->busy))
 			WRITE_ONCE(c->busy, true);
 	}
-	/* else one exclusive waiter took it, or the non-exclusive ones (all woken) */
+	/* else one exclusive waiter took it */
 	trace_sk_data_ready(sk);
 	rcu_read_lock();
 	sk_wake_async_rcu(sk, SOCK_WAKE_WAITD, POLL_IN);
