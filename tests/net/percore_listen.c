@@ -723,6 +723,51 @@ TEST_F(pcl, busy_exclusive_waiter_hands_off_to_an_idle_one)
 }
 
 /*
+ * An epoll instance registered from the last CPU and never waited in (a
+ * leftover, as the upstream selftest reuseport_bpf leaves one per phase)
+ * is the only waiter of the last CPU's clone.  A thread that registered
+ * its own epoll on the first CPU and then runs unpinned must still be
+ * woken for a connection made on the last CPU: it waits on the listener's
+ * queue too, and a clone with only non-exclusive waiters must wake it.
+ */
+TEST_F(pcl, leftover_epoll_on_a_clone_does_not_hide_its_children)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int old_ep, ep, c, a;
+	cpu_set_t all;
+
+	if (self->ncpu < 2)
+		SKIP(return, "needs 2 CPUs");
+	ASSERT_LE(0, pcl_listen(self, variant, 16, -1));
+	ASSERT_EQ(0, lib_pin(self->cpus[self->ncpu - 1]));
+	old_ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, old_ep);
+	ASSERT_EQ(0, epoll_ctl(old_ep, EPOLL_CTL_ADD, self->l, &ev));
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->l, &ev));
+
+	/* the connection from the last CPU, then wait unpinned */
+	ASSERT_EQ(0, lib_pin(self->cpus[self->ncpu - 1]));
+	c = lib_connect(variant->cfamily, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	CPU_ZERO(&all);
+	for (a = 0; a < self->ncpu; a++)
+		CPU_SET(self->cpus[a], &all);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
+	EXPECT_EQ(1, epoll_wait(ep, &ev, 1, LIB_DEADLINE_MS))
+		TH_LOG("an epoll registered on another CPU was not woken for the connection");
+	a = accept_deadline(self->l, LIB_DEADLINE_MS);
+	EXPECT_LE(0, a);
+	if (a >= 0)
+		close(a);
+	close(c);
+	close(ep);
+	close(old_ep);
+}
+
+/*
  * A thread pinned to one CPU does not see another CPU's fresh connection
  * while that CPU's waiter, woken for it, is about to take it (no steal);
  * but if that waiter leaves it, the pinned thread must be woken and take
