@@ -18,7 +18,8 @@
  * (the CPU it sleeps on) wait, besides the listener's own queue.  A new
  * child on clone c wakes clone c's waiters, EPOLLEXCLUSIVE and exclusive
  * accept() semantics included.  When nobody waits there, or only
- * non-exclusive waiters, it wakes the listener's queue too, as upstream.  When somebody is registered there but
+ * non-exclusive waiters, it wakes the listener's queue too, as upstream.
+ * When somebody is registered there but
  * busy (an EPOLLEXCLUSIVE epoll whose owner is not in epoll_wait), the
  * child waits for that owner, which finds it ready when it comes back, for
  * a bounded time: the clone's hand-off timer wakes the listener's queue
