@@ -23,6 +23,8 @@
 #define PIECE		8192
 #define COOKIE_CLIENT	(1ULL << 62)
 #define COOKIE_SERVER	(1ULL << 61)
+#define STALL_MS	20000
+#define LIMIT_MS	150000
 
 struct cl {		/* a client connection */
 	int h;
@@ -280,8 +282,14 @@ static void *worker_main(void *arg)
 	struct mp_channel *mp = mp_create(0, 512);
 	struct mp_completion e;
 	cpu_set_t set;
-	long long deadline = t_ms() + 40000;
-	int lh, i, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/*
+	 * A hang is no connection finishing anywhere for STALL_MS; the run as a
+	 * whole gets up to LIMIT_MS (run-tests.sh allows this test more).  A
+	 * fixed 40 s deadline failed runs that were only slow: 25-28 s idle,
+	 * near 40 s on a loaded host.
+	 */
+	long long now = t_ms(), limit = now + LIMIT_MS, progress = now;
+	int seen = 0, lh, i, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (!mp) {
 		W_FAIL(w, "mp_create: %s", strerror(errno));
@@ -297,10 +305,19 @@ static void *worker_main(void *arg)
 	}
 	for (i = 0; i < CONCURRENT && w->started < w->conns; i++)
 		cl_start(w, mp, i);
-	while (__atomic_load_n(&all_finished, __ATOMIC_RELAXED) < nthreads * nconns &&
-	       !__atomic_load_n(&all_failed, __ATOMIC_RELAXED) && t_ms() < deadline) {
-		int r = mp_dispatch(mp, &e, 1000);
+	while (!__atomic_load_n(&all_failed, __ATOMIC_RELAXED)) {
+		int r, fin = __atomic_load_n(&all_finished, __ATOMIC_RELAXED);
 
+		if (fin >= nthreads * nconns)
+			break;
+		now = t_ms();
+		if (fin != seen) {
+			seen = fin;
+			progress = now;
+		}
+		if (now - progress > STALL_MS || now > limit)
+			break;
+		r = mp_dispatch(mp, &e, 1000);
 		if (r < 0) {
 			W_FAIL(w, "mp_dispatch: %s", strerror(errno));
 			break;
@@ -315,7 +332,9 @@ static void *worker_main(void *arg)
 			__atomic_store_n(&all_failed, 1, __ATOMIC_RELAXED);
 	}
 	if (w->finished < w->conns && !w->errors)
-		W_FAIL(w, "timed out: %d of %d connections done", w->finished, w->conns);
+		W_FAIL(w, "%s: %d of %d connections done",
+		       t_ms() > limit ? "over the time limit" : "no progress",
+		       w->finished, w->conns);
 	mp_destroy(mp);
 	free(w->sv);
 	return NULL;
