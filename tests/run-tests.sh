@@ -18,24 +18,26 @@ tests=()
 for t in "$dir"/net/*; do
 	[ -x "$t" ] && tests+=("net/$(basename "$t")|$dir/net|./$(basename "$t")")
 done
+# Upstream selftests, each in a network namespace of its own (tests/in-netns).
+nsx=$here/in-netns
 tests+=(
-	"upstream/reuseport_bpf|$dir/upstream|./reuseport_bpf"
-	"upstream/reuseport_bpf_cpu|$dir/upstream|./reuseport_bpf_cpu"
-	"upstream/reuseport_dualstack|$dir/upstream|./reuseport_dualstack"
-	"upstream/reuseport_addr_any|$dir/upstream|./reuseport_addr_any.sh"
-	"upstream/reuseaddr_conflict|$dir/upstream|./reuseaddr_conflict"
-	"upstream/so_incoming_cpu|$dir/upstream|./so_incoming_cpu"
-	"upstream/bind_wildcard|$dir/upstream|./bind_wildcard"
-	"upstream/bind_timewait|$dir/upstream|./bind_timewait"
-	"upstream/sk_bind_sendto_listen|$dir/upstream|./sk_bind_sendto_listen"
-	"upstream/sk_connect_zero_addr|$dir/upstream|./sk_connect_zero_addr"
-	"upstream/so_netns_cookie|$dir/upstream|./so_netns_cookie"
-	"upstream/tcp_inq|$dir/upstream|./tcp_inq"
+	"upstream/reuseport_bpf|$dir/upstream|$nsx ./reuseport_bpf"
+	"upstream/reuseport_bpf_cpu|$dir/upstream|$nsx ./reuseport_bpf_cpu"
+	"upstream/reuseport_dualstack|$dir/upstream|$nsx ./reuseport_dualstack"
+	"upstream/reuseport_addr_any|$dir/upstream|$nsx ./reuseport_addr_any.sh"
+	"upstream/reuseaddr_conflict|$dir/upstream|$nsx ./reuseaddr_conflict"
+	"upstream/so_incoming_cpu|$dir/upstream|$nsx ./so_incoming_cpu"
+	"upstream/bind_wildcard|$dir/upstream|$nsx ./bind_wildcard"
+	"upstream/bind_timewait|$dir/upstream|$nsx ./bind_timewait"
+	"upstream/sk_bind_sendto_listen|$dir/upstream|$nsx ./sk_bind_sendto_listen"
+	"upstream/sk_connect_zero_addr|$dir/upstream|$nsx ./sk_connect_zero_addr"
+	"upstream/so_netns_cookie|$dir/upstream|$nsx ./so_netns_cookie"
+	"upstream/tcp_inq|$dir/upstream|$nsx ./tcp_inq"
 )
 # Too slow for the emulated test VM (160,000 connections under KASAN): run
 # with MP_SLOW_TESTS=1, or on a real machine.
 if [ "${MP_SLOW_TESTS:-0}" = 1 ]; then
-	tests+=("upstream/tcp_fastopen_backup_key|$dir/upstream|./tcp_fastopen_backup_key.sh")
+	tests+=("upstream/tcp_fastopen_backup_key|$dir/upstream|$nsx ./tcp_fastopen_backup_key.sh")
 fi
 for t in "$here"/scripts/*.sh; do
 	[ -x "$t" ] && tests+=("scripts/$(basename "$t" .sh)|$here/..|$t")
