@@ -290,6 +290,7 @@ static void *worker_main(void *arg)
 	 */
 	long long now = t_ms(), limit = now + LIMIT_MS, progress = now;
 	int seen = 0, lh, i, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *why = "stopped: another thread failed";
 
 	if (!mp) {
 		W_FAIL(w, "mp_create: %s", strerror(errno));
@@ -308,15 +309,24 @@ static void *worker_main(void *arg)
 	while (!__atomic_load_n(&all_failed, __ATOMIC_RELAXED)) {
 		int r, fin = __atomic_load_n(&all_finished, __ATOMIC_RELAXED);
 
-		if (fin >= nthreads * nconns)
+		if (fin >= nthreads * nconns) {
+			why = NULL;
 			break;
+		}
 		now = t_ms();
 		if (fin != seen) {
 			seen = fin;
 			progress = now;
 		}
-		if (now - progress > STALL_MS || now > limit)
+		if (now - progress > STALL_MS || now > limit) {
+			/* Said first, before other threads see their peers go. */
+			W_FAIL(w, "%s %d s: %d of %d connections done here, %d of %d in all",
+			       now > limit ? "over the time limit of" : "no progress for",
+			       (now > limit ? LIMIT_MS : STALL_MS) / 1000,
+			       w->finished, w->conns, fin, nthreads * nconns);
+			__atomic_store_n(&all_failed, 1, __ATOMIC_RELAXED);
 			break;
+		}
 		r = mp_dispatch(mp, &e, 1000);
 		if (r < 0) {
 			W_FAIL(w, "mp_dispatch: %s", strerror(errno));
@@ -331,10 +341,8 @@ static void *worker_main(void *arg)
 		if (w->errors)
 			__atomic_store_n(&all_failed, 1, __ATOMIC_RELAXED);
 	}
-	if (w->finished < w->conns && !w->errors)
-		W_FAIL(w, "%s: %d of %d connections done",
-		       t_ms() > limit ? "over the time limit" : "no progress",
-		       w->finished, w->conns);
+	if (why && w->finished < w->conns && !w->errors)
+		W_FAIL(w, "%s: %d of %d connections done", why, w->finished, w->conns);
 	mp_destroy(mp);
 	free(w->sv);
 	return NULL;

@@ -34,9 +34,11 @@ static atomic_long_t tcg_stale_int3_count;
 
 static bool tcg_insn_is_nop(const struct insn *insn)
 {
-	if (insn->opcode.bytes[0] == 0x90)	/* NOP, 66 NOP; not PAUSE */
-		return !insn->prefixes.nbytes ||
-		       insn->prefixes.bytes[0] != 0xf3;
+	if (insn->opcode.bytes[0] == 0x90)	/* NOP, 66 NOP; not PAUSE or */
+		return (!insn->prefixes.nbytes ||	/* XCHG %r8 */
+			insn->prefixes.bytes[0] != 0xf3) &&
+		       !(insn->rex_prefix.nbytes &&
+			 insn->rex_prefix.bytes[0] & 1);
 	return insn->opcode.bytes[0] == 0x0f &&	/* NOPL */
 	       insn->opcode.bytes[1] == 0x1f;
 }
@@ -56,6 +58,8 @@ static bool tcg_stale_int3_run(struct pt_regs *regs)
 	op = insn.opcode.bytes[0];
 	switch (op) {
 	case CALL_INSN_OPCODE:
+		if (insn.length != CALL_INSN_SIZE)
+			return false;
 		int3_emulate_call(regs, next + insn.immediate.value);
 		break;
 	case JMP32_INSN_OPCODE:
@@ -87,10 +91,12 @@ static int tcg_stale_int3_notify(struct notifier_block *nb,
 				 unsigned long val, void *data)
 {
 	struct pt_regs *regs = ((struct die_args *)data)->regs;
-	unsigned long addr = regs->ip - INT3_INSN_SIZE;
+	unsigned long addr;
 
-	if (val != DIE_INT3 || user_mode(regs) || !core_kernel_text(addr) ||
-	    !tcg_stale_int3_run(regs))
+	if (val != DIE_INT3 || !regs || user_mode(regs))
+		return NOTIFY_DONE;
+	addr = regs->ip - INT3_INSN_SIZE;
+	if (!core_kernel_text(addr) || !tcg_stale_int3_run(regs))
 		return NOTIFY_DONE;
 
 	pr_warn_ratelimited("ran %pS for a stale int3 (%ld so far)\n",
@@ -104,22 +110,35 @@ static struct notifier_block tcg_stale_int3_nb = {
 };
 
 /*
- * Self-test on data laid out as text_poke_bp() leaves code: a 5-byte NOPL,
- * a JMP rel32 back to it, a 2-byte NOP, and an int3 that must stay an int3.
+ * Self-test on data laid out as text_poke_bp() leaves code; each check
+ * names the offset of an instruction, the flags and the offset where the
+ * emulation must continue (-1: an int3, or an instruction text_poke_bp()
+ * does not write, must be left alone).
  */
 static const u8 tcg_stale_int3_code[] __initconst = {
 	0x0f, 0x1f, 0x44, 0x00, 0x00,	/*  0: nopl 0x0(%rax,%rax,1) */
 	0xe9, 0xf6, 0xff, 0xff, 0xff,	/*  5: jmp 0 */
 	0x66, 0x90,			/* 10: xchg %ax,%ax */
 	0xcc,				/* 12: int3 */
+	0x74, 0xf2,			/* 13: je 1 */
+	0xe8, 0xf1, 0xff, 0xff, 0xff,	/* 15: call 5 */
+	0xc3,				/* 20: ret */
+	0x41, 0x90,			/* 21: xchg %eax,%r8d */
 };
 
-static bool __init tcg_stale_int3_check(unsigned int at, long want)
+static bool __init tcg_stale_int3_check(unsigned int at, unsigned long flags,
+					long want)
 {
-	unsigned long base = (unsigned long)tcg_stale_int3_code;
-	struct pt_regs regs = { .ip = base + at + INT3_INSN_SIZE };
-	bool ran = tcg_stale_int3_run(&regs);
+	unsigned long base = (unsigned long)tcg_stale_int3_code, stack[2];
+	struct pt_regs regs = {
+		.ip = base + at + INT3_INSN_SIZE,
+		.flags = flags,
+		.sp = (unsigned long)&stack[1],
+	};
+	bool ran;
 
+	stack[1] = base + 21;			/* for the RET */
+	ran = tcg_stale_int3_run(&regs);
 	if (want < 0 ? !ran : ran && regs.ip == base + want)
 		return true;
 	pr_err("self-test: at %u: %s, ip %+ld, want %ld\n", at,
@@ -129,8 +148,29 @@ static bool __init tcg_stale_int3_check(unsigned int at, long want)
 
 static int __init tcg_stale_int3_init(void)
 {
-	bool ok = tcg_stale_int3_check(0, 5) & tcg_stale_int3_check(5, 0) &
-		  tcg_stale_int3_check(10, 12) & tcg_stale_int3_check(12, -1);
+	unsigned long stack[2] = { 0, 0 };
+	struct pt_regs regs = {
+		.ip = (unsigned long)tcg_stale_int3_code + 15 + INT3_INSN_SIZE,
+		.sp = (unsigned long)&stack[1],
+	};
+	bool ok = tcg_stale_int3_check(0, 0, 5) &
+		  tcg_stale_int3_check(5, 0, 0) &
+		  tcg_stale_int3_check(10, 0, 12) &
+		  tcg_stale_int3_check(12, 0, -1) &
+		  tcg_stale_int3_check(13, X86_EFLAGS_ZF, 1) &
+		  tcg_stale_int3_check(13, 0, 15) &
+		  tcg_stale_int3_check(15, 0, 5) &
+		  tcg_stale_int3_check(20, 0, 21) &
+		  tcg_stale_int3_check(21, 0, -1);
+
+	/* The CALL pushed its return address, the next instruction's. */
+	tcg_stale_int3_run(&regs);
+	if (regs.sp != (unsigned long)&stack[0] ||
+	    stack[0] != (unsigned long)tcg_stale_int3_code + 20) {
+		pr_err("self-test: call pushed %lx at %+ld\n", stack[0],
+		       (long)(regs.sp - (unsigned long)&stack[1]));
+		ok = false;
+	}
 
 	if (!WARN(!ok, "tcg-stale-int3: self-test failed\n"))
 		pr_info("self-test passed\n");
