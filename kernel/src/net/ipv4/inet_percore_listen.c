@@ -19,11 +19,11 @@
  * child on clone c wakes clone c's waiters, EPOLLEXCLUSIVE and exclusive
  * accept() semantics included.  When nobody waits there, or only
  * non-exclusive waiters, it wakes the listener's queue too, as upstream.
- * When somebody is registered there but
- * busy (an EPOLLEXCLUSIVE epoll whose owner is not in epoll_wait), the
- * child waits for that owner, which finds it ready when it comes back, for
- * a bounded time: the clone's hand-off timer wakes the listener's queue
- * (idle waiters elsewhere come and steal) once the clone has not been
+ * When somebody is registered there but busy (an EPOLLEXCLUSIVE epoll
+ * whose owner is not in epoll_wait), the child waits for that owner,
+ * which finds it ready when it comes back, for a bounded time: the
+ * clone's hand-off timer wakes the listener's queue (idle waiters
+ * elsewhere come and steal) once the clone has not been
  * empty for a tick or two, whoever was woken for its children, and a
  * clone holding PCL_HANDOFF_QLEN children wakes it at once.  Until then,
  * threads pinned to other CPUs neither see nor steal those children
