@@ -256,7 +256,7 @@ else
 		if row=$(percore_all "$srv_ns"); then
 			percore=$(percore_json "$row")
 			log "percore $srv_ns ($PERCORE_SYSCTL=$percore_mode): all $row" \
-				"(local_accepts steals overflows remote_completions handoffs)"
+				"(local_accepts steals overflows remote_completions)"
 			# and per CPU, for imbalances between clones
 			nsx "$srv_ns" cat "$PERCORE_PROC" 2>/dev/null |
 				sed -n '2,$p' | grep -v '^all ' | while read -r r; do

@@ -105,25 +105,24 @@ percore_value() {	# NETNS -> the sysctl's value there, or "null"
 	[[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo null
 }
 
-# NETNS -> "local_accepts steals overflows remote_completions handoffs" of the "all"
+# NETNS -> "local_accepts steals overflows remote_completions" of the "all"
 # row of the namespace's /proc/net/tcp_percore_listen; nothing (status 1)
 # when the file does not exist.
 percore_all() {
 	local row
 	# shellcheck disable=SC2016
-	row=$(nsx "$1" awk '$1 == "all" { print $2, $3, $4, $5, $6; exit }' "$PERCORE_PROC" 2>/dev/null) || return 1
+	row=$(nsx "$1" awk '$1 == "all" { print $2, $3, $4, $5; exit }' "$PERCORE_PROC" 2>/dev/null) || return 1
 	[ -n "$row" ] || return 1
 	echo "$row"
 }
 
-# "LA ST OV RC HO" -> JSON object; "null" for an empty argument.  HO
-# (hand-offs) is null on kernels that do not count them.
+# "LA ST OV RC" -> JSON object; "null" for an empty argument.
 percore_json() {
-	local la st ov rc ho
-	read -r la st ov rc ho <<<"$1"
+	local la st ov rc
+	read -r la st ov rc <<<"$1"
 	if [ -z "$la" ]; then echo null; return; fi
-	printf '{"local_accepts": %s, "steals": %s, "overflows": %s, "remote_completions": %s, "handoffs": %s}' \
-		"$la" "$st" "$ov" "$rc" "${ho:-null}"
+	printf '{"local_accepts": %s, "steals": %s, "overflows": %s, "remote_completions": %s}' \
+		"$la" "$st" "$ov" "$rc"
 }
 
 ns_sysctls() {	# NETNS client|server|both

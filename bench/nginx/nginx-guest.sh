@@ -22,7 +22,6 @@
 #   nginx-shared      sysctl 0, "listen PORT;"            one shared listener
 #   nginx-percore     sysctl 1, "listen PORT;"            the same, per-core listen
 #   nginx-reuseport   sysctl 0, "listen PORT reuseport;"  a listener per worker
-#   nginx-reuseport-percore  sysctl 2, reuseport (not run by default)
 #
 # Results: DIR/nginx.json ({"config": ..., "runs": [...]}; default $MP_OUT,
 # else .) and DIR/runs/rep<R>-<config>/ (nginx.conf, error.log, wrk.txt).
@@ -95,10 +94,8 @@ prog='nginx-guest'
 . "$bench/guest/lib.sh" || exit 2
 
 # config name -> "SYSCTL LISTEN-SUFFIX"
-declare -A cfg_sysctl=([nginx-shared]=0 [nginx-percore]=1 [nginx-reuseport]=0
-	[nginx-reuseport-percore]=2)
-declare -A cfg_listen=([nginx-shared]='' [nginx-percore]='' [nginx-reuseport]=' reuseport'
-	[nginx-reuseport-percore]=' reuseport')
+declare -A cfg_sysctl=([nginx-shared]=0 [nginx-percore]=1 [nginx-reuseport]=0)
+declare -A cfg_listen=([nginx-shared]='' [nginx-percore]='' [nginx-reuseport]=' reuseport')
 IFS=, read -ra cfgs <<<"$configs"
 [ ${#cfgs[@]} -gt 0 ] || usage
 for c in "${cfgs[@]}"; do

@@ -19,14 +19,17 @@
  *  - specific_vs_wildcard: a per-core listener on the loopback address and
  *    one on the wildcard address, same port: the most specific one gets
  *    the connections, as without clones.
- *  - reuseport_mode1_vs_mode2: tcp_percore_listen=1 leaves SO_REUSEPORT
- *    listeners alone, =2 converts them; a per-core reuseport group accepts
+ *  - reuseport_left_alone_and_mode_2_refused: tcp_percore_listen=1 leaves
+ *    SO_REUSEPORT listeners alone; writing 2 (a mode that no longer
+ *    exists) fails with EINVAL and changes nothing; TCP_PERCORE_LISTEN=1
+ *    still makes reuseport members per-core, and such a group accepts
  *    every connection once.
  *  - fork_shared, scm_rights: a listener shared with another process by
  *    fork(), or handed over with SCM_RIGHTS (the sender closing its copy),
  *    is accepted from in that process, on another CPU.
- *  - netns_teardown: a process in a netns of its own exits with every
- *    clone full: each queued connection is reset; the netns then goes.
+ *  - netns_teardown: a process in a netns of its own exits with
+ *    connections waiting in every clone: each queued connection is reset;
+ *    the netns then goes.
  *  - sigio: O_ASYNC on a per-core listener sends SIGIO for each connection.
  *  - bind_release: /proc/net/tcp{,6} shows one LISTEN row per per-core
  *    listener (queue summed over the clones); once it is closed, a new
@@ -1038,11 +1041,14 @@ TEST_F_TIMEOUT(percore_compat, specific_vs_wildcard, 60)
 }
 
 /*
- * tcp_percore_listen=1 leaves a SO_REUSEPORT listener alone (and it stays
- * so when the sysctl changes); with 2, both members of a reuseport group
- * are per-core and together accept every connection exactly once.
+ * tcp_percore_listen=1 leaves a SO_REUSEPORT listener alone: each member
+ * is a queue of its own already.  The sysctl takes only 0 and 1: writing
+ * 2 (once "reuseport listeners too") fails with EINVAL and leaves the
+ * value as it was.  The socket option still makes reuseport members
+ * per-core on request, and two such members together accept every
+ * connection exactly once.
  */
-TEST_F_TIMEOUT(percore_compat, reuseport_mode1_vs_mode2, 60)
+TEST_F_TIMEOUT(percore_compat, reuseport_left_alone_and_mode_2_refused, 60)
 {
 	int m = lib_scaled(64, 16), i, j, x, got = 0, cnt[2] = { 0, 0 };
 	struct lopt o = { .backlog = 16, .pcl = -1, .reuseport = true,
@@ -1068,14 +1074,29 @@ TEST_F_TIMEOUT(percore_compat, reuseport_mode1_vs_mode2, 60)
 	ASSERT_EQ(0, drop(self, a));
 	ASSERT_EQ(0, drop(self, c0));
 
-	/* Mode 2: reuseport listeners get clones; r0 keeps its mode. */
-	ASSERT_EQ(0, pcl_set_mode(2));
-	ASSERT_EQ(2, lib_sysctl_read(PCL_SYSCTL));
+	/* Mode 2 is gone: refused under 1 and under 0, nothing changes. */
+	for (i = 1; i >= 0; i--) {
+		ASSERT_EQ(0, pcl_set_mode(i));
+		errno = 0;
+		ASSERT_EQ(-1, pcl_set_mode(2)) {
+			TH_LOG("writing 2 to %s (mode %d) did not fail", PCL_SYSCTL, i);
+		}
+		ASSERT_EQ(EINVAL, errno) {
+			TH_LOG("writing 2 to %s: %s, not EINVAL", PCL_SYSCTL,
+			       strerror(errno));
+		}
+		ASSERT_EQ(i, lib_sysctl_read(PCL_SYSCTL)) {
+			TH_LOG("a refused 2 changed mode %d", i);
+		}
+	}
+	ASSERT_EQ(0, pcl_set_mode(1));
 	ASSERT_EQ(0, pcl_get(r0));
 
+	/* Per-core on request: both members of a reuseport group. */
 	if (m < self->nuse)
 		m = self->nuse;
 	o.backlog = m;
+	o.pcl = 1;
 	r[0] = variant_listener(_metadata, self, variant, LIB_PORT + 1, &o, 1);
 	r[1] = variant_listener(_metadata, self, variant, LIB_PORT + 1, &o, 1);
 	read_counters(_metadata, &before);

@@ -22,10 +22,9 @@ struct pcl_counters {
 	long long steals;
 	long long overflows;
 	long long remote_completions;
-	long long handoffs;
 };
 
-/* Set net.ipv4.tcp_percore_listen of the current netns (0, 1 or 2). */
+/* Set net.ipv4.tcp_percore_listen of the current netns (0 or 1). */
 static inline int pcl_set_mode(int mode)
 {
 	return lib_sysctl_write(PCL_SYSCTL, mode);
@@ -64,15 +63,15 @@ static inline int pcl_counters(int cpu, struct pcl_counters *c)
 	else
 		snprintf(want, sizeof(want), "%d", cpu);
 	if (!fgets(line, sizeof(line), f) ||
-	    strcmp(line, "cpu local_accepts steals overflows remote_completions handoffs\n")) {
+	    strcmp(line, "cpu local_accepts steals overflows remote_completions\n")) {
 		fclose(f);
 		errno = EPROTO;
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%31s %lld %lld %lld %lld %lld", key,
+		if (sscanf(line, "%31s %lld %lld %lld %lld", key,
 			   &c->local_accepts, &c->steals, &c->overflows,
-			   &c->remote_completions, &c->handoffs) == 6 &&
+			   &c->remote_completions) == 5 &&
 		    !strcmp(key, want)) {
 			found = 1;
 			break;

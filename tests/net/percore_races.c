@@ -13,6 +13,13 @@
  *    accept() on a bound socket with TCP_PERCORE_LISTEN=1 (EINVAL until it
  *    listens) while another calls listen(); it must then return the first
  *    connection.
+ *  - failed_first_listen_races_accept_and_poll: listen() of a per-core
+ *    socket fails (EADDRINUSE) while other threads sit in a blocking
+ *    accept(), add it to epoll, poll() it and read TCP_INFO: between
+ *    TCP_LISTEN being stored and get_port() failing they reach the
+ *    clones without the socket lock.  The clones must outlive them (a
+ *    KASAN or DEBUG_LIST report fails the run), the blocked accept() must
+ *    return EINVAL, and a later listen() must work.
  *  - fastopen_child_keeps_sockmap_verdict (defect 4), with
  *    plain_child_keeps_sockmap_verdict as its control: a sockops program
  *    puts each passively established child in a sockmap whose sk_skb
@@ -42,6 +49,7 @@
 #include <linux/bpf.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -56,6 +64,7 @@
 #define DEBUG_DIR	"/sys/kernel/debug/tcp_percore_listen"
 #define KNOB_QUEUE_ADD	"queue_add_delay_us"
 #define KNOB_ACCEPT	"accept_delay_us"
+#define KNOB_LISTEN	"listen_delay_us"
 #define TFO_SYSCTL	"/proc/sys/net/ipv4/tcp_fastopen"
 #define MIGRATE_SYSCTL	"/proc/sys/net/ipv4/tcp_migrate_req"
 #define SOMAXCONN_SYSCTL "/proc/sys/net/core/somaxconn"
@@ -125,7 +134,8 @@ FIXTURE_TEARDOWN_PARENT(races)
 {
 	int i;
 
-	if (knob_set(KNOB_QUEUE_ADD, 0) < 0 || knob_set(KNOB_ACCEPT, 0) < 0)
+	if (knob_set(KNOB_QUEUE_ADD, 0) < 0 || knob_set(KNOB_ACCEPT, 0) < 0 ||
+	    knob_set(KNOB_LISTEN, 0) < 0)
 		TH_LOG("could not reset the debug knobs: %s", strerror(errno));
 	if (self->cg[0]) {
 		/* The test process is gone; its cgroup empties at its exit. */
@@ -683,6 +693,142 @@ TEST_F_TIMEOUT(races, accept_before_first_listen, 300)
 }
 
 /* ------------------------------------------------------------------ */
+/* Lockless users of the clones while a first listen() fails. */
+
+struct failing {
+	int s;
+	int stop;
+	int err;		/* unexpected errno of a user thread */
+	int accepts;		/* accept() calls that returned */
+	int polls;		/* epoll and poll rounds */
+};
+
+static void *failing_accept_fn(void *arg)
+{
+	struct timeval tv = { .tv_usec = 20000 };
+	struct failing *f = arg;
+	int fd;
+
+	if (setsockopt(f->s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
+		f->err = errno;
+		return NULL;
+	}
+	while (!__atomic_load_n(&f->stop, __ATOMIC_SEQ_CST)) {
+		fd = accept4(f->s, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno != EINVAL && errno != EAGAIN &&
+			   errno != EINTR) {
+			f->err = errno;
+			break;
+		}
+		__atomic_add_fetch(&f->accepts, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void *failing_poll_fn(void *arg)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	struct failing *f = arg;
+	struct pollfd pfd = { .fd = f->s, .events = POLLIN };
+	struct tcp_info ti;
+	socklen_t len;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0) {
+		f->err = errno;
+		return NULL;
+	}
+	while (!__atomic_load_n(&f->stop, __ATOMIC_SEQ_CST)) {
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, f->s, &ev)) {
+			f->err = errno;
+			break;
+		}
+		epoll_wait(ep, &out, 1, 5);
+		poll(&pfd, 1, 5);
+		len = sizeof(ti);
+		getsockopt(f->s, IPPROTO_TCP, TCP_INFO, &ti, &len);
+		if (epoll_ctl(ep, EPOLL_CTL_DEL, f->s, NULL)) {
+			f->err = errno;
+			break;
+		}
+		__atomic_add_fetch(&f->polls, 1, __ATOMIC_SEQ_CST);
+	}
+	close(ep);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(races, failed_first_listen_races_accept_and_poll, 300)
+{
+	int rounds = lib_scaled(10, 3), tries = 8, one = 1, knob, r, i, h;
+	struct sockaddr_storage ss;
+	socklen_t len = lib_lo_addr(variant->family, LIB_PORT, &ss);
+	pthread_t tacc, tpoll;
+	struct failing f;
+	int c, a, n;
+
+	knob = knob_set(KNOB_LISTEN, 20000);
+	ASSERT_LE(0, knob) TH_LOG("%s/%s: %s", DEBUG_DIR, KNOB_LISTEN,
+				  strerror(errno));
+	if (!knob)
+		TH_LOG("no %s/%s: running without the widened window",
+		       DEBUG_DIR, KNOB_LISTEN);
+
+	for (r = 0; r < rounds; r++) {
+		memset(&f, 0, sizeof(f));
+		/* Both bound to the port; h listens first, so s cannot. */
+		h = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		f.s = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, h);
+		ASSERT_LE(0, f.s);
+		ASSERT_EQ(0, setsockopt(h, SOL_SOCKET, SO_REUSEADDR, &one,
+					sizeof(one)));
+		ASSERT_EQ(0, setsockopt(f.s, SOL_SOCKET, SO_REUSEADDR, &one,
+					sizeof(one)));
+		ASSERT_EQ(0, pcl_set(f.s, 1));
+		ASSERT_EQ(0, bind(h, (struct sockaddr *)&ss, len));
+		ASSERT_EQ(0, bind(f.s, (struct sockaddr *)&ss, len));
+		ASSERT_EQ(0, listen(h, 16));
+
+		ASSERT_EQ(0, pthread_create(&tacc, NULL, failing_accept_fn, &f));
+		ASSERT_EQ(0, pthread_create(&tpoll, NULL, failing_poll_fn, &f));
+		for (i = 0; i < tries; i++) {
+			ASSERT_EQ(-1, listen(f.s, 16));
+			ASSERT_EQ(EADDRINUSE, errno);
+		}
+		/* The mode was decided at the first listen(): it sticks. */
+		ASSERT_EQ(1, pcl_get(f.s));
+
+		/* The port is free: s listens, per-core, and works. */
+		close(h);
+		ASSERT_EQ(0, listen(f.s, 16));
+		ASSERT_EQ(1, pcl_get(f.s));
+		c = lib_connect(variant->family, LIB_PORT, false);
+		ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(errno));
+		n = __atomic_load_n(&f.accepts, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
+		/* The accept thread may take the connection itself: fine. */
+		ASSERT_EQ(0, join_deadline(tacc, LIB_DEADLINE_MS)) {
+			TH_LOG("round %d: accept() did not return: it sleeps on a queue nothing wakes",
+			       r);
+			shutdown(f.s, SHUT_RDWR);
+		}
+		ASSERT_EQ(0, join_deadline(tpoll, LIB_DEADLINE_MS));
+		ASSERT_EQ(0, f.err) TH_LOG("round %d: %s", r, strerror(f.err));
+		ASSERT_LT(0, n);
+		ASSERT_LT(0, f.polls);
+		a = accept4(f.s, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (a >= 0)
+			close(a);
+		close(c);
+		close(f.s);
+	}
+	ASSERT_EQ(0, knob_set(KNOB_LISTEN, 0) < 0);
+	EXPECT_EQ(self->base, wait_inuse(self->base));
+}
+
+/* ------------------------------------------------------------------ */
 /* Defect 4: a Fast Open child's sk_data_ready, set by a sockmap. */
 
 /* The few eBPF instructions the two programs need. */
@@ -1139,16 +1285,15 @@ static int reuseport_listener(int family, uint16_t port, int backlog, int opt)
 
 TEST_F_TIMEOUT(races, migrate_req_between_percore_members, 120)
 {
-	/* TCP_PERCORE_LISTEN of the closed member and of the other one
-	 * (-1: the sysctl, 2, decides, which makes them per-core).
+	/* TCP_PERCORE_LISTEN of the closed member and of the other one (the
+	 * sysctl leaves SO_REUSEPORT listeners alone: set on each socket).
 	 */
-	static const int combo[][2] = { { -1, -1 }, { -1, 0 }, { 0, -1 } };
+	static const int combo[][2] = { { 1, 1 }, { 1, 0 }, { 0, 1 } };
 	int per = lib_scaled(8, 2), n = self->ncpu, total = n * per;
 	int i, j, k, x, la, lb, a, p, *cfd, *cport;
 	long long mig0, mig1;
 	char *seen, b;
 
-	ASSERT_EQ(0, pcl_set_mode(2));
 	ASSERT_EQ(0, lib_sysctl_write(MIGRATE_SYSCTL, 1));
 	cfd = calloc(total, sizeof(int));
 	cport = calloc(total, sizeof(int));

@@ -5,8 +5,8 @@
  * A TCP listener in per-core mode keeps one clone per CPU.  A clone is a
  * shard of the listener's accept queue: the listener lookup, the request
  * sockets and the child sockets stay exactly as upstream makes them (from
- * the original listener and its settings), but a child whose SYN was
- * processed on CPU c is queued on clone c.  accept() on CPU c takes from
+ * the original listener and its settings), but a child whose handshake
+ * completed on CPU c is queued on clone c.  accept() on CPU c takes from
  * clone c first and steals from the other clones through a mask of the
  * non-empty ones.  accept() never takes the listener's socket lock.
  *
@@ -44,6 +44,11 @@ void inet_pcl_data_ready(struct sock *sk);
 /* True while at least one per-core listener exists. */
 extern struct static_key_false_deferred inet_pcl_key;
 
+/*
+ * The clones of a per-core listener, or NULL.  Published with a release
+ * (inet_pcl_listen_start()) and read with READ_ONCE(): the reader's
+ * accesses depend on the pointer.  Never freed before the socket is.
+ */
 static inline struct inet_pcl *inet_pcl(const struct sock *sk)
 {
 	if (static_branch_unlikely(&inet_pcl_key.key))
@@ -67,14 +72,12 @@ bool inet_pcl_queue_add(struct sock *sk, struct request_sock *req,
 			struct sock *child);
 struct request_sock *inet_pcl_accept(struct sock *sk,
 				     struct proto_accept_arg *arg);
-__poll_t inet_pcl_poll(struct sock *sk, struct file *file,
+__poll_t inet_pcl_poll(struct file *file, struct socket *sock,
 		       struct poll_table_struct *wait);
-bool inet_pcl_acceptq_is_full(const struct sock *sk,
-			      const struct request_sock *req, bool drop);
+bool inet_pcl_acceptq_is_full(const struct sock *sk, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);
 int inet_pcl_setsockopt(struct sock *sk, int val);
 int inet_pcl_getsockopt(struct sock *sk);
-int inet_pcl_wake_cpu(void);
 bool inet_pcl_ref_tryget(struct inet_pcl *pcl);
 
 /*
@@ -158,21 +161,19 @@ inet_pcl_accept(struct sock *sk, struct proto_accept_arg *arg)
 	return ERR_PTR(-EINVAL);
 }
 
-static inline __poll_t inet_pcl_poll(struct sock *sk, struct file *file,
+static inline __poll_t inet_pcl_poll(struct file *file, struct socket *sock,
 				     struct poll_table_struct *wait)
 {
 	return 0;
 }
 
 static inline bool inet_pcl_acceptq_is_full(const struct sock *sk,
-					    const struct request_sock *req,
 					    bool drop)
 {
 	return false;
 }
 
 static inline u32 inet_pcl_acceptq_len(const struct sock *sk) { return 0; }
-static inline int inet_pcl_wake_cpu(void) { return -1; }
 static inline int inet_pcl_setsockopt(struct sock *sk, int val)
 {
 	return -ENOPROTOOPT;
@@ -194,6 +195,7 @@ static inline void inet_pcl_clone_init(struct sock *newsk)
 enum inet_pcl_dbg {
 	INET_PCL_DBG_QUEUE_ADD,	/* child's clone locked, not yet linked */
 	INET_PCL_DBG_ACCEPT,	/* accept(): not per-core, before lock_sock */
+	INET_PCL_DBG_LISTEN,	/* listen(): TCP_LISTEN stored, before get_port */
 	INET_PCL_DBG_NR
 };
 
@@ -204,23 +206,22 @@ static inline void inet_pcl_debug_delay(enum inet_pcl_dbg point) {}
 #endif
 
 /*
- * The hooks upstream code calls.  @req may be NULL: the check is then made
- * for the clone of the current CPU (a SYN being processed here).  For
- * callers that drop the SYN or child when the queue is full (counted).
+ * The hooks upstream code calls: sk_acceptq_is_full() over all clones of a
+ * per-core listener.  For callers that drop the SYN or child when the
+ * backlog is full (counted).
  */
-static inline bool inet_csk_acceptq_is_full(const struct sock *sk,
-					    const struct request_sock *req)
+static inline bool inet_csk_acceptq_is_full(const struct sock *sk)
 {
 	if (inet_pcl(sk))
-		return inet_pcl_acceptq_is_full(sk, req, true);
+		return inet_pcl_acceptq_is_full(sk, true);
 	return sk_acceptq_is_full(sk);
 }
 
-/* The same for a SYN on this CPU, for callers that only ask. */
+/* The same, for callers that only ask. */
 static inline bool inet_csk_acceptq_peek_full(const struct sock *sk)
 {
 	if (inet_pcl(sk))
-		return inet_pcl_acceptq_is_full(sk, NULL, false);
+		return inet_pcl_acceptq_is_full(sk, false);
 	return sk_acceptq_is_full(sk);
 }
 

@@ -11,6 +11,8 @@
  *                       linked (busy-waits, clone lock held)
  *   accept_delay_us     accept() saw a listener not in per-core mode and
  *                       has not yet taken its socket lock (sleeps)
+ *   listen_delay_us     listen() stored TCP_LISTEN and has not yet bound
+ *                       the port (sleeps, socket lock held)
  *
  * Built only with CONFIG_TCP_PERCORE_LISTEN_DEBUG, which is for test
  * kernels: production kernels have no such knob and no such call.
@@ -28,6 +30,7 @@ static u32 pcl_dbg_delay_us[INET_PCL_DBG_NR];
 static const char * const pcl_dbg_names[INET_PCL_DBG_NR] = {
 	[INET_PCL_DBG_QUEUE_ADD]	= "queue_add_delay_us",
 	[INET_PCL_DBG_ACCEPT]		= "accept_delay_us",
+	[INET_PCL_DBG_LISTEN]		= "listen_delay_us",
 };
 
 void inet_pcl_debug_delay(enum inet_pcl_dbg point)
@@ -36,7 +39,7 @@ void inet_pcl_debug_delay(enum inet_pcl_dbg point)
 
 	if (likely(!us))
 		return;
-	if (point == INET_PCL_DBG_ACCEPT) {
+	if (point != INET_PCL_DBG_QUEUE_ADD) {
 		fsleep(us);
 		return;
 	}

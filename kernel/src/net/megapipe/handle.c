@@ -193,8 +193,11 @@ void mp_handle_mark(struct mp_handle *h)
  * only the handles (channels) whose CPU mask has the CPU of the child's
  * clone and which have an ACCEPT pending, when there are some: the
  * channel of that CPU takes it, the others sleep on; else every handle,
- * and whoever runs first takes (steals) it.  (h->accepts is read without
- * the channel lock: a race only costs a spurious or a wider wakeup.)
+ * and whoever runs first takes (steals) it.  The child's clone is the
+ * current CPU's: per-core listen queues a child on the CPU completing its
+ * handshake and calls sk_data_ready() there, in the same BH-disabled
+ * section.  (h->accepts is read without the channel lock: a race only
+ * costs a spurious or a wider wakeup.)
  */
 static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 {
@@ -203,7 +206,7 @@ static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
 	int cpu;
 
 	if (ms->listener && inet_pcl(sk)) {
-		cpu = inet_pcl_wake_cpu();
+		cpu = raw_smp_processor_id();
 		list_for_each_entry(h, &ms->handles, sock_node) {
 			if (cpumask_test_cpu(cpu, h->cpus) &&
 			    !list_empty_careful(&h->accepts)) {
