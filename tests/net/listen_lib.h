@@ -46,6 +46,18 @@ static inline uint64_t lib_now_ms(void)
 }
 
 /* A short pause between two looks at kernel state (not a wait on its own). */
+/* *ts = CLOCK_REALTIME now + timeout_ms: a deadline for pthread timed waits. */
+static inline void lib_deadline_ts(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 static inline void lib_tick(void)
 {
 	struct timespec ts = { .tv_nsec = 1000000 };

@@ -474,13 +474,7 @@ static int join_deadline(pthread_t th, int timeout_ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	lib_deadline_ts(&ts, timeout_ms);
 	return pthread_timedjoin_np(th, NULL, &ts);
 }
 
@@ -722,13 +716,7 @@ static int agree_turn(struct agree *ag, int idx, int timeout_ms)
 	struct timespec ts;
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	lib_deadline_ts(&ts, timeout_ms);
 	pthread_mutex_lock(&ag->mu);
 	ag->turn = idx;
 	pthread_cond_broadcast(&ag->cv);

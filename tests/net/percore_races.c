@@ -109,6 +109,21 @@ static int knob_set(const char *name, long us)
 	return 1;
 }
 
+/*
+ * In a test: set a knob, fail the test on an error, log when this kernel
+ * has none (the test then runs with the narrower window).  Yields
+ * knob_set()'s value.
+ */
+#define KNOB_ON(name, us) ({						\
+	int __k = knob_set(name, us);					\
+	ASSERT_LE(0, __k) TH_LOG("%s/%s: %s", DEBUG_DIR, name,		\
+				 strerror(errno));			\
+	if (!__k)							\
+		TH_LOG("no %s/%s: running without the widened window",	\
+		       DEBUG_DIR, name);				\
+	__k;								\
+})
+
 FIXTURE_SETUP(races)
 {
 	self->cg[0] = self->cgmnt[0] = 0;
@@ -170,13 +185,7 @@ static int join_deadline(pthread_t th, int timeout_ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	lib_deadline_ts(&ts, timeout_ms);
 	return pthread_timedjoin_np(th, NULL, &ts);
 }
 
@@ -437,18 +446,13 @@ static void close_race(struct __test_metadata *_metadata,
 	long window = 0, delay, maxus, inuse, calib[CALIBRATE];
 	unsigned int seed = (unsigned int)(now_us() ^ getpid());
 	struct racer *rc;
-	int knob, r, i, j, l, err, before, raced = 0;
+	int r, i, j, l, err, before, raced = 0;
 	enum outcome o;
 	uint64_t end, t0;
 
 	if (n < 2)
 		SKIP(return, "needs 2 CPUs");
-	knob = knob_set(KNOB_QUEUE_ADD, 2000);
-	ASSERT_LE(0, knob) TH_LOG("%s/%s: %s", DEBUG_DIR, KNOB_QUEUE_ADD,
-				  strerror(errno));
-	if (!knob)
-		TH_LOG("no %s/%s: running without the widened window",
-		       DEBUG_DIR, KNOB_QUEUE_ADD);
+	KNOB_ON(KNOB_QUEUE_ADD, 2000);
 	TH_LOG("%d rounds, seed %u", rounds, seed);
 
 	rc = calloc(n, sizeof(*rc));
@@ -627,12 +631,7 @@ TEST_F_TIMEOUT(races, accept_before_first_listen, 300)
 	uint64_t end;
 	char b;
 
-	knob = knob_set(KNOB_ACCEPT, 20000);
-	ASSERT_LE(0, knob) TH_LOG("%s/%s: %s", DEBUG_DIR, KNOB_ACCEPT,
-				  strerror(errno));
-	if (!knob)
-		TH_LOG("no %s/%s: running without the widened window",
-		       DEBUG_DIR, KNOB_ACCEPT);
+	knob = KNOB_ON(KNOB_ACCEPT, 20000);
 	/* Each accept() before listen() lasts about the knob's delay. */
 	max_delay = knob ? 3 * 20000 : 2000;
 	TH_LOG("%d rounds, seed %u", rounds, seed);
@@ -761,19 +760,14 @@ static void *failing_poll_fn(void *arg)
 
 TEST_F_TIMEOUT(races, failed_first_listen_races_accept_and_poll, 300)
 {
-	int rounds = lib_scaled(10, 3), tries = 8, one = 1, knob, r, i, h;
+	int rounds = lib_scaled(10, 3), tries = 8, one = 1, r, i, h;
 	struct sockaddr_storage ss;
 	socklen_t len = lib_lo_addr(variant->family, LIB_PORT, &ss);
 	pthread_t tacc, tpoll;
 	struct failing f;
 	int c, a, n;
 
-	knob = knob_set(KNOB_LISTEN, 20000);
-	ASSERT_LE(0, knob) TH_LOG("%s/%s: %s", DEBUG_DIR, KNOB_LISTEN,
-				  strerror(errno));
-	if (!knob)
-		TH_LOG("no %s/%s: running without the widened window",
-		       DEBUG_DIR, KNOB_LISTEN);
+	KNOB_ON(KNOB_LISTEN, 20000);
 
 	for (r = 0; r < rounds; r++) {
 		memset(&f, 0, sizeof(f));
