@@ -72,8 +72,8 @@ struct ep_handle {
 	uint8_t owned;		/* lightweight: the fd is the channel's */
 	uint8_t closing;	/* DISCONNECT submitted */
 	uint8_t in_registry;
+	uint8_t nonblock_ref;	/* listener: holds a registration in lfl_tab */
 	int fd;
-	int saved_flags;	/* listener: file status flags to restore */
 	dev_t dev;
 	ino_t ino;
 	uint64_t cookie;
@@ -165,6 +165,97 @@ static void reg_del(dev_t dev, ino_t ino, const void *chan)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/*
+ * Listeners must be non-blocking while any channel of the process has them
+ * (accept4() of a shared listener must not block), and get their own file
+ * status flags back when the last registration goes, whichever channel
+ * that is.  One record per listener socket, under reg_lock: how many
+ * registrations it has and the flags it had before the first.
+ */
+struct lfl_node {
+	struct lfl_node *next;
+	dev_t dev;
+	ino_t ino;
+	unsigned int refs;
+	int saved_flags;	/* -1: it was non-blocking already */
+};
+
+static struct lfl_node *lfl_tab[REG_BUCKETS];
+
+static struct lfl_node **lfl_find(dev_t dev, ino_t ino)
+{
+	struct lfl_node **p;
+
+	for (p = &lfl_tab[(ino ^ dev) % REG_BUCKETS]; *p; p = &(*p)->next)
+		if ((*p)->dev == dev && (*p)->ino == ino)
+			break;
+	return p;
+}
+
+/* One more registration of listener @fd: make it non-blocking. 0 or -errno. */
+static int lfl_get(int fd, dev_t dev, ino_t ino)
+{
+	struct lfl_node **p, *n;
+	int fl, ret = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	p = lfl_find(dev, ino);
+	if ((n = *p)) {
+		n->refs++;
+		goto out;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = malloc(sizeof(*n));
+	if (!n) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n->saved_flags = -1;
+	if (!(fl & O_NONBLOCK)) {
+		if (fcntl(fd, F_SETFL, fl | O_NONBLOCK)) {
+			ret = -errno;
+			free(n);
+			goto out;
+		}
+		n->saved_flags = fl;
+	}
+	n->dev = dev;
+	n->ino = ino;
+	n->refs = 1;
+	n->next = NULL;
+	*p = n;
+out:
+	pthread_mutex_unlock(&reg_lock);
+	return ret;
+}
+
+/* One registration of listener @fd less: the last one restores its flags. */
+static void lfl_put(int fd, dev_t dev, ino_t ino)
+{
+	struct lfl_node **p, *n;
+
+	pthread_mutex_lock(&reg_lock);
+	p = lfl_find(dev, ino);
+	n = *p;
+	if (n && !--n->refs) {
+		/* the caller may have set flags meanwhile: give back only O_NONBLOCK */
+		if (n->saved_flags >= 0) {
+			int fl = fcntl(fd, F_GETFL);
+
+			if (fl >= 0)
+				fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) |
+					  (n->saved_flags & O_NONBLOCK));
+		}
+		*p = n->next;
+		free(n);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 /* ---- handles -------------------------------------------------------------- */
 
 static struct ep_handle *h_at(struct ep_chan *ch, uint32_t i)
@@ -233,8 +324,8 @@ static struct ep_handle *h_alloc(struct ep_chan *ch, int fd, uint8_t kind,
 	h->owned = owned;
 	h->closing = 0;
 	h->in_registry = 0;
+	h->nonblock_ref = 0;
 	h->fd = fd;
-	h->saved_flags = -1;
 	h->cookie = cookie;
 	h->rq = h->rq_tail = h->wq = h->wq_tail = NULL;
 	ch->live++;
@@ -454,8 +545,8 @@ static void h_release(struct ep_chan *ch, struct ep_handle *h)
 		close(h->fd);
 	} else {
 		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, h->fd, NULL);
-		if (h->saved_flags >= 0)
-			fcntl(h->fd, F_SETFL, h->saved_flags);
+		if (h->nonblock_ref)
+			lfl_put(h->fd, h->dev, h->ino);
 	}
 	h_free(ch, h);
 }
@@ -710,7 +801,7 @@ static int check_cpumask(const struct megapipe_register *r)
 static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 {
 	struct ep_chan *ch = mp->be;
-	int val, listening = 0, err = 0, fl;
+	int val, listening = 0, err = 0;
 	socklen_t len = sizeof(val);
 	struct sockaddr_storage ss;
 	struct ep_handle *h;
@@ -761,21 +852,17 @@ static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 	h->in_registry = 1;
 	if (listening) {
 		/* accept4() must not block: a listener may be shared */
-		fl = fcntl(r->fd, F_GETFL);
-		if (fl >= 0 && !(fl & O_NONBLOCK)) {
-			if (fcntl(r->fd, F_SETFL, fl | O_NONBLOCK))
-				err = -errno;
-			else
-				h->saved_flags = fl;
-		}
-		if (!err)
+		err = lfl_get(r->fd, st.st_dev, st.st_ino);
+		if (!err) {
+			h->nonblock_ref = 1;
 			err = ep_add(ch, h, EPOLLIN | EPOLLEXCLUSIVE | EPOLLET);
+		}
 	} else {
 		err = ep_add(ch, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 	}
 	if (err) {
-		if (h->saved_flags >= 0)
-			fcntl(r->fd, F_SETFL, h->saved_flags);
+		if (h->nonblock_ref)
+			lfl_put(r->fd, st.st_dev, st.st_ino);
 		h_free(ch, h);
 		return err;
 	}
@@ -1133,8 +1220,8 @@ static void ep_close(struct mp_channel *mp, bool foreign)
 		}
 		if (h->owned)
 			close(h->fd);
-		else if (h->saved_flags >= 0)
-			fcntl(h->fd, F_SETFL, h->saved_flags);
+		else if (h->nonblock_ref)
+			lfl_put(h->fd, h->dev, h->ino);
 		if (h->in_registry)
 			reg_del(h->dev, h->ino, h->kind == K_LISTENER ? ch : NULL);
 	}
