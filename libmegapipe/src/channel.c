@@ -12,9 +12,23 @@
  * No completion can be lost: every queued request reserves the
  * completions it will produce (one, or the count of an accept) out of
  * cq_entries, and gives each back only when mp_dispatch() has handed it
- * out.  A request that finds no room fails with EBUSY when it is queued.
- * A request that the backend refuses at submission (it should not, since
- * the library checked it) becomes a completion carrying the error.
+ * out.  An I/O request that finds no room fails with EBUSY when it is
+ * queued.  A request that the backend refuses at submission (it should
+ * not, since the library checked it) becomes a completion carrying the
+ * error.
+ *
+ * Cleanup never fails for lack of room: the backend's queue is
+ * CQ_RESERVE entries larger than cq_entries, and mp_disconnect() and
+ * mp_cancel() that find cq_entries taken are queued without a reservation
+ * ("held", SQ_F_HELD) and take one from the reserve when they are
+ * submitted.  A held CANCEL waits in its place, and the requests queued
+ * behind it wait for it.  A held DISCONNECT is submitted only once its
+ * handle has no write outstanding, so that it completes at once
+ * (nothing can follow it on its handle, so the requests behind it go on).
+ * Reserve entries are thus only ever taken by completions that are there
+ * already, which the caller's mp_dispatch() gives back: a full queue of
+ * requests that never complete (reads of idle connections) cannot stop
+ * the cleanup that would end them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +43,13 @@
 
 /* mp_completion.resv0 marks completions the library made itself. */
 #define CQE_SYNTH	1
+
+/* Completion-queue entries beyond cq_entries, for disconnects and cancels. */
+#define CQ_RESERVE	16
+
+/* sq_flags */
+#define SQ_F_HELD	0x1	/* queued without a reservation (see above) */
+#define SQ_F_DONE	0x2	/* submitted or refused: to be dropped */
 
 unsigned int mp_fork_gen;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -186,23 +207,57 @@ static uint32_t acc_remove(struct mp_hslot *s, uint32_t k)
 
 /* ---- queueing ----------------------------------------------------------- */
 
+/* Room for one more queued request; 0 or -1 (ENOMEM). */
+static int sq_grow(struct mp_channel *mp)
+{
+	unsigned int cap = mp->sq_cap * 2;
+	struct megapipe_req *sq;
+	uint8_t *flags;
+	void **aux;
+
+	if (mp->sq_n < mp->sq_cap)
+		return 0;
+	sq = realloc(mp->sq, cap * sizeof(*sq));
+	if (sq)
+		mp->sq = sq;
+	aux = realloc(mp->sq_aux, cap * sizeof(*aux));
+	if (aux)
+		mp->sq_aux = aux;
+	flags = realloc(mp->sq_flags, cap * sizeof(*flags));
+	if (flags)
+		mp->sq_flags = flags;
+	if (!sq || !aux || !flags) {
+		errno = ENOMEM;
+		return -1;
+	}
+	mp->sq_cap = cap;
+	return 0;
+}
+
 /*
  * Queue a request needing @need completions: EBUSY if the completion
- * queue cannot take them.  The caller fills in the returned entry and
- * calls sq_commit(), or nothing if it fails in between.
+ * queue cannot take them, unless @cleanup (a disconnect or cancel: one
+ * completion), which is then held for room (SQ_F_HELD).  The caller fills
+ * in the returned entry and calls sq_commit(), or nothing if it fails in
+ * between.
  */
-static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need)
+static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need,
+				   bool cleanup)
 {
+	bool held = mp->owed + need > mp->cq_entries;
 	struct megapipe_req *r;
 
-	if (need > mp->cq_entries - mp->owed) {
+	if (held && !cleanup) {
 		errno = EBUSY;
 		return NULL;
 	}
-	/* sq_n <= owed < cq_entries: the array (cq_entries long) has room */
+	/* reserved entries fit (sq_cap >= cq_total); held ones may need more */
+	if (sq_grow(mp))
+		return NULL;
 	r = &mp->sq[mp->sq_n];
 	memset(r, 0, sizeof(*r));
 	mp->sq_aux[mp->sq_n] = NULL;
+	mp->sq_flags[mp->sq_n] = held ? SQ_F_HELD : 0;
 	return r;
 }
 
@@ -217,10 +272,13 @@ static void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
 			s->cookie_dirty = 0;
 		}
 		s->busy++;
+		if (r->opcode == MEGAPIPE_OP_WRITE || r->opcode == MEGAPIPE_OP_WRITEV)
+			s->writes++;
 	}
 	mp->sq_aux[mp->sq_n] = aux;
+	if (!(mp->sq_flags[mp->sq_n] & SQ_F_HELD))
+		mp->owed += need;
 	mp->sq_n++;
-	mp->owed += need;
 }
 
 static int need_feature(struct mp_channel *mp, uint64_t feat)
@@ -250,7 +308,7 @@ MP_EXPORT int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
 	}
 	if ((flags & MP_ACCEPT_FD) && need_feature(mp, MEGAPIPE_FEAT_ACCEPT_FD))
 		return -1;
-	r = sq_get(mp, count);
+	r = sq_get(mp, count, false);
 	if (!r || acc_push(s, count))
 		return -1;
 	r->opcode = MEGAPIPE_OP_ACCEPT;
@@ -279,7 +337,7 @@ static int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
 		errno = EFAULT;
 		return -1;
 	}
-	r = sq_get(mp, 1);
+	r = sq_get(mp, 1, false);
 	if (!r)
 		return -1;
 	r->opcode = op;
@@ -339,7 +397,7 @@ MP_EXPORT int mp_writev(struct mp_channel *mp, int handle,
 		errno = EINVAL;
 		return -1;
 	}
-	r = sq_get(mp, 1);
+	r = sq_get(mp, 1, false);
 	if (!r)
 		return -1;
 	/* The caller may reuse its array at once; the copy lives to the flush. */
@@ -370,7 +428,7 @@ MP_EXPORT int mp_disconnect(struct mp_channel *mp, int handle)
 		errno = EINVAL;
 		return -1;
 	}
-	r = sq_get(mp, 1);
+	r = sq_get(mp, 1, true);
 	if (!r)
 		return -1;
 	r->opcode = MEGAPIPE_OP_DISCONNECT;
@@ -406,7 +464,7 @@ MP_EXPORT int mp_connect(struct mp_channel *mp, const struct sockaddr *addr,
 		errno = EINVAL;
 		return -1;
 	}
-	r = sq_get(mp, 1);
+	r = sq_get(mp, 1, false);
 	if (!r)
 		return -1;
 	copy = malloc(addrlen);
@@ -443,7 +501,7 @@ MP_EXPORT int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops)
 		if (!s)
 			return -1;
 	}
-	r = sq_get(mp, 1);
+	r = sq_get(mp, 1, true);
 	if (!r)
 		return -1;
 	r->opcode = MEGAPIPE_OP_CANCEL;
@@ -602,9 +660,9 @@ MP_EXPORT int mp_export(struct mp_channel *mp, int handle, unsigned int flags)
 
 static void cq_push(struct mp_channel *mp, const struct mp_completion *c)
 {
-	/* owed counts every entry here: the ring (cq_entries) has room */
-	assert(mp->cq_n < mp->cq_entries);
-	mp->cq[(mp->cq_head + mp->cq_n++) % mp->cq_entries] = *c;
+	/* owed counts every entry here: the ring (cq_total) has room */
+	assert(mp->cq_n < mp->cq_total);
+	mp->cq[(mp->cq_head + mp->cq_n++) % mp->cq_total] = *c;
 }
 
 /*
@@ -641,38 +699,82 @@ static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
 }
 
 /*
- * Hand the queued requests to the backend, max_batch at a time, fetching
- * completions into the ring on the way; with @wait, the last call waits up
- * to @timeout_ms (-1: no limit) for at least one completion.
+ * May queued request @k go to the backend now?  1: yes; 0: not yet, but
+ * the requests behind it may (a held DISCONNECT: nothing of its handle
+ * is behind it); -1: not yet, and nothing behind it either.
+ */
+static int sq_ready(struct mp_channel *mp, unsigned int k)
+{
+	const struct megapipe_req *r = &mp->sq[k];
+	struct mp_hslot *s;
+
+	if (!(mp->sq_flags[k] & SQ_F_HELD))
+		return 1;
+	if (r->opcode == MEGAPIPE_OP_CANCEL)
+		return mp->owed < mp->cq_total ? 1 : -1;
+	/* a DISCONNECT from the reserve must complete at once: no write before it */
+	s = slot_get(mp, r->handle);
+	if (s && s->writes)
+		return 0;
+	return mp->owed < mp->cq_total;
+}
+
+/*
+ * Hand the queued requests to the backend, max_batch at a time and in
+ * order (held ones that cannot go yet stay queued), fetching completions
+ * into the ring on the way; with @wait, the last call waits up to
+ * @timeout_ms (-1: no limit) for at least one completion.  Returns how
+ * many requests left the queue (taken, or refused and made completions).
  */
 static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 {
-	unsigned int done = 0, i;
-	bool first = true;
+	unsigned int k = 0, gone = 0, i, j;
+	bool called = false, waited = false, stop = false;
 	int err = 0;
 
-	while (first || done < mp->sq_n) {
-		unsigned int n = mp->sq_n - done, room;
+	for (;;) {
 		struct megapipe_submit sub = { 0 };
-		bool last;
+		unsigned int n = 0, room;
+		bool last, want_wait;
 		int ret;
 
-		first = false;
-		if (n > mp->info.max_batch)
-			n = mp->info.max_batch;
-		last = done + n == mp->sq_n;
-		room = mp->cq_entries - mp->cq_n;
+		/* the next batch: queued requests in order, held ones skipped */
+		while (!stop && k < mp->sq_n && n < mp->info.max_batch) {
+			int ready = sq_ready(mp, k);
+
+			if (ready < 0) {
+				stop = true;
+				break;
+			}
+			if (ready) {
+				if (mp->sq_flags[k] & SQ_F_HELD) {
+					/* its reservation, out of the reserve */
+					mp->sq_flags[k] &= ~SQ_F_HELD;
+					mp->owed++;
+				}
+				mp->batch[n] = mp->sq[k];
+				mp->batch_idx[n++] = k;
+			}
+			k++;
+		}
+		last = stop || k >= mp->sq_n;
+		room = mp->cq_total - mp->cq_n;
 		if (room > mp->info.max_batch)
 			room = mp->info.max_batch;
-		sub.reqs = (uintptr_t)&mp->sq[done];
+		want_wait = last && wait && !waited && room && !mp->cq_n && mp->owed;
+		if (!n && called && !want_wait)
+			break;
+		sub.reqs = (uintptr_t)mp->batch;
 		sub.nr_reqs = n;
 		sub.cqes = (uintptr_t)mp->fetch;
 		sub.max_cqes = room;
-		if (last && wait && room && !mp->cq_n) {
+		if (want_wait) {
 			sub.min_complete = 1;
 			sub.timeout_ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
+			waited = true;
 		}
 		ret = mp->ops->submit(mp, &sub);
+		called = true;
 		if (ret == -EINTR || (ret && !n)) {
 			err = -ret;	/* nothing taken: keep the rest queued */
 			break;
@@ -686,10 +788,13 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		for (i = 0; i < sub.completed; i++)
 			cq_push(mp, (struct mp_completion *)&mp->fetch[i]);
 		for (i = 0; i < sub.submitted; i++) {
-			struct megapipe_req *r = &mp->sq[done + i];
+			const struct megapipe_req *r = &mp->batch[i];
 
-			free(mp->sq_aux[done + i]);
-			mp->sq_aux[done + i] = NULL;
+			j = mp->batch_idx[i];
+			free(mp->sq_aux[j]);
+			mp->sq_aux[j] = NULL;
+			mp->sq_flags[j] |= SQ_F_DONE;
+			gone++;
 			if (r->opcode == MEGAPIPE_OP_ACCEPT) {
 				struct mp_hslot *s = slot_get(mp, r->handle);
 
@@ -697,32 +802,40 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 					s->acc_sub++;
 			}
 		}
-		if (sub.submitted < n) {
-			unsigned int end = done + n;
-
-			done += sub.submitted;
-			/* the refused one; if the call failed as a whole, all */
-			do {
-				synthesize(mp, &mp->sq[done], sub.error ? sub.error : -EIO);
-				free(mp->sq_aux[done]);
-				mp->sq_aux[done] = NULL;
-				done++;
-			} while (ret && done < end);
-		} else {
-			done += n;
+		/* the refused one; if the call failed as a whole, all */
+		for (i = sub.submitted; i < n; i++) {
+			j = mp->batch_idx[i];
+			synthesize(mp, &mp->sq[j], sub.error ? sub.error : -EIO);
+			free(mp->sq_aux[j]);
+			mp->sq_aux[j] = NULL;
+			mp->sq_flags[j] |= SQ_F_DONE;
+			gone++;
+			if (!ret) {
+				/* the rest of the batch was not looked at: again */
+				k = j + 1;
+				stop = false;
+				break;
+			}
 		}
 	}
-	if (done) {
-		memmove(mp->sq, mp->sq + done, (mp->sq_n - done) * sizeof(*mp->sq));
-		memmove(mp->sq_aux, mp->sq_aux + done,
-			(mp->sq_n - done) * sizeof(*mp->sq_aux));
-		mp->sq_n -= done;
+	if (gone) {
+		for (i = j = 0; i < mp->sq_n; i++) {
+			if (mp->sq_flags[i] & SQ_F_DONE)
+				continue;
+			if (i != j) {
+				mp->sq[j] = mp->sq[i];
+				mp->sq_aux[j] = mp->sq_aux[i];
+				mp->sq_flags[j] = mp->sq_flags[i];
+			}
+			j++;
+		}
+		mp->sq_n = j;
 	}
 	if (err) {
 		errno = err;
 		return -1;
 	}
-	return done;
+	return gone;
 }
 
 MP_EXPORT int mp_flush(struct mp_channel *mp)
@@ -789,6 +902,13 @@ static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
 			slot_free(s);
 		}
 		break;
+	case MEGAPIPE_OP_WRITE:
+	case MEGAPIPE_OP_WRITEV:
+		if (s) {
+			s->busy--;
+			s->writes--;
+		}
+		break;
 	default:
 		if (s)
 			s->busy--;
@@ -808,7 +928,7 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 		return -1;
 	}
 	if (!mp->cq_n) {
-		if (!mp->owed) {	/* nothing could ever complete */
+		if (!mp->owed && !mp->sq_n) {	/* nothing could ever complete */
 			errno = ENOENT;
 			return -1;
 		}
@@ -822,7 +942,7 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 		return -1;
 	*c = *head;
 	c->resv0 = 0;
-	mp->cq_head = (mp->cq_head + 1) % mp->cq_entries;
+	mp->cq_head = (mp->cq_head + 1) % mp->cq_total;
 	mp->cq_n--;
 	return 1;
 }
@@ -859,6 +979,9 @@ static void mp_free(struct mp_channel *mp)
 	free(mp->slots);
 	free(mp->sq);
 	free(mp->sq_aux);
+	free(mp->sq_flags);
+	free(mp->batch);
+	free(mp->batch_idx);
 	free(mp->cq);
 	free(mp->fetch);
 	free(mp);
@@ -869,6 +992,7 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 {
 	const struct mp_backend_ops *ops;
 	struct megapipe_setup setup = { 0 };
+	unsigned int reserve = 0;
 	struct mp_channel *mp;
 	int err = 0, ret;
 
@@ -918,16 +1042,32 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 	if (!ret && cq_entries > mp->info.max_cq_entries)
 		ret = -EINVAL;
 	if (!ret) {
-		setup.cq_entries = cq_entries;
+		/*
+		 * The backend's queue has CQ_RESERVE entries more, for cleanup;
+		 * near the backend's maximum they come out of cq_entries.
+		 */
+		reserve = CQ_RESERVE < mp->info.max_cq_entries / 2 ?
+			  CQ_RESERVE : mp->info.max_cq_entries / 2;
+		if (cq_entries > mp->info.max_cq_entries - reserve)
+			cq_entries = mp->info.max_cq_entries - reserve;
+		setup.cq_entries = cq_entries + reserve;
 		ret = mp->ops->setup(mp, &setup);
 	}
+	if (!ret && setup.cq_entries < cq_entries + reserve)
+		ret = -EPROTO;
 	if (!ret) {
-		mp->cq_entries = setup.cq_entries;
-		mp->sq = calloc(mp->cq_entries, sizeof(*mp->sq));
-		mp->sq_aux = calloc(mp->cq_entries, sizeof(*mp->sq_aux));
-		mp->cq = calloc(mp->cq_entries, sizeof(*mp->cq));
+		mp->cq_entries = cq_entries;
+		mp->cq_total = setup.cq_entries;
+		mp->sq_cap = mp->cq_total;
+		mp->sq = calloc(mp->sq_cap, sizeof(*mp->sq));
+		mp->sq_aux = calloc(mp->sq_cap, sizeof(*mp->sq_aux));
+		mp->sq_flags = calloc(mp->sq_cap, sizeof(*mp->sq_flags));
+		mp->cq = calloc(mp->cq_total, sizeof(*mp->cq));
 		mp->fetch = calloc(mp->info.max_batch, sizeof(*mp->fetch));
-		if (!mp->sq || !mp->sq_aux || !mp->cq || !mp->fetch)
+		mp->batch = calloc(mp->info.max_batch, sizeof(*mp->batch));
+		mp->batch_idx = calloc(mp->info.max_batch, sizeof(*mp->batch_idx));
+		if (!mp->sq || !mp->sq_aux || !mp->sq_flags || !mp->cq || !mp->fetch ||
+		    !mp->batch || !mp->batch_idx)
 			ret = -ENOMEM;
 	}
 	if (ret) {

@@ -66,6 +66,7 @@ struct mp_hslot {
 	uint8_t cookie_dirty;	/* next request carries SET_COOKIE */
 	uint64_t cookie;
 	uint32_t busy;		/* requests queued or in flight */
+	uint32_t writes;	/* writes queued or in flight, to their dispatch */
 	/* listeners: remaining counts of pending accepts, oldest first */
 	uint32_t *acc;
 	uint32_t acc_head, acc_n, acc_cap;
@@ -76,7 +77,8 @@ struct mp_channel {
 	const struct mp_backend_ops *ops;
 	void *be;			/* backend state */
 	struct megapipe_info info;
-	unsigned int cq_entries;
+	unsigned int cq_entries;	/* room for I/O requests (mp_features) */
+	unsigned int cq_total;		/* the backend's: cq_entries + the reserve */
 	unsigned int fork_gen;		/* mp_fork_gen at creation */
 #ifdef MP_DEBUG
 	pthread_t owner;
@@ -84,15 +86,21 @@ struct mp_channel {
 	/*
 	 * Completions owed or held: reservations of queued and in-flight
 	 * requests plus completions fetched but not dispatched.  Never above
-	 * cq_entries: that is what makes dropping one impossible.
+	 * cq_total: that is what makes dropping one impossible.  I/O requests
+	 * may take it up to cq_entries only; the rest, the reserve, is for
+	 * mp_disconnect() and mp_cancel(), which never fail for lack of room.
 	 */
 	unsigned int owed;
 	unsigned int connects;		/* CONNECTs queued or in flight */
 
-	/* requests queued in user space, not yet submitted */
+	/* requests queued in user space, not yet submitted, in order */
 	struct megapipe_req *sq;
 	void **sq_aux;			/* copies (iovecs, sockaddr) to free */
-	unsigned int sq_n;
+	uint8_t *sq_flags;		/* SQ_F_* */
+	unsigned int sq_n, sq_cap;
+	/* one backend call's worth of requests, and their places in sq */
+	struct megapipe_req *batch;
+	unsigned int *batch_idx;
 
 	/* completions fetched (or synthesized), not yet dispatched */
 	struct mp_completion *cq;
