@@ -949,6 +949,8 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 
 /* ---- channel lifetime --------------------------------------------------- */
 
+static bool bad_env_told;
+
 static const struct mp_backend_ops *pick_backend(unsigned int flags, int *err)
 {
 	const char *env;
@@ -964,6 +966,10 @@ static const struct mp_backend_ops *pick_backend(unsigned int flags, int *err)
 		return &mp_kernel_ops;
 	if (!strcmp(env, "epoll"))
 		return &mp_epoll_ops;
+	/* said once per process: mp_create() may be called in a loop */
+	if (!__atomic_exchange_n(&bad_env_told, true, __ATOMIC_RELAXED))
+		fprintf(stderr, "libmegapipe: MEGAPIPE_BACKEND=%s: unknown backend (kernel or epoll, or unset for automatic); mp_create() fails with EINVAL\n",
+			env);
 	*err = EINVAL;
 	return NULL;
 }
