@@ -43,8 +43,18 @@ struct mp_channel;
 #define MP_BACKEND_KERNEL	1
 #define MP_BACKEND_EPOLL	2
 
-/* Handles are ints >= 0; MP_NO_HANDLE where there is none. */
+/*
+ * Handles are ints >= 0, local to a channel, but not small: a handle is a
+ * generation (the high bits) and an index (the low MP_HANDLE_INDEX_BITS),
+ * anywhere in 0..2^31-1 (the epoll backend's start at 2^20).  Do not use a
+ * handle as an array index; use MP_HANDLE_INDEX(handle): below
+ * mp_info.max_handles and unique among the channel's live handles (an
+ * index is reused once its handle is released; the handle value is not,
+ * so a stale handle gets EBADF).  MP_NO_HANDLE where there is none.
+ */
 #define MP_NO_HANDLE		(-1)
+#define MP_HANDLE_INDEX_BITS	MEGAPIPE_HANDLE_INDEX_BITS
+#define MP_HANDLE_INDEX(handle)	((int)MEGAPIPE_HANDLE_INDEX((uint32_t)(handle)))
 
 /* Request types, in mp_completion.op. */
 #define MP_OP_ACCEPT		MEGAPIPE_OP_ACCEPT
