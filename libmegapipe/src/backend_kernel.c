@@ -3,9 +3,9 @@
  * The kernel backend: the channel ABI is /dev/megapipe's, so each op is one
  * ioctl on the channel's fd.
  *
- * UNTESTED until the device lands: it is written against
- * <linux/megapipe.h> only.  The library's test suite runs against it with
- * MEGAPIPE_BACKEND=kernel on a kernel that has the device.
+ * The device is kernel/src/net/megapipe/ (CONFIG_MEGAPIPE).  The library's
+ * test suite runs against it with MEGAPIPE_BACKEND=kernel in the test VM
+ * (tests/scripts/megapipe_lib.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>
