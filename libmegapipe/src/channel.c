@@ -276,7 +276,9 @@ static void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
 			s->writes++;
 	}
 	mp->sq_aux[mp->sq_n] = aux;
-	if (!(mp->sq_flags[mp->sq_n] & SQ_F_HELD))
+	if (mp->sq_flags[mp->sq_n] & SQ_F_HELD)
+		mp->sq_held++;
+	else
 		mp->owed += need;
 	mp->sq_n++;
 }
@@ -734,12 +736,24 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 
 	for (;;) {
 		struct megapipe_submit sub = { 0 };
+		struct megapipe_req *batch;
 		unsigned int n = 0, room;
 		bool last, want_wait;
 		int ret;
 
-		/* the next batch: queued requests in order, held ones skipped */
-		while (!stop && k < mp->sq_n && n < mp->info.max_batch) {
+		/*
+		 * The next batch: queued requests in order, held ones skipped.
+		 * Without held ones (the usual case) it is a slice of sq as it is.
+		 */
+		if (!mp->sq_held) {
+			batch = &mp->sq[k];
+			for (; k < mp->sq_n && n < mp->info.max_batch; k++)
+				mp->batch_idx[n++] = k;
+		} else {
+			batch = mp->batch;
+		}
+		while (batch == mp->batch && !stop && k < mp->sq_n &&
+		       n < mp->info.max_batch) {
 			int ready = sq_ready(mp, k);
 
 			if (ready < 0) {
@@ -750,6 +764,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 				if (mp->sq_flags[k] & SQ_F_HELD) {
 					/* its reservation, out of the reserve */
 					mp->sq_flags[k] &= ~SQ_F_HELD;
+					mp->sq_held--;
 					mp->owed++;
 				}
 				mp->batch[n] = mp->sq[k];
@@ -764,7 +779,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		want_wait = last && wait && !waited && room && !mp->cq_n && mp->owed;
 		if (!n && called && !want_wait)
 			break;
-		sub.reqs = (uintptr_t)mp->batch;
+		sub.reqs = (uintptr_t)batch;
 		sub.nr_reqs = n;
 		sub.cqes = (uintptr_t)mp->fetch;
 		sub.max_cqes = room;
@@ -788,7 +803,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		for (i = 0; i < sub.completed; i++)
 			cq_push(mp, (struct mp_completion *)&mp->fetch[i]);
 		for (i = 0; i < sub.submitted; i++) {
-			const struct megapipe_req *r = &mp->batch[i];
+			const struct megapipe_req *r = &batch[i];
 
 			j = mp->batch_idx[i];
 			free(mp->sq_aux[j]);

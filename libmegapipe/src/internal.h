@@ -98,6 +98,7 @@ struct mp_channel {
 	void **sq_aux;			/* copies (iovecs, sockaddr) to free */
 	uint8_t *sq_flags;		/* SQ_F_* */
 	unsigned int sq_n, sq_cap;
+	unsigned int sq_held;		/* entries with SQ_F_HELD */
 	/* one backend call's worth of requests, and their places in sq */
 	struct megapipe_req *batch;
 	unsigned int *batch_idx;
