@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * megapipe_diff: differential test of libmegapipe's two backends.
+ *
+ * A seed makes a random script: peers connecting over loopback to a
+ * listener registered in the channel (some of them zero-window: a tiny
+ * receive buffer, never read), ACCEPTs, READs, WRITEs and WRITEVs (small,
+ * or large enough to stay partly sent), CANCELs with partial op masks,
+ * DISCONNECTs, CONNECTs to a plain listener, and peer actions (write,
+ * read, shutdown, reset) and shutdown() of the listener.  The script runs
+ * once on the kernel backend (/dev/megapipe) and once on the epoll
+ * backend, each in a child process in a netns of its own pinned to one
+ * CPU, waiting after every step until the channel is quiet.  The two
+ * transcripts must be the same: per handle and step, the completions
+ * (op, result: exact for reads, full/partial/-errno for writes), the
+ * library's refusals, and per peer the stream it received (length and
+ * hash; only whether it matches the writes' completions when a write was
+ * partial, since how much of a partial write was queued depends on
+ * buffer tuning).  Each transcript must also match its own completions
+ * (the peer's stream is the completed writes' bytes, in order).
+ *
+ * Environment: MP_DIFF_SEED (first seed; default from the clock, printed),
+ * MP_DIFF_SCRIPTS (how many scripts, default 6), MP_DIFF_STEPS (steps
+ * per script, default 40), MP_DIFF_VERBOSE=1 (print both transcripts).
+ * A failure prints its seed: MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1
+ * reruns that script.  MP_DIFF_A=epoll runs the epoll backend against
+ * itself (a check of the test's own determinism, on any kernel).
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "listen_lib.h"
+#include <megapipe.h>
+
+#define D_PORT		(LIB_PORT + 20)	/* the channel's listener */
+#define D_PLAIN		(LIB_PORT + 21)	/* a plain one, for CONNECTs */
+#define D_MAXC		24
+#define D_BIG		(300 << 10)
+#define D_OUT		(256 << 10)
+
+static uint64_t rs;
+static uint64_t rnd(void)
+{
+	rs ^= rs >> 12;
+	rs ^= rs << 25;
+	rs ^= rs >> 27;
+	return rs * 0x2545F4914F6CDD1DULL;
+}
+
+static unsigned int rn(unsigned int n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* ---- transcript -------------------------------------------------------- */
+
+struct line {
+	int step, cls, seq;
+	char name[8];
+	char text[96];
+};
+
+static struct line *lines;
+static int nlines, maxlines = 20000;
+
+static void tr(int step, const char *name, int cls, const char *fmt, ...)
+{
+	va_list ap;
+	struct line *l;
+
+	if (nlines >= maxlines)
+		return;
+	l = &lines[nlines];
+	l->step = step;
+	l->cls = cls;
+	l->seq = nlines++;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(l->text, sizeof(l->text), fmt, ap);
+	va_end(ap);
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct line *x = a, *y = b;
+	int c;
+
+	if (x->step != y->step)
+		return x->step - y->step;
+	c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	if (x->cls != y->cls)
+		return x->cls - y->cls;
+	return x->seq - y->seq;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+struct conn {
+	int h;			/* -1: none (yet) */
+	int peer;		/* index in peers[] */
+	bool closing, partial;
+	uint64_t hash;		/* of the completed writes' bytes */
+	uint64_t len;
+	int nseg;		/* those bytes, as pieces of wbuf */
+	struct { const char *p; size_t n; } seg[256];
+};
+
+struct wreq {			/* a write in flight: its bytes */
+	int c;
+	const char *buf;
+	const struct iovec *iov;
+	int iovcnt;
+	size_t total;
+};
+
+static struct conn conns[D_MAXC];
+static int nconns;		/* accepted ones take A0.., connects K0.. */
+static int peers[2 * D_MAXC], npeers, nacc_peers, ncon_peers;
+static int acc_order[D_MAXC], con_order[D_MAXC], nacc, ncon;
+static int dport_peer[2 * D_MAXC];	/* peers of the channel's listener, in connect order */
+static int lh = -1;		/* the listener's handle */
+static struct mp_channel *mp;
+static int lfd, plain;
+static int step_no;
+static char *wbuf;		/* D_BIG + 64K of pattern */
+static struct wreq wq[D_MAXC][64];
+static int wq_n[D_MAXC];
+
+static const char *ename(int e)
+{
+	static char b[16];
+
+	switch (e) {
+	case EBADF: return "EBADF";
+	case EINVAL: return "EINVAL";
+	case EBUSY: return "EBUSY";
+	case ECANCELED: return "ECANCELED";
+	case ECONNRESET: return "ECONNRESET";
+	case EPIPE: return "EPIPE";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EFAULT: return "EFAULT";
+	case ENOTCONN: return "ENOTCONN";
+	}
+	snprintf(b, sizeof(b), "E%d", e);
+	return b;
+}
+
+static void cname(int c, char *b)
+{
+	int k;
+
+	for (k = 0; k < nacc; k++)
+		if (acc_order[k] == c) {
+			sprintf(b, "A%d", k);
+			return;
+		}
+	for (k = 0; k < ncon; k++)
+		if (con_order[k] == c) {
+			sprintf(b, "K%d", k);
+			return;
+		}
+	sprintf(b, "?%d", c);
+}
+
+static int conn_of(int h)
+{
+	int c;
+
+	for (c = 0; c < nconns; c++)
+		if (conns[c].h == h)
+			return c;
+	return -1;
+}
+
+static uint64_t hash_add(uint64_t hsh, const char *p, size_t n)
+{
+	while (n--)
+		hsh = (hsh ^ (unsigned char)*p++) * 0x100000001b3ULL;
+	return hsh;
+}
+
+/* The first @n bytes of write request @w go into conn @c's expected stream. */
+static void seg_add(struct conn *c, const char *p, size_t n)
+{
+	c->hash = hash_add(c->hash, p, n);
+	if (c->nseg < 256)
+		c->seg[c->nseg++] = (typeof(c->seg[0])){ p, n };
+	else
+		c->nseg = 1000;	/* too many to tell a prefix */
+}
+
+static void stream_add(struct conn *c, const struct wreq *w, size_t n)
+{
+	int i;
+
+	c->len += n;
+	if (w->buf) {
+		seg_add(c, w->buf, n);
+		return;
+	}
+	for (i = 0; i < w->iovcnt && n; i++) {
+		size_t k = n < w->iov[i].iov_len ? n : w->iov[i].iov_len;
+
+		seg_add(c, w->iov[i].iov_base, k);
+		n -= k;
+	}
+}
+
+/* Hash of the first @len bytes the completions say were sent, or 0. */
+static uint64_t prefix_hash(const struct conn *c, uint64_t len)
+{
+	uint64_t hsh = 0xcbf29ce484222325ULL;
+	int i;
+
+	if (c->nseg > 256)
+		return 0;
+	for (i = 0; i < c->nseg && len; i++) {
+		size_t k = len < c->seg[i].n ? len : c->seg[i].n;
+
+		hsh = hash_add(hsh, c->seg[i].p, k);
+		len -= k;
+	}
+	return hsh;
+}
+
+static void on_completion(const struct mp_completion *e)
+{
+	char nm[8], res[32];
+	int c, cls = 0;
+
+	if (e->op == MP_OP_ACCEPT || e->op == MP_OP_CONNECT) {
+		if (e->result >= 0 && e->new_handle >= 0 && nconns < D_MAXC) {
+			c = nconns++;
+			conns[c].h = e->new_handle;
+			conns[c].hash = 0xcbf29ce484222325ULL;
+			if (e->op == MP_OP_ACCEPT) {
+				acc_order[nacc++] = c;
+				conns[c].peer = nacc <= nacc_peers ? dport_peer[nacc - 1] : -1;
+			} else {
+				con_order[ncon++] = c;
+				conns[c].peer = -1;	/* set when the plain accept() runs */
+			}
+			cname(c, nm);
+			snprintf(res, sizeof(res), "ok -> %s", nm);
+		} else {
+			snprintf(res, sizeof(res), "%s", e->result < 0 ? ename(-e->result) : "ok?");
+		}
+		if (e->op == MP_OP_ACCEPT)
+			tr(step_no, "L", 0, "ACCEPT %s%s", res, e->flags & MP_F_MORE ? " more" : "");
+		else
+			tr(step_no, "K", 0, "CONNECT %s", res);
+		return;
+	}
+	c = conn_of(e->handle);
+	if (c < 0) {
+		if (e->op == MP_OP_CANCEL)
+			tr(step_no, e->handle == lh ? "L" : "?", 2, "CANCEL %d", e->result);
+		else
+			tr(step_no, e->handle == lh ? "L" : "?", 1, "op %d result %d", e->op, e->result);
+		return;
+	}
+	cname(c, nm);
+	switch (e->op) {
+	case MP_OP_READ:
+		snprintf(res, sizeof(res), "%d", e->result);
+		if (e->result < 0)
+			snprintf(res, sizeof(res), "%s", ename(-e->result));
+		tr(step_no, nm, 0, "READ %s", res);
+		break;
+	case MP_OP_WRITE:
+	case MP_OP_WRITEV: {
+		struct wreq w;
+		int k;
+
+		cls = 1;
+		if (!wq_n[c]) {
+			tr(step_no, nm, 1, "write completion with none pending");
+			break;
+		}
+		/* writes complete in order (per opcode) */
+		for (k = 0; k < wq_n[c] && (wq[c][k].buf ? MP_OP_WRITE : MP_OP_WRITEV) != e->op; k++)
+			;
+		if (k == wq_n[c]) {
+			tr(step_no, nm, 1, "op %d completion with none pending", e->op);
+			break;
+		}
+		w = wq[c][k];
+		memmove(&wq[c][k], &wq[c][k + 1], (wq_n[c] - k - 1) * sizeof(w));
+		wq_n[c]--;
+		if (e->result == (int)w.total) {
+			snprintf(res, sizeof(res), "full");
+		} else if (e->result > 0) {
+			snprintf(res, sizeof(res), "partial");
+			conns[c].partial = true;
+		} else {
+			snprintf(res, sizeof(res), "%s", ename(-e->result));
+		}
+		if (e->result > 0)
+			stream_add(&conns[c], &w, e->result);
+		tr(step_no, nm, cls, "%s %s", e->op == MP_OP_WRITE ? "WRITE" : "WRITEV", res);
+		break;
+	}
+	case MP_OP_DISCONNECT:
+		tr(step_no, nm, 1, "DISCONNECT %d", e->result);
+		conns[c].h = -2;	/* gone */
+		break;
+	case MP_OP_CANCEL:
+		tr(step_no, nm, 2, "CANCEL %d", e->result);
+		break;
+	default:
+		tr(step_no, nm, 2, "op %d result %d", e->op, e->result);
+	}
+}
+
+/* Until the channel has been quiet for a while; plain accepts on the way. */
+static void settle(void)
+{
+	struct mp_completion e;
+	int quiet = 0, r, fd;
+
+	while (quiet < 2) {
+		r = mp_dispatch(mp, &e, 30);
+		if (r == 1) {
+			on_completion(&e);
+			quiet = 0;
+			continue;
+		}
+		if (r < 0 && errno != ENOENT)
+			tr(step_no, "!", 3, "dispatch: %s", ename(errno));
+		if (r < 0)
+			usleep(30000);
+		while ((fd = accept4(plain, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+			peers[npeers] = fd;
+			if (ncon_peers < ncon)
+				conns[con_order[ncon_peers]].peer = npeers;
+			ncon_peers++;
+			npeers++;
+		}
+		quiet++;
+	}
+}
+
+static void refused(int c_or_l, const char *op)
+{
+	char nm[8] = "L";
+
+	if (c_or_l >= 0)
+		cname(c_or_l, nm);
+	tr(step_no, nm, 3, "%s refused %s", op, ename(errno));
+}
+
+static int peer_new(bool zw)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = lib_lo_addr(AF_INET, D_PORT, &ss);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), v = zw ? 2048 : 256 << 10;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		tr(step_no, "P", 3, "connect: %s", ename(errno));
+		close(fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return fd;
+}
+
+static uint64_t rx_hash[2 * D_MAXC], rx_len[2 * D_MAXC];
+
+static int peer_drain(int p)
+{
+	static char b[65536];
+	ssize_t n;
+	int tot = 0;
+
+	if (p < 0 || peers[p] < 0)
+		return -1;
+	while ((n = recv(peers[p], b, sizeof(b), 0)) > 0) {
+		rx_hash[p] = hash_add(rx_hash[p], b, n);
+		rx_len[p] += n;
+		tot += n;
+	}
+	return tot;
+}
+
+static char rbufs[D_MAXC][8192];
+
+/*
+ * Run the script of seed @seed; the generator draws the same numbers on
+ * both backends: no choice depends on what happened.
+ */
+static void run(uint64_t seed, int steps)
+{
+	struct iovec iovs[D_MAXC][64][4];
+	int iv = 0, i, c, ret;
+	char nm[8];
+
+	rs = seed * 0x9E3779B97F4A7C15ULL | 1;
+	for (i = 0; i < D_BIG + 65536; i++)
+		wbuf[i] = (char)(rnd() >> 56);
+	for (c = 0; c < D_MAXC; c++)
+		conns[c].h = -1;
+	for (i = 0; i < 2 * D_MAXC; i++) {
+		peers[i] = -1;
+		rx_hash[i] = 0xcbf29ce484222325ULL;
+	}
+	{
+		int v = 32 << 10;
+
+		lfd = lib_listener(AF_INET, D_PORT, 64, 0);
+		/* the accepted sockets inherit a small, fixed send buffer */
+		setsockopt(lfd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+		plain = lib_listener(AF_INET, D_PLAIN, 64, SOCK_NONBLOCK);
+	}
+	lh = mp_register(mp, lfd, 0, NULL, 0);
+	if (lh < 0) {
+		tr(0, "!", 3, "register: %s", ename(errno));
+		return;
+	}
+	for (step_no = 1; step_no <= steps + 1; step_no++) {
+		unsigned int d = rn(100), k;
+		int a = nconns ? (int)rn(nconns + 1) : 0;	/* may be one not there */
+		bool last = step_no == steps + 1;
+
+		if (a >= D_MAXC)
+			a = D_MAXC - 1;
+		if (last) {
+			/* the end: cancel everything, disconnect everything */
+			tr(step_no, "#", -1, "step end");
+			for (c = 0; c < nconns; c++) {
+				if (conns[c].h < 0)
+					continue;
+				if (mp_cancel(mp, conns[c].h, 0))
+					refused(c, "CANCEL");
+				if (mp_disconnect(mp, conns[c].h))
+					refused(c, "DISCONNECT");
+			}
+			if (mp_cancel(mp, lh, 0))
+				refused(-1, "CANCEL");
+			settle();
+			break;
+		}
+		if (d < 14 && npeers < D_MAXC) {
+			bool zw = rn(3) == 0;
+
+			tr(step_no, "#", -1, "step peer connect%s", zw ? " zero-window" : "");
+			peers[npeers] = peer_new(zw);
+			dport_peer[nacc_peers++] = npeers;
+			/* accepted ones map to peers in connect order */
+			npeers++;
+		} else if (d < 24) {
+			k = 1 + rn(2);
+			tr(step_no, "#", -1, "step accept %u", k);
+			if (mp_accept(mp, lh, k, 0))
+				refused(-1, "ACCEPT");
+		} else if (d < 27) {
+			struct sockaddr_storage ss;
+			socklen_t len = lib_lo_addr(AF_INET, rn(4) ? D_PLAIN : D_PLAIN + 5, &ss);
+
+			tr(step_no, "#", -1, "step connect");
+			if (mp_connect(mp, (struct sockaddr *)&ss, len, 7))
+				refused(-1, "CONNECT");
+		} else if (d < 29) {
+			tr(step_no, "#", -1, "step listener shutdown");
+			shutdown(lfd, SHUT_RDWR);
+		} else if (d < 31) {
+			k = rn(2) ? 0 : MP_CANCEL_OP(MP_OP_ACCEPT);
+			tr(step_no, "#", -1, "step cancel L %#x", k);
+			if (mp_cancel(mp, lh, k))
+				refused(-1, "CANCEL");
+		} else if (a >= nconns || conns[a].h < 0) {
+			/* a step on a connection that is not there: the same on both */
+			tr(step_no, "#", -1, "step none");
+		} else if (d < 45) {
+			cname(a, nm);
+			k = 1 + rn(rn(2) ? 8192 : 100);
+			tr(step_no, "#", -1, "step read %s %u", nm, k);
+			if (mp_read(mp, conns[a].h, rbufs[a], k))
+				refused(a, "READ");
+		} else if (d < 62 || (d < 70 && wq_n[a] < 60)) {
+			bool big = rn(4) == 0, v = d >= 55;
+			struct wreq *w = &wq[a][wq_n[a]];
+
+			cname(a, nm);
+			memset(w, 0, sizeof(*w));
+			w->c = a;
+			if (!v) {
+				w->total = big ? D_BIG : 1 + rn(4000);
+				w->buf = wbuf + rn(65536);
+				tr(step_no, "#", -1, "step write %s %zu", nm, w->total);
+				ret = wq_n[a] < 60 ? mp_write(mp, conns[a].h, w->buf, w->total) : -1;
+			} else {
+				struct iovec *io = iovs[a][iv++ % 64];
+
+				w->iovcnt = 1 + rn(4);
+				for (i = 0; i < w->iovcnt; i++) {
+					io[i].iov_len = big && !i ? D_BIG : rn(3000);
+					io[i].iov_base = wbuf + rn(65536);
+					w->total += io[i].iov_len;
+				}
+				w->iov = io;
+				tr(step_no, "#", -1, "step writev %s %zu", nm, w->total);
+				ret = wq_n[a] < 60 ? mp_writev(mp, conns[a].h, io, w->iovcnt) : -1;
+			}
+			if (ret)
+				refused(a, v ? "WRITEV" : "WRITE");
+			else
+				wq_n[a]++;
+		} else if (d < 76) {
+			static const unsigned int masks[] = {
+				0, MP_CANCEL_OP(MP_OP_WRITE), MP_CANCEL_OP(MP_OP_WRITEV),
+				MP_CANCEL_OP(MP_OP_READ),
+				MP_CANCEL_OP(MP_OP_WRITE) | MP_CANCEL_OP(MP_OP_READ),
+			};
+
+			k = masks[rn(5)];
+			cname(a, nm);
+			tr(step_no, "#", -1, "step cancel %s %#x", nm, k);
+			if (mp_cancel(mp, conns[a].h, k))
+				refused(a, "CANCEL");
+		} else if (d < 80) {
+			cname(a, nm);
+			tr(step_no, "#", -1, "step disconnect %s", nm);
+			if (mp_disconnect(mp, conns[a].h))
+				refused(a, "DISCONNECT");
+		} else if (d < 88) {
+			int p = conns[a].peer;
+
+			k = 1 + rn(4000);
+			cname(a, nm);
+			tr(step_no, "#", -1, "step peer-of-%s write %u", nm, k);
+			if (p >= 0 && peers[p] >= 0)
+				send(peers[p], wbuf + 7, k, MSG_NOSIGNAL);
+		} else if (d < 95) {
+			cname(a, nm);
+			tr(step_no, "#", -1, "step peer-of-%s read", nm);
+			peer_drain(conns[a].peer);
+		} else if (d < 98) {
+			int p = conns[a].peer;
+
+			cname(a, nm);
+			tr(step_no, "#", -1, "step peer-of-%s shutdown wr", nm);
+			if (p >= 0 && peers[p] >= 0)
+				shutdown(peers[p], SHUT_WR);
+		} else {
+			struct linger lg = { 1, 0 };
+			int p = conns[a].peer;
+
+			cname(a, nm);
+			tr(step_no, "#", -1, "step peer-of-%s reset", nm);
+			if (p >= 0 && peers[p] >= 0) {
+				setsockopt(peers[p], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+				close(peers[p]);
+				peers[p] = -2;
+			}
+		}
+		if (mp_flush(mp) < 0)
+			tr(step_no, "!", 3, "flush: %s", ename(errno));
+		settle();
+	}
+	/* what each peer got */
+	step_no = 10000;
+	for (c = 0; c < nconns; c++) {
+		static char b[65536];
+		int p = conns[c].peer, fd, tries = 0;
+		uint64_t hsh, len;
+		ssize_t r;
+
+		cname(c, nm);
+		if (p < 0 || peers[p] < 0) {
+			tr(step_no, nm, 0, "peer gone");
+			continue;
+		}
+		fd = peers[p];
+		hsh = rx_hash[p];
+		len = rx_len[p];
+		for (;;) {
+			r = recv(fd, b, sizeof(b), 0);
+			if (r > 0) {
+				hsh = hash_add(hsh, b, r);
+				len += r;
+				tries = 0;
+				continue;
+			}
+			if (r < 0 && errno == EAGAIN && ++tries < 20) {
+				usleep(10000);
+				continue;
+			}
+			break;
+		}
+		/*
+		 * A socket closed with input unread resets the connection and
+		 * drops what it had not sent: then the peer has a prefix.
+		 */
+		if (wq_n[c])	/* the library keeps a closing handle's writes */
+			tr(step_no, nm, 0, "peer stream not checked: %d writes never completed", wq_n[c]);
+		else if (len < conns[c].len && hsh == prefix_hash(&conns[c], len))
+			tr(step_no, nm, 0, "peer stream is a prefix of the writes' completions (reset)");
+		else if (len != conns[c].len || hsh != conns[c].hash)
+			tr(step_no, nm, 0, "peer stream does NOT match the writes' completions (%llu bytes, completions say %llu)",
+			   (unsigned long long)len, (unsigned long long)conns[c].len);
+		else if (conns[c].partial)
+			tr(step_no, nm, 0, "peer stream matches (a write was partial)");
+		else
+			tr(step_no, nm, 0, "peer stream %llu bytes hash %016llx",
+			   (unsigned long long)len, (unsigned long long)hsh);
+	}
+}
+
+/* One script on one backend, in a child: its transcript into @buf. */
+static int run_child(uint64_t seed, int steps, const char *backend, char *buf, size_t cap)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		size_t o = 0;
+		int i;
+
+		setenv("MEGAPIPE_BACKEND", backend, 1);
+		if (lib_netns_enter())
+			_exit(10);
+		lib_pin(0);
+		lines = calloc(maxlines, sizeof(*lines));
+		wbuf = malloc(D_BIG + 65536);
+		mp = mp_create(0, 1024);
+		if (!lines || !wbuf || !mp)
+			_exit(11);
+		run(seed, steps);
+		qsort(lines, nlines, sizeof(*lines), line_cmp);
+		for (i = 0; i < nlines && o + 160 < cap; i++)
+			o += snprintf(buf + o, cap - o, "%5d %-3s %s\n", lines[i].step,
+				      lines[i].name, lines[i].text);
+		buf[o] = 0;
+		mp_destroy(mp);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Print the first difference with a little context. */
+static void show_diff(const char *a, const char *b)
+{
+	const char *pa = a, *pb = b, *la = a;
+	int n = 0, ctx = 0;
+
+	while (*pa && *pb) {
+		const char *ea = strchr(pa, '\n'), *eb = strchr(pb, '\n');
+
+		if (!ea || !eb)
+			break;
+		if (ea - pa != eb - pb || memcmp(pa, pb, ea - pa))
+			break;
+		if (++n > 12) {
+			la = strchr(la, '\n') + 1;
+		}
+		pa = ea + 1;
+		pb = eb + 1;
+	}
+	printf("#   ... same up to here (last lines):\n");
+	for (const char *p = la; p < pa; ) {
+		const char *e = strchr(p, '\n');
+
+		printf("#     %.*s\n", (int)(e - p), p);
+		p = e + 1;
+	}
+	printf("#   kernel backend goes on:\n");
+	for (ctx = 0; *pa && ctx < 12; ctx++) {
+		const char *e = strchr(pa, '\n');
+
+		printf("#   K %.*s\n", (int)(e - pa), pa);
+		pa = e + 1;
+	}
+	printf("#   epoll backend goes on:\n");
+	for (ctx = 0; *pb && ctx < 12; ctx++) {
+		const char *e = strchr(pb, '\n');
+
+		printf("#   E %.*s\n", (int)(e - pb), pb);
+		pb = e + 1;
+	}
+}
+
+FIXTURE(diff) {
+	int unused;
+};
+
+FIXTURE_SETUP(diff)
+{
+}
+
+FIXTURE_TEARDOWN(diff)
+{
+}
+
+TEST_F_TIMEOUT(diff, kernel_vs_epoll, 7200)
+{
+	const char *e = getenv("MP_DIFF_SEED");
+	uint64_t seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
+	int scripts = getenv("MP_DIFF_SCRIPTS") ? atoi(getenv("MP_DIFF_SCRIPTS")) : 6;
+	int steps = getenv("MP_DIFF_STEPS") ? atoi(getenv("MP_DIFF_STEPS")) : 40;
+	bool verbose = getenv("MP_DIFF_VERBOSE") && atoi(getenv("MP_DIFF_VERBOSE"));
+	size_t cap = 1 << 20;
+	char *kb, *eb;
+	int i, bad = 0, rc;
+
+	const char *ba = getenv("MP_DIFF_A") ? getenv("MP_DIFF_A") : "kernel";
+
+	if (!strcmp(ba, "kernel") && access("/dev/megapipe", F_OK))
+		SKIP(return, "no /dev/megapipe (CONFIG_MEGAPIPE)");
+	kb = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	eb = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, kb);
+	ASSERT_NE(MAP_FAILED, eb);
+	printf("# first seed %llu, %d scripts of %d steps (MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1 reruns one)\n",
+	       (unsigned long long)seed, scripts, steps);
+	for (i = 0; i < scripts; i++) {
+		uint64_t s = seed + i;
+
+		kb[0] = eb[0] = 0;
+		rc = run_child(s, steps, ba, kb, cap);
+		ASSERT_EQ(0, rc) TH_LOG("seed %llu: kernel run exit %d", (unsigned long long)s, rc);
+		rc = run_child(s, steps, "epoll", eb, cap);
+		ASSERT_EQ(0, rc) TH_LOG("seed %llu: epoll run exit %d", (unsigned long long)s, rc);
+		if (verbose)
+			printf("# seed %llu kernel:\n%s# seed %llu epoll:\n%s",
+			       (unsigned long long)s, kb, (unsigned long long)s, eb);
+		if (strstr(kb, "NOT match") || strstr(eb, "NOT match")) {
+			printf("# seed %llu: a peer's stream does not match its writes' completions (%s backend)\n",
+			       (unsigned long long)s, strstr(kb, "NOT match") ? "kernel" : "epoll");
+			bad++;
+		}
+		if (strcmp(kb, eb)) {
+			printf("# seed %llu: the backends differ\n", (unsigned long long)s);
+			show_diff(kb, eb);
+			bad++;
+		}
+	}
+	printf("# %d scripts run, %d with a difference\n", scripts, bad);
+	EXPECT_EQ(0, bad);
+	munmap(kb, cap);
+	munmap(eb, cap);
+}
+
+TEST_HARNESS_MAIN
