@@ -40,7 +40,7 @@ KKCSAN     := $(BUILD)/kbuild-kcsan/arch/x86/boot/bzImage
 TEST_CPUS  ?= 2
 
 .PHONY: all run test deps source kernel-test kernel-bench kernel-ref kernel-modular \
-	kernel-kcsan test-kcsan \
+	kernel-kcsan test-kcsan fuzz \
 	userspace tests vm bench bench-nginx bench-bundle kernel-deb check-series checkpatch \
 	clean distclean help
 
@@ -135,6 +135,20 @@ run: deps kernel-bench userspace
 # reported in our code (others are listed); not part of make test.
 test-kcsan: deps kernel-kcsan tests
 	@tests/vm/run-kcsan $(KKCSAN) $(TEST_CPUS)
+
+# The long randomized runs of /dev/megapipe in the test VM (docs/channel.md
+# "Fuzzing"): megapipe_fuzz for FUZZ_REQUESTS requests, then megapipe_diff
+# for DIFF_SCRIPTS scripts (kernel vs epoll backend); FUZZ_SEED/DIFF_SEED
+# reproduce a run.  Not part of make test (which runs short ones).
+FUZZ_REQUESTS ?= 1000000
+DIFF_SCRIPTS  ?= 2000
+fuzz: deps kernel-test tests
+	@mkdir -p $(BUILD)/vm/fuzz
+	@tests/vm/vm-run -k $(KTEST) -c $(TEST_CPUS) -t $${FUZZ_TIMEOUT:-86400} -o $(BUILD)/vm/fuzz -- \
+		sh -c 'env MP_FUZZ_REQUESTS=$(FUZZ_REQUESTS) MP_FUZZ_KILLS=50 $(if $(FUZZ_SEED),MP_FUZZ_SEED=$(FUZZ_SEED)) \
+			build/tests/net/megapipe_fuzz; a=$$?; \
+			env MP_DIFF_SCRIPTS=$(DIFF_SCRIPTS) $(if $(DIFF_SEED),MP_DIFF_SEED=$(DIFF_SEED)) \
+			build/tests/net/megapipe_diff; b=$$?; [ $$a = 0 ] && [ $$b = 0 ]'
 
 vm: deps kernel-test
 	@tests/vm/vm-run -k $(KTEST) -c $(TEST_CPUS) -i

@@ -703,7 +703,7 @@ FIXTURE_TEARDOWN(diff)
 {
 }
 
-TEST_F_TIMEOUT(diff, kernel_vs_epoll, 7200)
+TEST_F_TIMEOUT(diff, kernel_vs_epoll, 86400)
 {
 	const char *e = getenv("MP_DIFF_SEED");
 	uint64_t seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);

@@ -1259,21 +1259,21 @@ static void report(const char *what, uint64_t seed)
 	fflush(stdout);
 }
 
-TEST_F_TIMEOUT(fz, random_batches, 3600)
+TEST_F_TIMEOUT(fz, random_batches, 86400)
 {
 	const char *e = getenv("MP_FUZZ_SECS");
 	uint64_t secs = e ? strtoull(e, NULL, 0) : 20;
 	int rc;
 
 	if (stop_after && !e)
-		secs = 3000;
+		secs = 86400;
 	rc = run_child(self->seed, secs * 1000, 0);
 	report("random_batches", self->seed);
 	EXPECT_EQ(0, rc) TH_LOG("seed %llu: %s", (unsigned long long)self->seed, st->msg);
 	check_baseline(_metadata, self->slab0);
 }
 
-TEST_F_TIMEOUT(fz, sigkill_midway, 600)
+TEST_F_TIMEOUT(fz, sigkill_midway, 86400)
 {
 	const char *e = getenv("MP_FUZZ_KILLS");
 	int kills = e ? atoi(e) : 3, i, rc;
