@@ -468,7 +468,12 @@ static void run(uint64_t seed, int steps)
 			if (mp_connect(mp, (struct sockaddr *)&ss, len, 7))
 				refused(-1, "CONNECT");
 		} else if (d < 29) {
-			tr(step_no, "#", -1, "step listener shutdown");
+			/* with an ACCEPT pending */
+			tr(step_no, "#", -1, "step accept 1 + listener shutdown");
+			if (mp_accept(mp, lh, 1, 0))
+				refused(-1, "ACCEPT");
+			mp_flush(mp);
+			settle();
 			shutdown(lfd, SHUT_RDWR);
 		} else if (d < 31) {
 			k = rn(2) ? 0 : MP_CANCEL_OP(MP_OP_ACCEPT);
@@ -522,6 +527,34 @@ static void run(uint64_t seed, int steps)
 
 			k = masks[rn(5)];
 			cname(a, nm);
+			if (rn(3) == 0 && wq_n[a] < 58) {
+				/* a big WRITE, a WRITEV behind it, CANCEL of WRITEs only */
+				struct wreq *w = &wq[a][wq_n[a]];
+				struct iovec *io = iovs[a][iv++ % 64];
+
+				memset(w, 0, 2 * sizeof(*w));
+				w->c = w[1].c = a;
+				w->buf = wbuf + rn(65536);
+				w->total = D_BIG;
+				io[0].iov_base = wbuf + rn(65536);
+				io[0].iov_len = 1 + rn(3000);
+				w[1].iov = io;
+				w[1].iovcnt = 1;
+				w[1].total = io[0].iov_len;
+				tr(step_no, "#", -1, "step write %s %u + writev %zu + cancel WRITE",
+				   nm, D_BIG, io[0].iov_len);
+				if (mp_write(mp, conns[a].h, w->buf, w->total))
+					refused(a, "WRITE");
+				else
+					wq_n[a]++;
+				if (mp_writev(mp, conns[a].h, io, 1))
+					refused(a, "WRITEV");
+				else
+					wq_n[a]++;
+				mp_flush(mp);
+				settle();
+				k = MP_CANCEL_OP(MP_OP_WRITE);
+			}
 			tr(step_no, "#", -1, "step cancel %s %#x", nm, k);
 			if (mp_cancel(mp, conns[a].h, k))
 				refused(a, "CANCEL");
