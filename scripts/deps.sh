@@ -7,7 +7,7 @@ pkgs=(
 	build-essential bc bison flex libelf-dev libssl-dev ccache cpio xz-utils kmod rsync
 	qemu-system-x86 python3 iproute2 procps ethtool busybox-static
 	liburing-dev libglib2.0-dev gnuplot-nox wrk memcached libmemcached-tools nginx-light
-	groff-base pkg-config
+	groff-base pkg-config nftables iptables
 	"$@"
 )
 missing=()
