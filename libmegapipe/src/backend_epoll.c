@@ -101,11 +101,11 @@ struct ep_chan {
 /* ---- the process-wide set of registered sockets (EEXIST) ---------------- */
 
 /*
- * The device refuses a connection already registered in a channel, and a
- * listener already registered in the same channel (a listener is meant to
- * be registered in every channel, each with its CPUs).  Sockets are told
- * apart by inode (sockfs gives each its own); the set covers the sockets
- * registered by fd in this process's channels.
+ * The device refuses a socket already registered in the same channel (a
+ * listener is meant to be registered in every channel, each with its
+ * CPUs; a connection may be in several, as an fd in several epolls).
+ * Sockets are told apart by inode (sockfs gives each its own); the set
+ * covers the sockets registered by fd in this process's channels.
  */
 #define REG_BUCKETS	1024
 
@@ -337,7 +337,7 @@ static void h_free(struct ep_chan *ch, struct ep_handle *h)
 	uint32_t i = MEGAPIPE_HANDLE_INDEX(h->handle);
 
 	if (h->in_registry)
-		reg_del(h->dev, h->ino, h->kind == K_LISTENER ? ch : NULL);
+		reg_del(h->dev, h->ino, ch);
 	h->handle = MEGAPIPE_NO_HANDLE;
 	h->kind = K_FREE;
 	h->fd = -1;
@@ -463,7 +463,7 @@ static void run_accepts(struct ep_chan *ch, struct ep_handle *h)
 		if (nh && want_fd) {
 			if (fstat(fd, &st))
 				err = -errno;
-			else if (!(err = reg_add(st.st_dev, st.st_ino, NULL))) {
+			else if (!(err = reg_add(st.st_dev, st.st_ino, ch))) {
 				nh->dev = st.st_dev;
 				nh->ino = st.st_ino;
 				nh->in_registry = 1;
@@ -805,7 +805,6 @@ static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 	socklen_t len = sizeof(val);
 	struct sockaddr_storage ss;
 	struct ep_handle *h;
-	char ulp[16] = "";
 	struct stat st;
 
 	if (!ch->set_up)
@@ -825,9 +824,6 @@ static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 	len = sizeof(val);
 	if (getsockopt(r->fd, SOL_SOCKET, SO_PROTOCOL, &val, &len) || val != IPPROTO_TCP)
 		return -EOPNOTSUPP;
-	len = sizeof(ulp);
-	if (!getsockopt(r->fd, IPPROTO_TCP, TCP_ULP, ulp, &len) && len && ulp[0])
-		return -EOPNOTSUPP;
 	len = sizeof(listening);
 	if (getsockopt(r->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len))
 		return -errno;
@@ -839,12 +835,12 @@ static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 	err = check_cpumask(r);
 	if (err)
 		return err;
-	err = reg_add(st.st_dev, st.st_ino, listening ? ch : NULL);
+	err = reg_add(st.st_dev, st.st_ino, ch);
 	if (err)
 		return err;
 	h = h_alloc(ch, r->fd, listening ? K_LISTENER : K_CONN, false, r->cookie, &err);
 	if (!h) {
-		reg_del(st.st_dev, st.st_ino, listening ? ch : NULL);
+		reg_del(st.st_dev, st.st_ino, ch);
 		return err;
 	}
 	h->dev = st.st_dev;
@@ -1223,7 +1219,7 @@ static void ep_close(struct mp_channel *mp, bool foreign)
 		else if (h->nonblock_ref)
 			lfl_put(h->fd, h->dev, h->ino);
 		if (h->in_registry)
-			reg_del(h->dev, h->ino, h->kind == K_LISTENER ? ch : NULL);
+			reg_del(h->dev, h->ino, ch);
 	}
 	close(ch->epfd);
 	for (i = 0; i < ch->nh; i += CHUNK)

@@ -171,11 +171,14 @@ static void t_register_errors(void)
 	T_ERRNO(mp_register(mp, cfd, 0, &set, sizeof(set)), EINVAL);	/* mask on a connection */
 	lh = mp_register(mp, cfd, 0, NULL, 0);
 	T_ASSERT(lh >= 0, "register a connected socket: %s", strerror(errno));
-	T_ERRNO(mp_register(mp, cfd, 0, NULL, 0), EEXIST);
-	T_ERRNO(mp_register(mp2, cfd, 0, NULL, 0), EEXIST);	/* in any channel */
+	T_ERRNO(mp_register(mp, cfd, 0, NULL, 0), EEXIST);	/* once per channel */
 	cfd2 = dup(cfd);
-	T_ERRNO(mp_register(mp2, cfd2, 0, NULL, 0), EEXIST);	/* same socket */
+	T_ERRNO(mp_register(mp, cfd2, 0, NULL, 0), EEXIST);	/* same socket */
 	close(cfd2);
+	/* in another channel too, as an fd in two epolls */
+	lh2 = mp_register(mp2, cfd, 0, NULL, 0);
+	T_ASSERT(lh2 >= 0, "register in a second channel: %s", strerror(errno));
+	T_CALL(mp_unregister(mp2, lh2));
 	T_CALL(mp_unregister(mp, lh));
 	lh = mp_register(mp2, cfd, 0, NULL, 0);		/* free again */
 	T_ASSERT(lh >= 0, "re-register elsewhere");

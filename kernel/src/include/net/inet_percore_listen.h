@@ -22,20 +22,6 @@
 struct proto_accept_arg;
 struct poll_table_struct;
 
-#if IS_ENABLED(CONFIG_MEGAPIPE)
-void megapipe_sk_data_ready(struct sock *sk);
-void __megapipe_sk_clone(struct sock *newsk);
-
-/* A child cloned from a listener /dev/megapipe hooked: unhook it. */
-static inline void megapipe_sk_clone(struct sock *newsk)
-{
-	if (unlikely(newsk->sk_data_ready == megapipe_sk_data_ready))
-		__megapipe_sk_clone(newsk);
-}
-#else
-static inline void megapipe_sk_clone(struct sock *newsk) {}
-#endif
-
 /* Only with CONFIG_TCP_PERCORE_LISTEN; declared for IS_ENABLED() tests. */
 void inet_pcl_data_ready(struct sock *sk);
 
@@ -79,6 +65,7 @@ u32 inet_pcl_acceptq_len(const struct sock *sk);
 int inet_pcl_setsockopt(struct sock *sk, int val);
 int inet_pcl_getsockopt(struct sock *sk);
 bool inet_pcl_ref_tryget(struct inet_pcl *pcl);
+struct wait_queue_head *inet_pcl_wait_head(struct sock *sk, int cpu);
 
 /*
  * Take the reference a request socket holds on its listener (reqsk_alloc):
@@ -125,7 +112,6 @@ static inline void inet_pcl_clone_init(struct sock *newsk)
 	if (static_branch_unlikely(&inet_pcl_key.key) &&
 	    newsk->sk_data_ready == inet_pcl_data_ready)
 		newsk->sk_data_ready = sock_def_readable;
-	megapipe_sk_clone(newsk);
 }
 
 #else /* !CONFIG_TCP_PERCORE_LISTEN */
@@ -184,9 +170,12 @@ static inline int inet_pcl_getsockopt(struct sock *sk)
 	return -ENOPROTOOPT;
 }
 
-static inline void inet_pcl_clone_init(struct sock *newsk)
+static inline void inet_pcl_clone_init(struct sock *newsk) {}
+
+static inline struct wait_queue_head *inet_pcl_wait_head(struct sock *sk,
+							 int cpu)
 {
-	megapipe_sk_clone(newsk);
+	return NULL;
 }
 
 #endif /* CONFIG_TCP_PERCORE_LISTEN */

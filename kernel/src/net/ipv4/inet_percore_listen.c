@@ -607,6 +607,26 @@ __poll_t inet_pcl_poll(struct file *file, struct socket *sock,
 }
 
 /*
+ * Where an exclusive waiter that is not a thread waits for the children of
+ * a per-core listener (/dev/megapipe's listener handles, which wait as an
+ * EPOLLEXCLUSIVE epoll does): the clone of @cpu, woken first for the
+ * children of that CPU, or with @cpu < 0 the queue of all exclusive
+ * waiters, woken when no waiter of the clone took the wakeup.  Both are
+ * woken all when the listener stops listening.  NULL: not a per-core
+ * listener.  The queues live as long as the socket.
+ */
+struct wait_queue_head *inet_pcl_wait_head(struct sock *sk, int cpu)
+{
+	struct inet_pcl *pcl = inet_pcl(sk);
+
+	if (!pcl)
+		return NULL;
+	if (cpu < 0)
+		return &pcl->wq_excl;
+	return &per_cpu_ptr(pcl->clones, cpu)->wq;
+}
+
+/*
  * The listener is closing: move every clone's children to the listener's
  * own queue, where inet_csk_listen_stop() resets them or migrates them to
  * another reuseport listener, as it does upstream.

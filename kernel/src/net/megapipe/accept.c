@@ -38,6 +38,7 @@ int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->accepts);
 	h->pending++;
+	WRITE_ONCE(h->naccepts, h->naccepts + 1);
 	mp_accept_run(h);
 	return 0;
 }
@@ -57,12 +58,12 @@ static int mp_accept_one(struct mp_handle *h, struct mp_req *req)
 	int fd = -1, err;
 	u16 flags = 0;
 
-	if (ch->nlive >= MP_MAX_HANDLES)
+	if (!mp_handle_room(ch))
 		return -EMFILE;
 	if (!want_fd) {
 		/* a connection that gave up before it was taken: skip it */
 		do {
-			newsock = mp_lw_accept(h->sock);
+			newsock = mp_lw_accept(ch, h->sock);
 		} while (IS_ERR(newsock) && PTR_ERR(newsock) == -ECONNABORTED);
 		if (IS_ERR(newsock))
 			return PTR_ERR(newsock);

@@ -3,12 +3,12 @@
  * MegaPipe channels: MEGAPIPE_OP_CANCEL.
  *
  * Completes the handle's pending requests of the chosen opcodes with
- * -ECANCELED (a write with bytes queued: with that count), then itself
- * with how many it cancelled.  Runs entirely in the submit call.  It
- * also reaches a closing handle: a DISCONNECT queued behind a write the
- * peer never lets finish (a zero window) then runs.  With
- * MEGAPIPE_NO_HANDLE it cancels the channel's CONNECTs: none in this
- * version.
+ * -ECANCELED (a write with bytes queued: with that count, and then every
+ * write behind it, of any opcode, with -ECANCELED: the stream would have
+ * a hole), then itself with how many it cancelled.  Runs entirely in the
+ * submit call.  It also reaches a closing handle: a DISCONNECT queued
+ * behind a write the peer never lets finish (a zero window) then runs.
+ * With MEGAPIPE_NO_HANDLE it cancels the channel's pending CONNECTs.
  */
 #include "megapipe.h"
 

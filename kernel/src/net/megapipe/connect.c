@@ -12,6 +12,7 @@
  * also the new handle's.  CANCEL of MEGAPIPE_NO_HANDLE cancels the
  * channel's pending CONNECTs.
  */
+#include <linux/audit.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/net.h>
@@ -94,7 +95,11 @@ int mp_connect_submit(struct mp_chan *ch, struct mp_handle *unused,
 	/* the length is connect()'s to check: its error is the completion's */
 	if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)
 		return -EAFNOSUPPORT;
-	sock = mp_lw_create(addr.ss_family);
+	/* the SOCKADDR record connect(2) writes for audit */
+	err = audit_sockaddr(r->len, &addr);
+	if (err)
+		return err;
+	sock = mp_lw_create(ch, addr.ss_family);
 	if (IS_ERR(sock))
 		return PTR_ERR(sock);
 	h = mp_handle_new(ch, NULL, sock, false, false, &err);
@@ -133,6 +138,7 @@ u32 mp_connect_cancel_all(struct mp_chan *ch)
 			mp_connect_finish(h, -ECANCELED);
 			n++;
 		}
+		cond_resched();
 	}
 	return n;
 }

@@ -73,11 +73,13 @@ bool mp_cq_pending(struct mp_chan *ch)
 }
 
 /*
- * Copy out up to @max completions, oldest first, and give back their
- * reservations.  Returns how many, or -EFAULT with nothing consumed.
+ * Copy out up to @max completions, oldest first, store @base plus their
+ * number in *@ucount, and only then consume them and give back their
+ * reservations: a fault loses nothing.  Returns how many, or -EFAULT with
+ * nothing consumed.
  */
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
-		   u32 max)
+		   u32 max, u32 __user *ucount, u32 base)
 {
 	u32 n = min(max, ch->cq_n), i, w, at = ch->cq_head;
 	u64 __user *uw = (u64 __user *)ucqe;
@@ -101,6 +103,8 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 			at = 0;
 	}
 	user_access_end();
+	if (put_user(base + n, ucount))
+		return -EFAULT;
 	ch->cq_head = at;
 	WRITE_ONCE(ch->cq_n, ch->cq_n - n);
 	mp_cq_unreserve(ch, n);

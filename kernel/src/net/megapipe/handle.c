@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * MegaPipe channels: handles and the socket callbacks.
+ * MegaPipe channels: handles and how their sockets wake them.
  *
  * A handle is an index into the channel's slot table plus the slot's
  * generation (include/uapi/linux/megapipe.h), so that a stale handle is
@@ -8,31 +8,25 @@
  * reference to its socket's file; a lightweight one (lwsocket.c) owns
  * its socket, which has no file.
  *
- * The channel hooks sk_data_ready (listeners and connections),
- * sk_write_space and sk_state_change (connections) of a registered
- * socket.  The wrappers run in softirq: they only put the handle on its
- * channel's ready list and wake the channel, then chain to the callback
- * they replaced.  They find the handles through sk_user_data (struct
- * mp_sock), written under sk_callback_lock and read under it, so that once
- * a handle is detached no callback can still see it.  A socket whose
- * callbacks someone else replaced, with a ULP, or with sk_user_data of
- * another owner (a sockmap, say) is refused; a callback is restored only
- * if it is still ours.  Children of a registered listener are cloned with
- * its callbacks but not its sk_user_data (SK_USER_DATA_NOCOPY):
- * megapipe_sk_clone() gives them TCP's defaults back, and a wrapper that
- * finds no mp_sock behaves as the default.  A TCP socket's default callbacks
- * are sock_def_readable (or a per-core listener's inet_pcl_data_ready),
- * sk_stream_write_space and sock_def_wakeup.
+ * A handle waits for its socket's events the way epoll and io_uring's
+ * poll do: with entries on the socket's wait queues whose wake function
+ * puts the handle on its channel's ready list and wakes the channel (see
+ * struct mp_wait).  The socket's callbacks stay TCP's, so the channel
+ * coexists with kTLS, sockmap, epoll and every other waiter, and a
+ * listener's children owe it nothing.  The I/O runs in the owner's
+ * context (mp_run_ready()).  Removing the entries (mp_handle_detach())
+ * takes each queue's lock, so once a handle is detached no waker sees it.
  */
 #include <linux/file.h>
 #include <linux/net.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/nospec.h>
+#include <linux/poll.h>
 #include <net/inet_connection_sock.h>
-#include <net/net_namespace.h>
 #include <net/inet_percore_listen.h>
 #include <net/sock.h>
-#include <net/tcp.h>
 
 #include "megapipe.h"
 
@@ -46,20 +40,32 @@ int mp_handles_init(struct mp_chan *ch)
 	return 0;
 }
 
+/*
+ * Room for another handle: a channel holds at most RLIMIT_NOFILE of them
+ * (and MP_MAX_HANDLES), as an io_uring holds at most RLIMIT_NOFILE
+ * registered files: lightweight sockets and registered sockets whose fd
+ * was closed count as the fds they stand for.
+ */
+bool mp_handle_room(struct mp_chan *ch)
+{
+	return ch->nlive < min_t(unsigned long, MP_MAX_HANDLES,
+				 rlimit(RLIMIT_NOFILE));
+}
+
 /* Find a free index, growing the table; MP_NO_SLOT when full. */
 static u32 mp_slot_alloc(struct mp_chan *ch, int *err)
 {
 	struct mp_slot *slots;
 	u32 i, n;
 
+	if (!mp_handle_room(ch)) {
+		*err = -EMFILE;
+		return MP_NO_SLOT;
+	}
 	if (ch->free_head != MP_NO_SLOT) {
 		i = ch->free_head;
 		ch->free_head = ch->slots[i].next_free;
 		return i;
-	}
-	if (ch->nlive >= MP_MAX_HANDLES) {
-		*err = -EMFILE;
-		return MP_NO_SLOT;
 	}
 	n = ch->nslots ? ch->nslots * 2 : 64;
 	n = min(n, MP_MAX_HANDLES);
@@ -98,7 +104,7 @@ struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
 
 	if (id >= (1U << 31) || i >= ch->nslots)
 		return NULL;
-	h = ch->slots[i].h;
+	h = ch->slots[array_index_nospec(i, ch->nslots)].h;
 	if (!h || h->id != id || h->connecting)
 		return NULL;
 	return h;
@@ -172,266 +178,213 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 
 /* ---- readiness ------------------------------------------------------ */
 
-void mp_handle_mark(struct mp_handle *h)
+/*
+ * Put the handle on its channel's ready list and wake the channel.  True
+ * when a thread of the channel is waiting for work (the channel is idle):
+ * it runs the handle now.
+ */
+bool mp_handle_mark(struct mp_handle *h)
 {
 	struct mp_chan *ch = h->ch;
 	unsigned long flags;
-	bool wake = false;
+	bool marked = false, idle;
 
 	spin_lock_irqsave(&ch->ready_lock, flags);
 	if (list_empty(&h->ready_node)) {
 		list_add_tail(&h->ready_node, &ch->ready);
-		wake = true;
+		marked = true;
 	}
 	spin_unlock_irqrestore(&ch->ready_lock, flags);
-	if (wake && wq_has_sleeper(&ch->wait))
+	/* a waiter was woken when the handle was marked before */
+	idle = wq_has_sleeper(&ch->wait);
+	if (marked && idle)
 		wake_up(&ch->wait);
+	return idle;
 }
 
 /*
- * Mark the socket's handles.  A new child of a per-core listener marks
- * only the handles (channels) whose CPU mask has the CPU of the child's
- * clone and which have an ACCEPT pending, when there are some: the
- * channel of that CPU takes it, the others sleep on; else every handle,
- * and whoever runs first takes (steals) it.  The child's clone is the
- * current CPU's: per-core listen queues a child on the CPU completing its
- * handshake and calls sk_data_ready() there, in the same BH-disabled
- * section.  (h->accepts is read without the channel lock: a race only
- * costs a spurious or a wider wakeup.)
+ * A connection's socket posted an event (data, write space, a state
+ * change, an error): mark the handle, whatever the event, as the callbacks
+ * of the socket post them whether or not a request waits (mp_read_run()
+ * relies on it).
  */
-static void mp_sock_mark(struct sock *sk, struct mp_sock *ms)
+static int mp_conn_wake(struct wait_queue_entry *entry, unsigned int mode,
+			int sync, void *key)
+{
+	mp_handle_mark(container_of(entry, struct mp_wait, entry)->h);
+	return 0;
+}
+
+/*
+ * A listener's event.  Its entries are exclusive, as an EPOLLEXCLUSIVE
+ * epoll's: a new connection wakes one waiter, and the waker goes on to the
+ * next while none takes it.  A channel takes it (returns 1) when it has an
+ * ACCEPT pending and a thread waiting.  A busy channel lets the wakeup go
+ * on, so that an idle channel (or accept(2)) further on is served now; it
+ * is marked too, to try when it gets to it, where the connection is its
+ * own (the clone of a CPU of its mask, or a listener not in per-core
+ * mode), and else left alone: it looks for queued connections itself
+ * before it sleeps (mp_listeners_recheck()).  Anything but a new
+ * connection (the listener stopped listening: a NULL key, EPOLLHUP or
+ * EPOLLERR) marks every handle: pending ACCEPTs end with accept()'s error.
+ */
+static int mp_listener_wake(struct wait_queue_entry *entry, unsigned int mode,
+			    int sync, void *key)
+{
+	struct mp_wait *w = container_of(entry, struct mp_wait, entry);
+	struct mp_handle *h = w->h;
+	__poll_t mask = key_to_poll(key);
+
+	if (!key || (mask & (EPOLLERR | EPOLLHUP))) {
+		mp_handle_mark(h);
+		return 0;
+	}
+	if (!READ_ONCE(h->naccepts))
+		return 0;
+	if (!w->mark_busy && !wq_has_sleeper(&h->ch->wait))
+		return 0;
+	return mp_handle_mark(h);
+}
+
+/*
+ * The channel is about to sleep: mark its listeners with an ACCEPT
+ * pending that have a connection queued anywhere (one another, busy,
+ * channel was sent), so that it takes them now.  True if it marked some.
+ */
+bool mp_listeners_recheck(struct mp_chan *ch)
 {
 	struct mp_handle *h;
 	bool any = false;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry(h, &ch->listeners, sock_node) {
+		if (!h->naccepts)
+			continue;
+		if (vfs_poll(h->file, NULL) & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+			mp_handle_mark(h);
+			any = true;
+		}
+	}
+	return any;
+}
+
+static void mp_wait_add(struct mp_handle *h, struct mp_wait *w,
+			struct wait_queue_head *head, bool exclusive,
+			bool mark_busy)
+{
+	w->h = h;
+	w->head = head;
+	w->mark_busy = mark_busy;
+	init_waitqueue_func_entry(&w->entry, exclusive ? mp_listener_wake :
+				  mp_conn_wake);
+	/* the channel's mark on the queue (mp_chan_waits_on()) */
+	w->entry.private = h->ch;
+	if (exclusive)
+		add_wait_queue_exclusive(head, &w->entry);
+	else
+		add_wait_queue(head, &w->entry);
+}
+
+/*
+ * The wait queues a listener handle waits on: a per-core listener's clone
+ * of each CPU of the handle's mask (unless the mask is every CPU) and its
+ * queue of all exclusive waiters, so that a connection goes to a channel
+ * of its CPU first and to any idle one else (inet_pcl_data_ready()); any
+ * other listener's own queue.
+ */
+static int mp_listener_attach(struct mp_handle *h)
+{
+	struct wait_queue_head *head;
+	bool all = cpumask_equal(h->cpus, cpu_possible_mask);
+	u32 n = 0;
 	int cpu;
 
-	if (ms->listener && inet_pcl(sk)) {
-		cpu = raw_smp_processor_id();
-		list_for_each_entry(h, &ms->handles, sock_node) {
-			if (cpumask_test_cpu(cpu, h->cpus) &&
-			    !list_empty_careful(&h->accepts)) {
-				mp_handle_mark(h);
-				any = true;
-			}
+	head = inet_pcl_wait_head(h->sk, -1);
+	if (!head) {
+		mp_wait_add(h, &h->wait, sk_sleep(h->sk), true, true);
+		return 0;
+	}
+	if (!all) {
+		h->waits = kcalloc(cpumask_weight(h->cpus), sizeof(*h->waits),
+				   GFP_KERNEL_ACCOUNT);
+		if (!h->waits)
+			return -ENOMEM;
+		for_each_cpu(cpu, h->cpus)
+			mp_wait_add(h, &h->waits[n++],
+				    inet_pcl_wait_head(h->sk, cpu), true,
+				    true);
+		h->nwaits = n;
+	}
+	/* with every CPU in its mask, every connection is its own */
+	mp_wait_add(h, &h->wait, head, true, all);
+	return 0;
+}
+
+/* Does an entry of channel @ch wait on @head already? */
+static bool mp_chan_waits_on(struct wait_queue_head *head, struct mp_chan *ch)
+{
+	struct wait_queue_entry *e;
+	bool found = false;
+
+	spin_lock_irq(&head->lock);
+	list_for_each_entry(e, &head->head, entry) {
+		if (e->private == ch) {
+			found = true;
+			break;
 		}
-		if (any)
-			return;
 	}
-	list_for_each_entry(h, &ms->handles, sock_node)
-		mp_handle_mark(h);
+	spin_unlock_irq(&head->lock);
+	return found;
 }
 
 /*
- * Ours only while one of our wrappers is installed, and tagged exactly
- * NOCOPY: a sockmap's psock (NOCOPY | PSOCK) or a reuseport array's entry
- * (NOCOPY | BPF) is someone else's.
- */
-static struct mp_sock *mp_sock_of(struct sock *sk)
-{
-	uintptr_t ud = (uintptr_t)rcu_dereference_check(__sk_user_data(sk),
-				lockdep_is_held(&sk->sk_callback_lock));
-
-	if ((ud & ~SK_USER_DATA_PTRMASK) != SK_USER_DATA_NOCOPY)
-		return NULL;
-	return (struct mp_sock *)(ud & SK_USER_DATA_PTRMASK);
-}
-
-/* sock_def_wakeup(), which is static. */
-static void mp_def_wakeup(struct sock *sk)
-{
-	struct socket_wq *wq;
-
-	rcu_read_lock();
-	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq))
-		wake_up_interruptible_all(&wq->wait);
-	rcu_read_unlock();
-}
-
-/*
- * A TCP socket's own sk_state_change (sock_def_wakeup(), static in
- * net/core/sock.c), learnt from a socket made for the purpose, so that
- * registration can tell whether someone else replaced it.
- */
-static void (*mp_tcp_state_change)(struct sock *sk) __ro_after_init = mp_def_wakeup;
-
-void __init mp_handles_learn_defaults(void)
-{
-	struct socket *sock;
-
-	if (sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-			     &sock))
-		return;
-	mp_tcp_state_change = sock->sk->sk_state_change;
-	sock_release(sock);
-}
-
-void megapipe_sk_data_ready(struct sock *sk)
-{
-	void (*orig)(struct sock *sk) = sock_def_readable;
-	struct mp_sock *ms;
-
-	read_lock_bh(&sk->sk_callback_lock);
-	ms = mp_sock_of(sk);
-	if (ms) {
-		mp_sock_mark(sk, ms);
-		orig = ms->saved_data_ready;
-	}
-	read_unlock_bh(&sk->sk_callback_lock);
-	orig(sk);
-}
-
-static void mp_sk_write_space(struct sock *sk)
-{
-	void (*orig)(struct sock *sk) = sk_stream_write_space;
-	struct mp_sock *ms;
-
-	read_lock_bh(&sk->sk_callback_lock);
-	ms = mp_sock_of(sk);
-	if (ms) {
-		if (sk_stream_is_writeable(sk))
-			mp_sock_mark(sk, ms);
-		orig = ms->saved_write_space;
-	}
-	read_unlock_bh(&sk->sk_callback_lock);
-	orig(sk);
-}
-
-static void mp_sk_state_change(struct sock *sk)
-{
-	void (*orig)(struct sock *sk) = mp_tcp_state_change;
-	struct mp_sock *ms;
-
-	read_lock_bh(&sk->sk_callback_lock);
-	ms = mp_sock_of(sk);
-	if (ms) {
-		mp_sock_mark(sk, ms);
-		orig = ms->saved_state_change;
-	}
-	read_unlock_bh(&sk->sk_callback_lock);
-	orig(sk);
-}
-
-/*
- * A child of a registered listener, cloned with its callbacks (from
- * inet_csk_clone_lock(), before anyone sees the child): give it TCP's
- * defaults back.  Registration only hooks sockets that had them.
- */
-void __megapipe_sk_clone(struct sock *newsk)
-{
-	newsk->sk_data_ready = sock_def_readable;
-	if (newsk->sk_write_space == mp_sk_write_space)
-		newsk->sk_write_space = sk_stream_write_space;
-	if (newsk->sk_state_change == mp_sk_state_change)
-		newsk->sk_state_change = mp_tcp_state_change;
-}
-
-/*
- * Hook the handle's socket.  The socket must be a TCP socket nobody else
- * hooked: -EOPNOTSUPP otherwise, -EEXIST when a channel has it already (a
- * connection anywhere, a listener in this channel), -ENOTCONN when it is
- * neither listening nor connected.
+ * Hook the handle to its socket's events.  A socket is in a channel at
+ * most once: -EEXIST (a connection may be in several channels, as an fd
+ * in several epolls; a listener is meant to be in every channel).  Events
+ * that came before are found by the first request, which tries the
+ * socket when it is submitted.
  */
 int mp_handle_attach(struct mp_handle *h)
 {
-	struct sock *sk = h->sk;
-	struct mp_sock *ms, *new;
 	struct mp_handle *o;
-	bool listening;
-	void *ud;
-	int err = 0;
+	int err;
 
-	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
-	if (!new)
-		return -ENOMEM;
-	INIT_LIST_HEAD(&new->handles);
-
-	lock_sock(sk);
-	listening = sk->sk_state == TCP_LISTEN;
-	if (h->listener != listening) {
-		err = -ENOTCONN;
-		goto out;
-	}
-	write_lock_bh(&sk->sk_callback_lock);
-	ud = rcu_dereference_protected(__sk_user_data(sk),
-				       lockdep_is_held(&sk->sk_callback_lock));
-	if (ud) {
-		/* ours: our data_ready is installed and the NOCOPY tag set */
-		ms = mp_sock_of(sk);
-		if (!ms || sk->sk_data_ready != megapipe_sk_data_ready) {
-			err = -EOPNOTSUPP;
-		} else if (!ms->listener || !h->listener) {
-			err = -EEXIST;
-		} else {
-			list_for_each_entry(o, &ms->handles, sock_node)
-				if (o->ch == h->ch)
-					err = -EEXIST;
-		}
-		if (!err)
-			list_add_tail(&h->sock_node, &ms->handles);
-		write_unlock_bh(&sk->sk_callback_lock);
-		goto out;
-	}
-	if (inet_csk_has_ulp(sk) ||
-	    (sk->sk_data_ready != sock_def_readable &&
-	     sk->sk_data_ready != megapipe_sk_data_ready &&
-	     !(IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) && h->listener &&
-	       sk->sk_data_ready == inet_pcl_data_ready)) ||
-	    sk->sk_state_change != mp_tcp_state_change ||
-	    (!h->listener && sk->sk_write_space != sk_stream_write_space)) {
-		write_unlock_bh(&sk->sk_callback_lock);
-		err = -EOPNOTSUPP;
-		goto out;
-	}
-	ms = new;
-	new = NULL;
-	ms->listener = h->listener;
-	/* children get TCP's defaults back (megapipe_sk_clone()) */
-	ms->saved_data_ready = sk->sk_data_ready == megapipe_sk_data_ready ?
-			       sock_def_readable : sk->sk_data_ready;
-	ms->saved_write_space = sk->sk_write_space;
-	ms->saved_state_change = sk->sk_state_change;
-	list_add_tail(&h->sock_node, &ms->handles);
-	__rcu_assign_sk_user_data_with_flags(sk, ms, SK_USER_DATA_NOCOPY);
-	WRITE_ONCE(sk->sk_data_ready, megapipe_sk_data_ready);
 	if (!h->listener) {
-		WRITE_ONCE(sk->sk_write_space, mp_sk_write_space);
-		WRITE_ONCE(sk->sk_state_change, mp_sk_state_change);
+		if (h->fd_backed && mp_chan_waits_on(&h->sock->wq.wait, h->ch))
+			return -EEXIST;
+		/* TCP's own receive queue holds what a READ would get */
+		if (!inet_csk_has_ulp(h->sk) &&
+		    !rcu_access_pointer(h->sk->sk_user_data))
+			h->prot = READ_ONCE(h->sk->sk_prot);
+		mp_wait_add(h, &h->wait, &h->sock->wq.wait, false, false);
+		return 0;
 	}
-	write_unlock_bh(&sk->sk_callback_lock);
-out:
-	release_sock(sk);
-	kfree(new);
-	if (!err)
-		h->ms = ms;
-	return err;
+	list_for_each_entry(o, &h->ch->listeners, sock_node)
+		if (o->sk == h->sk)
+			return -EEXIST;
+	err = mp_listener_attach(h);
+	if (err)
+		return err;
+	list_add_tail(&h->sock_node, &h->ch->listeners);
+	return 0;
 }
 
-/* Unhook the handle from its socket; the last one restores the callbacks. */
+/* Unhook the handle: once this returns, no waker can see it. */
 static void mp_handle_detach(struct mp_handle *h)
 {
-	struct sock *sk = h->sk;
-	struct mp_sock *ms = h->ms;
-	bool last;
+	u32 i;
 
-	if (!ms)
+	if (!h->wait.head)
 		return;
-	write_lock_bh(&sk->sk_callback_lock);
-	list_del_init(&h->sock_node);
-	last = list_empty(&ms->handles);
-	if (last) {
-		if (sk->sk_data_ready == megapipe_sk_data_ready)
-			WRITE_ONCE(sk->sk_data_ready, ms->saved_data_ready);
-		if (sk->sk_write_space == mp_sk_write_space)
-			WRITE_ONCE(sk->sk_write_space, ms->saved_write_space);
-		if (sk->sk_state_change == mp_sk_state_change)
-			WRITE_ONCE(sk->sk_state_change, ms->saved_state_change);
-		rcu_assign_sk_user_data(sk, NULL);
-	}
-	write_unlock_bh(&sk->sk_callback_lock);
-	h->ms = NULL;
-	if (last)
-		kfree_rcu(ms, rcu);
+	remove_wait_queue(h->wait.head, &h->wait.entry);
+	h->wait.head = NULL;
+	for (i = 0; i < h->nwaits; i++)
+		remove_wait_queue(h->waits[i].head, &h->waits[i].entry);
+	kfree(h->waits);
+	h->waits = NULL;
+	h->nwaits = 0;
+	if (h->listener)
+		list_del_init(&h->sock_node);
 }
 
 /*
@@ -446,9 +399,9 @@ void mp_handle_free(struct mp_handle *h)
 
 	WARN_ON_ONCE(h->pending);
 	mp_handle_detach(h);
-	spin_lock_bh(&ch->ready_lock);
+	spin_lock_irq(&ch->ready_lock);
 	list_del_init(&h->ready_node);
-	spin_unlock_bh(&ch->ready_lock);
+	spin_unlock_irq(&ch->ready_lock);
 	if (ch->slots[i].h == h) {
 		mp_slot_put(ch, i);
 		ch->nlive--;
@@ -460,7 +413,7 @@ void mp_handle_free(struct mp_handle *h)
 	if (h->listener) {
 		free_cpumask_var(h->cpus);
 	} else if (ch->nr_handle_cache < MP_HANDLE_CACHE) {
-		/* no callback can see it any more: detached above */
+		/* no waker can see it any more: detached above */
 		list_add(&h->sock_node, &ch->handle_cache);
 		ch->nr_handle_cache++;
 		return;
@@ -491,6 +444,7 @@ void mp_handles_release(struct mp_chan *ch)
 			continue;
 		mp_handle_cancel_all(h, false);
 		mp_handle_free(h);
+		cond_resched();
 	}
 	kvfree(ch->slots);
 	ch->slots = NULL;
@@ -531,16 +485,16 @@ void mp_run_ready(struct mp_chan *ch)
 	LIST_HEAD(batch);
 
 	lockdep_assert_held(&ch->lock);
-	spin_lock_bh(&ch->ready_lock);
+	spin_lock_irq(&ch->ready_lock);
 	list_splice_init(&ch->ready, &batch);
-	spin_unlock_bh(&ch->ready_lock);
+	spin_unlock_irq(&ch->ready_lock);
 	for (;;) {
-		spin_lock_bh(&ch->ready_lock);
+		spin_lock_irq(&ch->ready_lock);
 		h = list_first_entry_or_null(&batch, struct mp_handle,
 					     ready_node);
 		if (h)
 			list_del_init(&h->ready_node);
-		spin_unlock_bh(&ch->ready_lock);
+		spin_unlock_irq(&ch->ready_lock);
 		if (!h)
 			break;
 		mp_handle_run(h);
@@ -723,6 +677,7 @@ long mp_export(struct mp_chan *ch, struct megapipe_export __user *arg)
 		put_unused_fd(fd);
 		return PTR_ERR(file);
 	}
+	mp_lw_exported(h->sock);
 	h->sock = NULL;		/* the socket goes to the file, the file to the fd */
 	mp_handle_free(h);
 	fd_install(fd, file);

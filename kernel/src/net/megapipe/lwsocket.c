@@ -9,8 +9,12 @@
  * reference.  The LSM hooks are those of the calls they stand for
  * (security_socket_accept, _create, _connect here; sock_recvmsg() and
  * sock_sendmsg() call _recvmsg and _sendmsg), so a VFS-free path is not
- * an LSM-free one.  Releasing the handle releases the socket (TCP closes
- * it as close(2) would); MEGAPIPE_IOC_EXPORT binds it to a file first.
+ * an LSM-free one.  Each carries its owner's credentials, the channel's
+ * opener's (sock_set_owner_cred()), where a socket with a file has its
+ * file's: netfilter's owner match, nft meta skuid/skgid, nflog and
+ * nfqueue see it as the opener's socket.  Releasing the handle releases
+ * the socket (TCP closes it as close(2) would); MEGAPIPE_IOC_EXPORT binds
+ * it to a file first.
  */
 #include <linux/fcntl.h>
 #include <linux/file.h>
@@ -18,6 +22,7 @@
 #include <linux/net.h>
 #include <linux/security.h>
 #include <net/sock.h>
+#include <net/sock_owner.h>
 
 #include "megapipe.h"
 
@@ -26,7 +31,7 @@
  * socket, or an ERR_PTR (-EAGAIN when none is queued, -ECONNABORTED for
  * one that gave up before it was taken).  As do_accept(), less the file.
  */
-struct socket *mp_lw_accept(struct socket *lsock)
+struct socket *mp_lw_accept(struct mp_chan *ch, struct socket *lsock)
 {
 	struct proto_accept_arg arg = { .flags = O_NONBLOCK };
 	const struct proto_ops *ops = READ_ONCE(lsock->ops);
@@ -40,25 +45,29 @@ struct socket *mp_lw_accept(struct socket *lsock)
 	sock->ops = ops;
 	/* the listener holds the protocol module */
 	__module_get(ops->owner);
+	sock_set_owner_cred(sock, ch->cred);
 	err = security_socket_accept(lsock, sock);
 	if (!err)
 		err = ops->accept(lsock, sock, &arg);
 	if (err < 0) {
-		sock_release(sock);
+		mp_lw_release(sock);
 		return ERR_PTR(err);
 	}
 	return sock;
 }
 
 /* A new TCP socket of @family in the caller's netns, for CONNECT. */
-struct socket *mp_lw_create(int family)
+struct socket *mp_lw_create(struct mp_chan *ch, int family)
 {
 	struct socket *sock;
 	int err;
 
 	/* a user socket (kern = 0): security_socket_create and post_create */
 	err = sock_create(family, SOCK_STREAM, IPPROTO_TCP, &sock);
-	return err ? ERR_PTR(err) : sock;
+	if (err)
+		return ERR_PTR(err);
+	sock_set_owner_cred(sock, ch->cred);
+	return sock;
 }
 
 /* Start connecting: 0 (connected), -EINPROGRESS, or -errno. */
@@ -82,8 +91,22 @@ struct file *mp_lw_file(struct socket *sock, bool nonblock)
 	return sock_alloc_file_keep(sock, nonblock ? O_NONBLOCK : 0, NULL);
 }
 
-/* The handle's reference was the socket's only one: TCP closes it. */
+/* The socket has a file now: the file's credentials rule. */
+void mp_lw_exported(struct socket *sock)
+{
+	sock_clear_owner_cred(sock);
+}
+
+/*
+ * The handle's reference was the socket's only one: TCP closes it.  The
+ * owner's credentials go after it is orphaned, so that its FIN is still
+ * the owner's for netfilter.
+ */
 void mp_lw_release(struct socket *sock)
 {
+	const struct cred *cred = sock_owner_cred(sock);
+
 	sock_release(sock);
+	if (cred)
+		put_cred(cred);
 }

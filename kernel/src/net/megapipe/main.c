@@ -2,29 +2,81 @@
 /*
  * MegaPipe channels: the /dev/megapipe misc device and a channel's life.
  *
- * open() creates a channel owned by the caller's address space; every
- * ioctl from another process fails with EPERM.  MEGAPIPE_IOC_SETUP sizes
- * it once; MEGAPIPE_IOC_SUBMIT takes requests, runs what is ready and
- * copies completions out, waiting for some if asked to.  The last close
- * cancels every request and releases every socket, also when the owner
- * dies with requests outstanding.  See include/uapi/linux/megapipe.h and
- * Documentation/userspace-api/ioctl/ioctl-number.rst ('J').
+ * Who may open it: kernel.megapipe_disabled (0 everyone, 1 CAP_SYS_ADMIN
+ * or the group kernel.megapipe_group, 2 nobody), as io_uring_disabled and
+ * io_uring_group do for io_uring.
+ *
+ * open() creates a channel owned by the caller's address space and fd
+ * table: every ioctl from another process, or from a thread with another
+ * fd table (unshare(CLONE_FILES)), fails with EPERM.  Every request runs
+ * with the opener's credentials (the channel file's f_cred), whichever
+ * thread submits it, as a socket keeps its maker's.  MEGAPIPE_IOC_SETUP
+ * sizes it once; MEGAPIPE_IOC_SUBMIT takes requests, runs what is ready
+ * and copies completions out, waiting for some if asked to.  The last
+ * close cancels every request and releases every socket, also when the
+ * owner dies with requests outstanding.  See include/uapi/linux/megapipe.h
+ * and Documentation/userspace-api/ioctl/ioctl-number.rst ('J').
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/init.h>
 #include <linux/miscdevice.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/sysctl.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
+#include <net/sock.h>
 
 #include "megapipe.h"
+
+/* kernel.megapipe_disabled: 0 everyone, 1 privileged or the group, 2 nobody */
+static int mp_disabled = 1;
+/* kernel.megapipe_group: the group of 1, -1 none */
+static int mp_group = -1;
+
+static struct ctl_table mp_sysctls[] = {
+	{
+		.procname	= "megapipe_disabled",
+		.data		= &mp_disabled,
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= proc_dointvec_minmax,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_TWO,
+	},
+	{
+		.procname	= "megapipe_group",
+		.data		= &mp_group,
+		.maxlen		= sizeof(int),
+		.mode		= 0644,
+		.proc_handler	= proc_dointvec,
+	},
+};
+
+static bool mp_allowed(void)
+{
+	int disabled = READ_ONCE(mp_disabled);
+	kgid_t group;
+
+	if (disabled == 0)
+		return true;
+	if (disabled == 2)
+		return false;
+	group = make_kgid(&init_user_ns, READ_ONCE(mp_group));
+	return (gid_valid(group) && in_group_p(group)) ||
+	       capable(CAP_SYS_ADMIN);
+}
 
 static int mp_open(struct inode *inode, struct file *file)
 {
 	struct mp_chan *ch;
 
+	if (!mp_allowed())
+		return -EPERM;
 	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
 	if (!ch)
 		return -ENOMEM;
@@ -34,9 +86,13 @@ static int mp_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ch->req_cache);
 	INIT_LIST_HEAD(&ch->handle_cache);
 	init_waitqueue_head(&ch->wait);
+	INIT_LIST_HEAD(&ch->listeners);
 	mp_handles_init(ch);
 	ch->mm = current->mm;
 	mmgrab(ch->mm);
+	/* no reference: a table holding the channel must not be held by it */
+	ch->files = current->files;
+	ch->cred = file->f_cred;	/* the file's reference */
 	file->private_data = ch;
 	return nonseekable_open(inode, file);
 }
@@ -264,10 +320,23 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		s.submitted++;
 	}
 	s.error = err;
+	/*
+	 * Reported before any completion is consumed, and each completion
+	 * count before its completions are (mp_cq_copy_out()): a fault (only
+	 * another thread unmapping @arg during the call) loses no completion.
+	 */
+	if (s.submitted || s.error) {
+		if (put_user(s.submitted, &arg->submitted) ||
+		    put_user(s.error, &arg->error)) {
+			mutex_unlock(&ch->lock);
+			return -EFAULT;
+		}
+	}
 	for (;;) {
 		mp_run_ready(ch);
 		ret = mp_cq_copy_out(ch, ucqe + s.completed,
-				     s.max_cqes - s.completed);
+				     s.max_cqes - s.completed,
+				     &arg->completed, s.completed);
 		if (ret < 0) {
 			if (!s.submitted && !s.completed) {
 				mutex_unlock(&ch->lock);
@@ -278,9 +347,13 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		s.completed += ret;
 		if (s.completed >= s.min_complete || s.error || !s.timeout_ns)
 			break;
+		if (mp_listeners_recheck(ch))
+			continue;
 		mutex_unlock(&ch->lock);
 		ret = mp_wait(ch, deadline, s.timeout_ns < 0);
-		mutex_lock(&ch->lock);
+		/* killable: a sibling may hold the lock across a slow fault */
+		if (mutex_lock_killable(&ch->lock))
+			return s.submitted || s.completed ? 0 : -EINTR;
 		if (ret == -ERESTARTSYS) {
 			/* what arrived meanwhile is copied out next time */
 			if (!s.submitted && !s.completed) {
@@ -292,17 +365,14 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		if (ret == -ETIMEDOUT) {
 			mp_run_ready(ch);
 			ret = mp_cq_copy_out(ch, ucqe + s.completed,
-					     s.max_cqes - s.completed);
+					     s.max_cqes - s.completed,
+					     &arg->completed, s.completed);
 			if (ret > 0)
 				s.completed += ret;
 			break;
 		}
 	}
 	mutex_unlock(&ch->lock);
-	if (put_user(s.submitted, &arg->submitted) ||
-	    put_user(s.completed, &arg->completed) ||
-	    put_user(s.error, &arg->error))
-		return -EFAULT;
 	return 0;
 }
 
@@ -310,15 +380,15 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct mp_chan *ch = file->private_data;
 	void __user *uarg = (void __user *)arg;
+	const struct cred *old = NULL;
 	long ret;
 
-	if (current->mm != ch->mm)
+	if (current->mm != ch->mm || current->files != ch->files)
 		return -EPERM;
 	switch (cmd) {
 	case MEGAPIPE_IOC_INFO:
 		return mp_info(uarg);
 	case MEGAPIPE_IOC_SUBMIT:
-		return mp_submit(ch, uarg);
 	case MEGAPIPE_IOC_SETUP:
 	case MEGAPIPE_IOC_REGISTER:
 	case MEGAPIPE_IOC_UNREGISTER:
@@ -327,8 +397,17 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	default:
 		return -ENOTTY;
 	}
-	if (mutex_lock_interruptible(&ch->lock))
-		return -EINTR;
+	/* the opener's identity; usually the caller's already (shared cred) */
+	if (current_cred() != ch->cred)
+		old = override_creds(ch->cred);
+	if (cmd == MEGAPIPE_IOC_SUBMIT) {
+		ret = mp_submit(ch, uarg);
+		goto out;
+	}
+	if (mutex_lock_interruptible(&ch->lock)) {
+		ret = -EINTR;
+		goto out;
+	}
 	if (cmd == MEGAPIPE_IOC_SETUP)
 		ret = mp_setup(ch, uarg);
 	else if (!ch->set_up)
@@ -340,7 +419,36 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	else
 		ret = mp_export(ch, uarg);
 	mutex_unlock(&ch->lock);
+out:
+	if (old)
+		revert_creds(old);
 	return ret;
+}
+
+/*
+ * /proc/PID/fdinfo of the channel: its handles and the inodes of their
+ * sockets (as in /proc/net/tcp and ss -e), so that a socket without a
+ * file can be traced to the process holding the channel.
+ */
+static void mp_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct mp_chan *ch = file->private_data;
+	struct mp_handle *h;
+	u32 i;
+
+	if (mutex_lock_killable(&ch->lock))
+		return;
+	seq_printf(m, "handles:\t%u\n", ch->nlive);
+	for (i = 0; i < ch->nslots; i++) {
+		h = ch->slots[i].h;
+		if (!h || !h->sk->sk_socket)
+			continue;
+		seq_printf(m, "handle:\t%#x\tino:\t%lu\t%s\n", h->id,
+			   SOCK_INODE(h->sk->sk_socket)->i_ino,
+			   h->listener ? "listener" :
+			   h->fd_backed ? "connection" : "lightweight");
+	}
+	mutex_unlock(&ch->lock);
 }
 
 static const struct file_operations mp_fops = {
@@ -349,6 +457,7 @@ static const struct file_operations mp_fops = {
 	.release	= mp_release,
 	.unlocked_ioctl	= mp_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.show_fdinfo	= mp_show_fdinfo,
 };
 
 static struct miscdevice mp_misc = {
@@ -372,7 +481,7 @@ static int __init mp_init(void)
 	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
 	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
 
-	mp_handles_learn_defaults();
+	register_sysctl_init("kernel", mp_sysctls);
 	return misc_register(&mp_misc);
 }
 device_initcall(mp_init);

@@ -51,6 +51,8 @@ struct mp_slot {
 struct mp_chan {
 	struct mutex lock;		/* everything below but the ready list */
 	struct mm_struct *mm;		/* owner */
+	struct files_struct *files;	/* the owner's fd table (compared only) */
+	const struct cred *cred;	/* the opener's: every request runs so */
 	bool set_up;
 
 	/* completions: posted ones wait in a ring; owed counts reservations */
@@ -60,6 +62,7 @@ struct mp_chan {
 	/* handles */
 	struct mp_slot *slots;
 	u32 nslots, nlive, free_head;
+	struct list_head listeners;	/* listener handles */
 
 	/* completed requests kept for reuse (opdef.c), at most MP_REQ_CACHE */
 	struct list_head req_cache;
@@ -75,17 +78,17 @@ struct mp_chan {
 };
 
 /*
- * What the channel hangs on a socket (sk_user_data): the saved callbacks
- * and the handles of the socket, one per channel for a listener, one at
- * most for a connection.  Written under sk_callback_lock.
+ * An entry on a wait queue a socket's events are posted to, as epoll and
+ * io_uring's poll use them: the socket's own queue (connections, and
+ * listeners not in per-core mode), or a per-core listener's per-CPU and
+ * shared exclusive queues (inet_pcl_wait_head()).  The wake function only
+ * marks the handle ready.
  */
-struct mp_sock {
-	void (*saved_data_ready)(struct sock *sk);
-	void (*saved_write_space)(struct sock *sk);
-	void (*saved_state_change)(struct sock *sk);
-	struct list_head handles;
-	bool listener;
-	struct rcu_head rcu;
+struct mp_wait {
+	struct wait_queue_entry entry;
+	struct wait_queue_head *head;
+	struct mp_handle *h;
+	bool mark_busy;		/* a listener's: marks a busy channel too */
 };
 
 struct mp_handle {
@@ -95,13 +98,18 @@ struct mp_handle {
 	struct file *file;		/* the channel's reference, or NULL: */
 	struct socket *sock;		/* a lightweight socket, the handle's */
 	struct sock *sk;
-	struct mp_sock *ms;		/* what hooks the socket */
+	/* sk_prot when hooked: a ULP or sockmap since may hold data elsewhere */
+	const struct proto *prot;
+	struct mp_wait wait;		/* a connection's; a listener's first */
+	struct mp_wait *waits;		/* a per-core listener's others */
+	u32 nwaits;
+	u32 naccepts;			/* ACCEPTs pending (read by the waker) */
 	bool listener;
 	bool fd_backed;			/* the caller has an fd of it */
 	bool closing;			/* DISCONNECT submitted */
 	bool connecting;		/* its CONNECT runs: no request names it */
 	cpumask_var_t cpus;		/* listeners */
-	struct list_head sock_node;	/* in mp_sock.handles */
+	struct list_head sock_node;	/* in mp_chan.listeners, or cached */
 	struct list_head ready_node;	/* in mp_chan.ready */
 	struct list_head accepts, reads, writes;
 	u32 pending;			/* requests not completed */
@@ -143,10 +151,9 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags);
 bool mp_cq_pending(struct mp_chan *ch);
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
-		   u32 max);
+		   u32 max, u32 __user *ucount, u32 base);
 
 /* handle.c */
-void mp_handles_learn_defaults(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
 void mp_handle_cache_free(struct mp_chan *ch);
@@ -157,8 +164,10 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				bool fd_backed, int *err);
 int mp_handle_attach(struct mp_handle *h);
 void mp_handle_free(struct mp_handle *h);
-void mp_handle_mark(struct mp_handle *h);
+bool mp_handle_mark(struct mp_handle *h);
+bool mp_handle_room(struct mp_chan *ch);
 void mp_run_ready(struct mp_chan *ch);
+bool mp_listeners_recheck(struct mp_chan *ch);
 bool mp_ready_pending(struct mp_chan *ch);
 void mp_handle_run(struct mp_handle *h);
 long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg);
@@ -207,10 +216,11 @@ int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
 
 /* lwsocket.c */
-struct socket *mp_lw_accept(struct socket *lsock);
-struct socket *mp_lw_create(int family);
+struct socket *mp_lw_accept(struct mp_chan *ch, struct socket *lsock);
+struct socket *mp_lw_create(struct mp_chan *ch, int family);
 int mp_lw_connect(struct socket *sock, struct sockaddr_storage *addr, int len);
 struct file *mp_lw_file(struct socket *sock, bool nonblock);
 void mp_lw_release(struct socket *sock);
+void mp_lw_exported(struct socket *sock);
 
 #endif /* _NET_MEGAPIPE_MEGAPIPE_H */

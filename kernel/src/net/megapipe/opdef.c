@@ -7,6 +7,7 @@
  * its handle (accepts, reads, writes: each list runs in submission order)
  * and tries it at once.  A request completes through mp_req_complete().
  */
+#include <linux/nospec.h>
 #include <linux/slab.h>
 
 #include "megapipe.h"
@@ -63,7 +64,10 @@ static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 /* NULL for an opcode this kernel does not implement. */
 const struct mp_opdef *mp_opdef(u8 opcode)
 {
-	if (opcode > MEGAPIPE_OP_LAST || !mp_opdefs[opcode].prep)
+	if (opcode > MEGAPIPE_OP_LAST)
+		return NULL;
+	opcode = array_index_nospec(opcode, MEGAPIPE_OP_LAST + 1);
+	if (!mp_opdefs[opcode].prep)
 		return NULL;
 	return &mp_opdefs[opcode];
 }
@@ -121,6 +125,18 @@ void mp_req_cache_free(struct mp_chan *ch)
 	ch->nr_req_cache = 0;
 }
 
+/* The request leaves its handle and is freed. */
+static void mp_req_done(struct mp_req *req)
+{
+	struct mp_handle *h = req->h;
+
+	list_del(&req->node);
+	h->pending--;
+	if (req->opcode == MEGAPIPE_OP_ACCEPT)
+		WRITE_ONCE(h->naccepts, h->naccepts - 1);
+	mp_req_free(req);
+}
+
 /*
  * Post the request's completion.  Unless it carries MEGAPIPE_CQE_F_MORE,
  * the request is done: it leaves its handle's list and is freed.
@@ -132,35 +148,39 @@ void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
 
 	mp_cq_post(h->ch, h->cookie, h->id, new_handle, result, req->opcode,
 		   flags);
-	if (flags & MEGAPIPE_CQE_F_MORE)
-		return;
-	list_del(&req->node);
-	h->pending--;
-	mp_req_free(req);
+	if (!(flags & MEGAPIPE_CQE_F_MORE))
+		mp_req_done(req);
 }
 
+/*
+ * Cancel the requests of @list whose opcode is in @ops.  A write that has
+ * queued some of its bytes completes with that count; every write behind
+ * it is cancelled too, whatever its opcode, as the stream would have a
+ * hole (as after a short write, rw.c).
+ */
 static u32 mp_cancel_list(struct mp_handle *h, struct list_head *list,
 			  u32 ops, bool post)
 {
 	struct mp_req *req, *tmp;
+	bool hole = false;
 	u32 n = 0;
 
 	list_for_each_entry_safe(req, tmp, list, node) {
 		if (req->opcode == MEGAPIPE_OP_DISCONNECT && post)
 			continue;
-		if (!(ops & MEGAPIPE_CANCEL_OP(req->opcode)) && post)
+		if (!hole && !(ops & MEGAPIPE_CANCEL_OP(req->opcode)) && post)
 			continue;
 		n++;
 		if (post) {
 			/* an ACCEPT gives back the completions it will not post */
 			if (req->opcode == MEGAPIPE_OP_ACCEPT && req->len > 1)
 				mp_cq_unreserve(h->ch, req->len - 1);
+			if (req->done)
+				hole = true;
 			mp_req_complete(req, req->done ? req->done : -ECANCELED,
 					MEGAPIPE_NO_HANDLE, 0);
 		} else {
-			list_del(&req->node);
-			h->pending--;
-			mp_req_free(req);
+			mp_req_done(req);
 		}
 	}
 	return n;

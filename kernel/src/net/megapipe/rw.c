@@ -103,14 +103,19 @@ int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 
 /*
  * Nothing a recvmsg could return yet: no data, no error, no end of stream.
- * Then the socket's data_ready/state_change will mark the handle, which
- * they do whether or not a READ is pending, so skipping the recvmsg here
- * loses no wakeup; it saves one that would fail with -EAGAIN (a READ
- * queued right after its ACCEPT, a handle marked for write space).
+ * Then the socket's next event will mark the handle, which it does
+ * whether or not a READ is pending, so skipping the recvmsg here loses no
+ * wakeup; it saves one that would fail with -EAGAIN (a READ queued right
+ * after its ACCEPT, a handle marked for write space).  Only while TCP's
+ * receive queue is where the data is: not once a ULP (kTLS) or a sockmap
+ * replaced the socket's protocol, as they keep data of their own.
  */
-static bool mp_nothing_to_read(const struct sock *sk)
+static bool mp_nothing_to_read(const struct mp_handle *h)
 {
-	return skb_queue_empty_lockless(&sk->sk_receive_queue) &&
+	const struct sock *sk = h->sk;
+
+	return READ_ONCE(sk->sk_prot) == h->prot &&
+	       skb_queue_empty_lockless(&sk->sk_receive_queue) &&
 	       !READ_ONCE(sk->sk_err) &&
 	       !(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
 	       READ_ONCE(sk->sk_state) != TCP_CLOSE;
@@ -125,7 +130,7 @@ void mp_read_run(struct mp_handle *h)
 
 	while ((req = list_first_entry_or_null(&h->reads, struct mp_req,
 					       node))) {
-		if (mp_nothing_to_read(h->sk))
+		if (mp_nothing_to_read(h))
 			break;
 		memset(&msg, 0, sizeof(msg));
 		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr),

@@ -32,8 +32,19 @@
  * negative errno in @result; a request the kernel refuses at submission
  * (MEGAPIPE_IOC_SUBMIT) is reported in megapipe_submit.error instead.
  *
- * A channel belongs to the process (address space) that set it up: every
- * ioctl from another process (after fork() or SCM_RIGHTS) fails with EPERM.
+ * Opening the device is allowed by the sysctl kernel.megapipe_disabled:
+ * 0 everyone, 1 (the default) CAP_SYS_ADMIN or members of the group
+ * kernel.megapipe_group, 2 nobody; else open() fails with EPERM.
+ *
+ * A channel belongs to the process (address space) and fd table that
+ * opened it: every ioctl from another process (after fork() or
+ * SCM_RIGHTS), or from a thread that unshared its fd table, fails with
+ * EPERM.  Its requests run with the opener's credentials, whichever of
+ * its threads submits them, and the sockets it makes are the opener's
+ * (netfilter's owner match, nft meta skuid/skgid, nflog/nfqueue).  A
+ * channel lives until its last fd is closed: a fork()ed child that keeps
+ * the fd keeps the channel's sockets (libmegapipe opens it O_CLOEXEC).
+ * A channel holds at most RLIMIT_NOFILE handles (EMFILE).
  *
  * Room for a shared-memory ring transport (not in ABI version 1):
  * struct megapipe_req and struct megapipe_cqe are fixed-size entries
@@ -157,14 +168,17 @@ struct megapipe_setup {
  * @resv:	in: zero
  *
  * Errors: EBADF @fd is not open; ENOTSOCK not a socket (a /dev/megapipe
- * fd included); EOPNOTSUPP not a TCP socket, or one with a ULP or in a
- * sockmap, or a mask of some CPUs without MEGAPIPE_FEAT_PERCORE_LISTEN;
- * ENOTCONN neither listening nor connected; EEXIST a
- * connection already registered in a channel, or a listener already
- * registered in this one (a listener may be registered in every channel,
- * each with its own CPUs); EINVAL bad flags, reserved fields, cpumask on a
- * connection, cpumask_len, or a mask with no existing CPU; EFAULT;
- * EMFILE max_handles reached; ENOMEM.  Size: 48 bytes.
+ * fd included); EOPNOTSUPP not a TCP socket, or a mask of some CPUs
+ * without MEGAPIPE_FEAT_PERCORE_LISTEN; ENOTCONN neither listening nor
+ * connected; EEXIST the socket is already registered in this channel (a
+ * listener may be registered in every channel, each with its own CPUs; a
+ * connection, like an fd in two epolls, may be in more than one channel,
+ * whose requests then take turns at its stream); EINVAL bad flags,
+ * reserved fields, cpumask on a connection, cpumask_len, or a mask with
+ * no existing CPU; EFAULT; EMFILE max_handles or RLIMIT_NOFILE handles
+ * reached; ENOMEM.  A socket with a ULP (kTLS) or in a sockmap may be
+ * registered, and may get them later: READs then take what recvmsg(2)
+ * gives.  Size: 48 bytes.
  */
 struct megapipe_register {
 	__s32	fd;
@@ -243,12 +257,14 @@ struct megapipe_export {
  *		caller's native layout, read during the submit call; the
  *		buffers must stay valid until the completion.  Total at most
  *		INT_MAX.  Completes as WRITE.
- * DISCONNECT	Graceful close of a connection: runs once every write submitted
+ * DISCONNECT	Close of a connection: runs once every write submitted
  *		before it on the handle has completed; then completes pending
  *		reads with -ECANCELED, shuts the connection down and releases
- *		it (a lightweight socket is closed, TCP finishes the close; for
- *		a registered fd the channel drops its reference and the fd
- *		stays the caller's).  Its completion is the handle's last; the
+ *		it (a lightweight socket is closed as close(2) closes, and TCP
+ *		finishes the close: with unread data received, it resets the
+ *		connection and drops what is unsent, as close(2) does, in
+ *		both backends; for a registered fd the channel drops its
+ *		reference and the fd stays the caller's).  Its completion is the handle's last; the
  *		handle is invalid from submission on (EBADF) but to CANCEL,
  *		and its index may be reused after the completion.  A peer
  *		that never takes the writes before it (a zero window) holds
@@ -383,7 +399,8 @@ struct megapipe_cqe {
  * the timeout expired first (@completed < @min_complete).  It fails with
  * -1: EFAULT, EINVAL (bad flags/reserved fields, @min_complete >
  * @max_cqes), E2BIG (@nr_reqs or @max_cqes over max_batch), EBADFD (not
- * set up), EPERM (another process), all before anything is taken; EINTR
+ * set up), EPERM (another process or fd table), all before anything is
+ * taken; EINTR
  * when a signal interrupted the wait and no request was taken (if some
  * were, the call returns 0 instead, with what it has).  Size: 64 bytes.
  */

@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * megapipe_security: /dev/megapipe keeps the rules every other socket
+ * obeys.  Who may open the device (kernel.megapipe_disabled and
+ * kernel.megapipe_group, each value); RLIMIT_NOFILE bounds the handles
+ * of a channel (lightweight sockets, registered sockets whose fd was
+ * closed); a uid-based firewall rule (nft meta skuid, iptables -m owner)
+ * refuses a CONNECT of the channel's owner as it refuses connect(2); every
+ * request runs as the opener, whichever thread submits it, and a thread
+ * with another fd table is refused; the channel's fdinfo names the inode
+ * of every socket it holds.  Each test runs in a netns of its own, on
+ * loopback.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "kselftest_harness.h"
+#include "megapipe_lib.h"
+
+#define DISABLED	"/proc/sys/kernel/megapipe_disabled"
+#define GROUP		"/proc/sys/kernel/megapipe_group"
+#define NOBODY		65534
+
+FIXTURE(sec) {
+	long disabled, group;	/* the sysctls before the test */
+	int l;			/* listener on LIB_PORT */
+	long base;		/* TCP inuse before the test */
+};
+
+FIXTURE_SETUP(sec)
+{
+	self->l = -1;
+	self->disabled = self->group = -2;
+	if (access(MEGAPIPE_DEVICE, F_OK))
+		SKIP(return, "no " MEGAPIPE_DEVICE " (CONFIG_MEGAPIPE)");
+	ASSERT_EQ(0, access(GROUP, F_OK));
+	self->disabled = lib_sysctl_read(DISABLED);
+	self->group = lib_sysctl_read(GROUP);
+	ASSERT_LE(0, self->disabled);
+	if (lib_netns_enter()) {
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	ASSERT_EQ(0, lib_raise_nofile(4096));
+	self->base = lib_tcp_inuse();
+	self->l = lib_listener(AF_INET, LIB_PORT, 1024, 0);
+	ASSERT_LE(0, self->l);
+}
+
+FIXTURE_TEARDOWN(sec)
+{
+	if (self->disabled >= 0)
+		lib_sysctl_write(DISABLED, self->disabled);
+	if (self->group != -2)
+		lib_sysctl_write(GROUP, self->group);
+	if (self->l >= 0)
+		close(self->l);
+}
+
+/* Become nobody (groups: none; gid: @gid). */
+static int drop_to_nobody(gid_t gid)
+{
+	if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
+	    setresuid(NOBODY, NOBODY, NOBODY))
+		return -1;
+	return 0;
+}
+
+/* In a child as nobody with group @gid: open()'s errno, 0 if it worked. */
+static int open_as_nobody(gid_t gid)
+{
+	int st, fd;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		if (drop_to_nobody(gid))
+			_exit(200);
+		fd = open(MEGAPIPE_DEVICE, O_RDWR | O_CLOEXEC);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static int open_here(void)
+{
+	int fd = open(MEGAPIPE_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/* Each value of kernel.megapipe_disabled, with and without the group. */
+TEST_F(sec, open_gate_each_value)
+{
+	ASSERT_EQ(0, lib_sysctl_write(DISABLED, 0));
+	EXPECT_EQ(0, open_as_nobody(NOBODY));
+	EXPECT_EQ(0, open_here());
+
+	ASSERT_EQ(0, lib_sysctl_write(DISABLED, 1));
+	ASSERT_EQ(0, lib_sysctl_write(GROUP, -1));
+	EXPECT_EQ(EPERM, open_as_nobody(NOBODY));
+	EXPECT_EQ(0, open_here());	/* CAP_SYS_ADMIN */
+	ASSERT_EQ(0, lib_sysctl_write(GROUP, NOBODY));
+	EXPECT_EQ(0, open_as_nobody(NOBODY));
+	EXPECT_EQ(EPERM, open_as_nobody(NOBODY - 1));
+
+	ASSERT_EQ(0, lib_sysctl_write(DISABLED, 2));
+	EXPECT_EQ(EPERM, open_as_nobody(NOBODY));
+	EXPECT_EQ(EPERM, open_here());
+
+	/* out of range: refused, the value stays */
+	EXPECT_NE(0, lib_sysctl_write(DISABLED, 3));
+	EXPECT_EQ(2, lib_sysctl_read(DISABLED));
+}
+
+/*
+ * A sandbox that denies socket(AF_INET) (systemd's
+ * RestrictAddressFamilies=) around an unprivileged service: with the
+ * default gate the service cannot open the device either, so cannot make
+ * TCP sockets through CONNECT.
+ */
+TEST_F(sec, restricted_families_sandbox_cannot_open)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K,
+			 SECCOMP_RET_ERRNO | EAFNOSUPPORT),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+	int st, fd;
+	pid_t pid;
+
+	ASSERT_EQ(0, lib_sysctl_write(DISABLED, 1));
+	ASSERT_EQ(0, lib_sysctl_write(GROUP, -1));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (drop_to_nobody(NOBODY) ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(200);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd >= 0 || errno != EAFNOSUPPORT)
+			_exit(201);
+		fd = open(MEGAPIPE_DEVICE, O_RDWR | O_CLOEXEC);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(EPERM, WEXITSTATUS(st));
+}
+
+/* CONNECT to 127.0.0.1:@port: the completion's result, or -1000 - errno. */
+static int mp_connect_result(int ch, uint16_t port, uint32_t *handle)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	struct megapipe_req r = {
+		.opcode = MEGAPIPE_OP_CONNECT, .handle = MEGAPIPE_NO_HANDLE,
+		.addr = (uintptr_t)&sin, .len = sizeof(sin),
+	};
+	struct megapipe_submit out;
+	struct megapipe_cqe c;
+
+	if (mp_sub(ch, &r, 1, &c, 1, 1, 3000000000LL, &out))
+		return -1000 - errno;
+	if (out.error)
+		return -1000 + out.error;
+	if (out.completed != 1)
+		return -2000;
+	if (handle)
+		*handle = c.new_handle;
+	return c.result;
+}
+
+/*
+ * RLIMIT_NOFILE 32: at most 32 handles per channel, whether lightweight
+ * sockets of CONNECT or registered sockets whose fd was closed; TCP inuse
+ * stays bounded.  Runs in a child, whose limit it is.
+ */
+TEST_F(sec, rlimit_nofile_bounds_handles)
+{
+	int st;
+	pid_t pid = fork();
+
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct rlimit rl = { 32, 32 };
+		int ch, i, ok = 0, emfile = 0, fd, ret;
+		long inuse;
+
+		ch = mp_open(1024);
+		if (ch < 0 || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(200);
+		for (i = 0; i < 200; i++) {
+			ret = mp_connect_result(ch, LIB_PORT, NULL);
+			if (!ret)
+				ok++;
+			else if (ret == -1000 - EMFILE || ret == -EMFILE)
+				emfile++;
+			else
+				_exit(201);
+		}
+		if (ok > 32 || !emfile)
+			_exit(202);
+		inuse = lib_tcp_inuse();
+		/* each CONNECT's socket and its accepted peer, and slack */
+		if (inuse > 2 * 32 + 8 + 2)
+			_exit(203);
+		close(ch);
+		/* registered, then the fd closed: the channel holds them */
+		ch = mp_open(1024);
+		if (ch < 0)
+			_exit(204);
+		ok = emfile = 0;
+		for (i = 0; i < 200; i++) {
+			fd = lib_connect(AF_INET, LIB_PORT, false);
+			if (fd < 0)
+				_exit(205);
+			if (mp_reg(ch, fd, 0) >= 0)
+				ok++;
+			else if (errno == EMFILE)
+				emfile++;
+			else
+				_exit(206);
+			close(fd);
+		}
+		if (ok > 32 || !emfile)
+			_exit(207);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	/* all of them go with the channels, their peers with the listener */
+	close(self->l);
+	self->l = -1;
+	EXPECT_EQ(self->base, wait_inuse(self->base, 5000));
+}
+
+/*
+ * A rule rejecting uid nobody's connections to a port: connect(2) of a
+ * socket(2) socket and a channel's CONNECT, both as nobody, are refused
+ * alike; root's CONNECT is not.  @cmd installs the rule for @port.
+ */
+static void owner_rule_applies(struct __test_metadata *_metadata,
+			       const char *cmd, uint16_t port)
+{
+	int st, l, ch, ret;
+	pid_t pid;
+
+	l = lib_listener(AF_INET, port, 16, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, lib_sysctl_write(DISABLED, 0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd, as_socket;
+
+		if (drop_to_nobody(NOBODY))
+			_exit(200);
+		fd = lib_connect(AF_INET, port, false);
+		as_socket = fd >= 0 ? 0 : errno;
+		if (as_socket != ECONNREFUSED)
+			_exit(201);
+		ch = mp_open(16);
+		if (ch < 0)
+			_exit(202);
+		ret = mp_connect_result(ch, port, NULL);
+		_exit(ret == -ECONNREFUSED ? 0 : 100 + (ret < 0 ? -ret % 100 : 99));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st)) {
+		TH_LOG("rule: %s", cmd);
+	}
+	/* the rule is nobody's: root's CONNECT goes through */
+	ch = mp_open(16);
+	ASSERT_LE(0, ch);
+	EXPECT_EQ(0, mp_connect_result(ch, port, NULL));
+	close(ch);
+	close(l);
+}
+
+static bool have(const char *path)
+{
+	return !access(path, X_OK);
+}
+
+TEST_F(sec, nft_meta_skuid_applies)
+{
+	char cmd[512];
+
+	if (!have("/usr/sbin/nft"))
+		SKIP(return, "no nft (make deps installs nftables)");
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/sbin/nft 'add table inet mp; "
+		 "add chain inet mp out { type filter hook output priority 0; }; "
+		 "add rule inet mp out meta skuid %d tcp dport %d reject with tcp reset'",
+		 NOBODY, LIB_PORT + 1);
+	if (system(cmd))
+		SKIP(return, "nft failed (CONFIG_NF_TABLES?)");
+	owner_rule_applies(_metadata, cmd, LIB_PORT + 1);
+}
+
+TEST_F(sec, iptables_owner_match_applies)
+{
+	char cmd[512];
+
+	if (!have("/usr/sbin/iptables-legacy"))
+		SKIP(return, "no iptables-legacy (make deps installs iptables)");
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/sbin/iptables-legacy -A OUTPUT -p tcp --dport %d "
+		 "-m owner --uid-owner %d -j REJECT --reject-with tcp-reset",
+		 LIB_PORT + 2, NOBODY);
+	if (system(cmd))
+		SKIP(return, "iptables failed (CONFIG_NETFILTER_XT_MATCH_OWNER?)");
+	owner_rule_applies(_metadata, cmd, LIB_PORT + 2);
+}
+
+/* The uid column of /proc/net/tcp for socket inode @ino, or -1. */
+static long tcp_uid_of_inode(unsigned long ino)
+{
+	unsigned long i;
+	char line[512];
+	long uid, ret = -1;
+	FILE *f = fopen("/proc/net/tcp", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %*x:%*x %*x:%*x %*x %*x:%*x %*x:%*x %*x %ld %*d %lu",
+			   &uid, &i) == 2 && i == ino) {
+			ret = uid;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* The socket inodes the channel's fdinfo lists, up to @max. */
+static int fdinfo_inodes(int ch, unsigned long *ino, int max)
+{
+	char path[64], line[256];
+	unsigned int h;
+	unsigned long i;
+	char kind[32];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ch);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "handle: %x ino: %lu %31s", &h, &i, kind) == 3 &&
+		    n < max)
+			ino[n++] = i;
+	fclose(f);
+	return n;
+}
+
+struct other_thread {
+	int ch;
+	int unshare;		/* unshare(CLONE_FILES) first */
+	int ret, err;		/* of its SUBMIT */
+	uint32_t handle;	/* of its CONNECT */
+};
+
+static void *submit_thread(void *arg)
+{
+	struct other_thread *t = arg;
+	struct megapipe_submit out;
+
+	if (t->unshare && unshare(CLONE_FILES)) {
+		t->ret = -2;
+		return NULL;
+	}
+	if (!t->unshare) {
+		/* this thread only: the raw syscall changes one thread's creds */
+		if (syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY)) {
+			t->ret = -3;
+			return NULL;
+		}
+		t->ret = mp_connect_result(t->ch, LIB_PORT, &t->handle);
+		return NULL;
+	}
+	t->ret = mp_sub(t->ch, NULL, 0, NULL, 0, 0, 0, &out);
+	t->err = errno;
+	return NULL;
+}
+
+/*
+ * Whose identity: a thread that unshared its fd table is refused (EPERM);
+ * a thread that changed its uid submits a CONNECT whose socket is still
+ * the opener's (root's).  The fdinfo lists the socket's inode.
+ */
+TEST_F(sec, requests_run_as_the_opener)
+{
+	struct other_thread t = { 0 };
+	unsigned long ino[4];
+	pthread_t th;
+	int n;
+
+	t.ch = mp_open(16);
+	ASSERT_LE(0, t.ch);
+	t.unshare = 1;
+	ASSERT_EQ(0, pthread_create(&th, NULL, submit_thread, &t));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	EXPECT_EQ(-1, t.ret);
+	EXPECT_EQ(EPERM, t.err);
+
+	t.unshare = 0;
+	ASSERT_EQ(0, pthread_create(&th, NULL, submit_thread, &t));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(0, t.ret);
+	n = fdinfo_inodes(t.ch, ino, 4);
+	ASSERT_EQ(1, n);
+	EXPECT_EQ(0, tcp_uid_of_inode(ino[0]));
+	close(t.ch);
+}
+
+/* A lightweight socket has no fd, but the channel's fdinfo names it. */
+TEST_F(sec, fdinfo_names_lightweight_sockets)
+{
+	unsigned long ino[4];
+	uint32_t h;
+	int ch;
+
+	ch = mp_open(16);
+	ASSERT_LE(0, ch);
+	ASSERT_EQ(0, mp_connect_result(ch, LIB_PORT, &h));
+	ASSERT_EQ(1, fdinfo_inodes(ch, ino, 4));
+	EXPECT_EQ(0, tcp_uid_of_inode(ino[0]));
+	close(ch);
+}
+
+TEST_HARNESS_MAIN
