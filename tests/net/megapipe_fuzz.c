@@ -683,7 +683,8 @@ static void settle_batch(struct megapipe_req *q, struct pend *p, unsigned int n,
 	if (taken < n && !error)
 		FAILF("SUBMIT took %u of %u without an error", taken, n);
 	if (taken < n && error != -EINVAL && error != -EBADF && error != -EFAULT &&
-	    error != -EBUSY && error != -ENOMEM && error != -EAFNOSUPPORT)
+	    error != -EBUSY && error != -ENOMEM && error != -EAFNOSUPPORT &&
+	    error != -ENFILE && error != -EMFILE)
 		FAILF("SUBMIT refusal %d", error);
 	if (taken < n && p[taken].must_refuse && error == -ENOMEM)
 		;	/* failslab before the check: fine */
@@ -829,10 +830,18 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 
 			pthread_mutex_unlock(&mu);
 			u.handle = e.handle = h;
+			/*
+			 * Nobody reaps while the handle goes: a completion
+			 * reaped meanwhile may name a new handle of its index
+			 * before the release is recorded.
+			 */
+			pthread_mutex_lock(&reap_mu);
 			ret = ioctl(ch, unreg ? MEGAPIPE_IOC_UNREGISTER : MEGAPIPE_IOC_EXPORT,
 				    unreg ? (void *)&u : (void *)&e);
-			if (ret)
+			if (ret) {
+				pthread_mutex_unlock(&reap_mu);
 				return;
+			}
 			pthread_mutex_lock(&mu);
 			r = rec_get(h);
 			/* idle by now (its completions not reaped yet): fine */
@@ -842,6 +851,7 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 			else
 				rec_release(r);
 			pthread_mutex_unlock(&mu);
+			pthread_mutex_unlock(&reap_mu);
 			if (!unreg && e.fd > 0)
 				close(e.fd);
 			return;
@@ -849,6 +859,7 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 		pthread_mutex_unlock(&mu);
 		u.handle = e.handle = r->h;
 		e.flags = rn(s, 2);
+		pthread_mutex_lock(&reap_mu);	/* as above */
 		if (fault)
 			make_it_fail(1);
 		if (r->fdb || r->kind == K_LISTENER)
@@ -875,7 +886,9 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 			FAILF("%s of idle handle %#x: %s", r->fdb || r->kind == K_LISTENER ?
 			      "UNREGISTER" : "EXPORT", r->h, strerror(errno));
 		}
-		break;
+		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&reap_mu);
+		return;
 	}
 	pthread_mutex_unlock(&mu);
 }

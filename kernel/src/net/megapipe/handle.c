@@ -247,9 +247,10 @@ static int mp_listener_wake(struct wait_queue_entry *entry, unsigned int mode,
 }
 
 /*
- * The channel is about to sleep: mark its listeners with an ACCEPT
- * pending that have a connection queued anywhere (one another, busy,
- * channel was sent), so that it takes them now.  True if it marked some.
+ * The channel is about to sleep (on its wait queue already, so idle for
+ * the wakers): mark its listeners with an ACCEPT pending that have a
+ * connection queued anywhere (one another, busy, channel was sent), so
+ * that it takes them now.  True if it marked some.
  */
 bool mp_listeners_recheck(struct mp_chan *ch)
 {
@@ -260,7 +261,9 @@ bool mp_listeners_recheck(struct mp_chan *ch)
 	list_for_each_entry(h, &ch->listeners, sock_node) {
 		if (!h->naccepts)
 			continue;
-		if (vfs_poll(h->file, NULL) & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+		/* the protocol's poll: no busy polling, no sleeping */
+		if (READ_ONCE(h->sock->ops)->poll(h->file, h->sock, NULL) &
+		    (EPOLLIN | EPOLLERR | EPOLLHUP)) {
 			mp_handle_mark(h);
 			any = true;
 		}

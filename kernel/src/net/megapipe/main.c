@@ -24,6 +24,7 @@
 #include <linux/init.h>
 #include <linux/miscdevice.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/sysctl.h>
@@ -222,24 +223,49 @@ static bool mp_wake_cond(struct mp_chan *ch)
 }
 
 /*
- * Wait for something to do, or until @deadline.  The deadline is checked
- * here, not only by the timer: a handle marked ready again and again
- * (a zero window's probes, say) would otherwise keep the wait returning
- * 0 and the caller looping past its timeout.
+ * Wait for something to do, or until @deadline; called with the channel
+ * locked, returns with it locked again: 0, -ETIMEDOUT, -ERESTARTSYS (a
+ * signal), or -EINTR (killed while taking the lock back: not held).
+ *
+ * The channel is on its wait queue, and so idle for the listeners'
+ * wakers (mp_listener_wake()), before it looks at its listeners a last
+ * time (mp_listeners_recheck()): a connection queued before that is seen
+ * there, one queued after wakes it.  The deadline is checked here, not
+ * only by the timer: a handle marked ready again and again (a zero
+ * window's probes, say) would otherwise keep the wait returning 0 and
+ * the caller looping past its timeout.
  */
 static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 {
-	ktime_t left;
-	int ret;
+	DEFINE_WAIT(wait);
+	int ret = 0;
 
-	if (forever)
-		return wait_event_interruptible(ch->wait, mp_wake_cond(ch));
-	left = ktime_sub(deadline, ktime_get());
-	if (left <= 0)
-		return -ETIMEDOUT;
-	ret = wait_event_interruptible_hrtimeout(ch->wait, mp_wake_cond(ch),
-						 left);
-	return ret == -ETIME ? -ETIMEDOUT : ret;
+	prepare_to_wait(&ch->wait, &wait, TASK_INTERRUPTIBLE);
+	mp_listeners_recheck(ch);
+	mutex_unlock(&ch->lock);
+	for (;;) {
+		if (mp_wake_cond(ch))
+			break;
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+		if (forever) {
+			schedule();
+		} else if (ktime_compare(ktime_get(), deadline) >= 0 ||
+			   !schedule_hrtimeout_range(&deadline,
+						     current->timer_slack_ns,
+						     HRTIMER_MODE_ABS)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		prepare_to_wait(&ch->wait, &wait, TASK_INTERRUPTIBLE);
+	}
+	finish_wait(&ch->wait, &wait);
+	/* killable: a sibling may hold the lock across a slow fault */
+	if (mutex_lock_killable(&ch->lock))
+		return -EINTR;
+	return ret;
 }
 
 /*
@@ -347,12 +373,8 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		s.completed += ret;
 		if (s.completed >= s.min_complete || s.error || !s.timeout_ns)
 			break;
-		if (mp_listeners_recheck(ch))
-			continue;
-		mutex_unlock(&ch->lock);
 		ret = mp_wait(ch, deadline, s.timeout_ns < 0);
-		/* killable: a sibling may hold the lock across a slow fault */
-		if (mutex_lock_killable(&ch->lock))
+		if (ret == -EINTR)
 			return s.submitted || s.completed ? 0 : -EINTR;
 		if (ret == -ERESTARTSYS) {
 			/* what arrived meanwhile is copied out next time */

@@ -389,7 +389,9 @@ struct megapipe_cqe {
  *		(EBADF unknown/stale handle, EINVAL bad opcode, flags, length
  *		or reserved fields, or an opcode that does not fit the handle,
  *		EBUSY no completion-queue room, EFAULT, ENOMEM,
- *		EAFNOSUPPORT); the requests after it are not looked at, and
+ *		EAFNOSUPPORT, EMFILE RLIMIT_NOFILE handles, and for CONNECT
+ *		what socket(2) would fail with: ENFILE, EACCES from an
+ *		LSM); the requests after it are not looked at, and
  *		the call does not wait
  * @resv:	in: zero
  *
