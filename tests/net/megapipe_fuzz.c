@@ -1256,13 +1256,52 @@ static int run_child(uint64_t seed, uint64_t ms, uint64_t kill_ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * TCP sockets of this netns that something still holds: a socket with an
+ * inode (a struct socket: an fd, a registered file or a channel's
+ * lightweight socket).  An orphan finishing its close (FIN_WAIT1 against
+ * a zero window, LAST_ACK, ...) has none and is TCP's, not a leak.  Each
+ * held one is listed.
+ */
+static int tcp_held(void)
+{
+	const char *files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	unsigned long ino;
+	unsigned int i, st;
+	char line[512];
+	int n = 0;
+	FILE *f;
+
+	for (i = 0; i < 2; i++) {
+		f = fopen(files[i], "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, " %*d: %*x:%*x %*x:%*x %x %*x:%*x %*x:%*x %*x %*d %*d %lu",
+				   &st, &ino) != 2)
+				continue;
+			printf("# %s: state %u inode %lu: %s", ino ? "held" : "orphan",
+			       st, ino, line);
+			n += !!ino;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
 /* After the channel is gone: sockets and the cgroup's slab back. */
 static void check_baseline(struct __test_metadata *_metadata, long slab0)
 {
 	uint64_t end = lib_now_ms() + 4 * LIB_DEADLINE_MS;
-	long slab = -1, us = 0;
+	long slab = -1, us = 0, inuse;
 
-	EXPECT_EQ(0, wait_inuse(0, 4 * LIB_DEADLINE_MS));
+	/* every socket gone, or only orphans TCP is still closing */
+	inuse = wait_inuse(0, 4 * LIB_DEADLINE_MS);
+	if (inuse) {
+		printf("# TCP inuse %ld after 60 s: orphans still closing, or held\n",
+		       inuse);
+		EXPECT_EQ(0, tcp_held());
+	}
 	if (slab0 < 0)
 		return;
 	/*

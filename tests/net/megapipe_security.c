@@ -6,7 +6,7 @@
  * of a channel (lightweight sockets, registered sockets whose fd was
  * closed); a uid-based firewall rule (nft meta skuid, iptables -m owner)
  * refuses a CONNECT of the channel's owner as it refuses connect(2); every
- * request runs as the opener, whichever thread submits it, and a thread
+ * request runs as its submitter, whichever thread runs it, and a thread
  * with another fd table is refused; the channel's fdinfo names the inode
  * of every socket it holds.  Each test runs in a netns of its own, on
  * loopback.
@@ -392,6 +392,7 @@ static int fdinfo_inodes(int ch, unsigned long *ino, int max)
 
 struct other_thread {
 	int ch;
+	int lh;			/* a listener handle: submit an ACCEPT */
 	int unshare;		/* unshare(CLONE_FILES) first */
 	int ret, err;		/* of its SUBMIT */
 	uint32_t handle;	/* of its CONNECT */
@@ -400,37 +401,51 @@ struct other_thread {
 static void *submit_thread(void *arg)
 {
 	struct other_thread *t = arg;
+	struct megapipe_req r = { .opcode = MEGAPIPE_OP_ACCEPT, .len = 1 };
 	struct megapipe_submit out;
+	struct megapipe_cqe c;
 
-	if (t->unshare && unshare(CLONE_FILES)) {
-		t->ret = -2;
-		return NULL;
-	}
-	if (!t->unshare) {
-		/* this thread only: the raw syscall changes one thread's creds */
-		if (syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY)) {
-			t->ret = -3;
+	if (t->unshare) {
+		if (unshare(CLONE_FILES)) {
+			t->ret = -2;
 			return NULL;
 		}
-		t->ret = mp_connect_result(t->ch, LIB_PORT, &t->handle);
+		t->ret = mp_sub(t->ch, NULL, 0, NULL, 0, 0, 0, &out);
+		t->err = errno;
 		return NULL;
 	}
-	t->ret = mp_sub(t->ch, NULL, 0, NULL, 0, 0, 0, &out);
-	t->err = errno;
+	/* this thread only: the raw syscall changes one thread's creds */
+	if (syscall(SYS_setresuid, NOBODY, NOBODY, NOBODY)) {
+		t->ret = -3;
+		return NULL;
+	}
+	if (t->lh >= 0) {
+		/* queued, no connection yet: the main thread's SUBMIT runs it */
+		r.handle = t->lh;
+		t->ret = mp_sub(t->ch, &r, 1, &c, 1, 0, 0, &out);
+		if (!t->ret && (out.submitted != 1 || out.completed))
+			t->ret = -4;
+		return NULL;
+	}
+	t->ret = mp_connect_result(t->ch, LIB_PORT, &t->handle);
 	return NULL;
 }
 
 /*
  * Whose identity: a thread that unshared its fd table is refused (EPERM);
- * a thread that changed its uid submits a CONNECT whose socket is still
- * the opener's (root's).  The fdinfo lists the socket's inode.
+ * a thread that changed its uid to nobody submits a CONNECT, and an
+ * ACCEPT that root's SUBMIT runs later: both sockets are nobody's, as
+ * socket(2) and accept(2) in that thread would make them (the uid column
+ * of /proc/net/tcp, found through the channel's fdinfo).
  */
-TEST_F(sec, requests_run_as_the_opener)
+TEST_F(sec, requests_run_as_their_submitter)
 {
-	struct other_thread t = { 0 };
+	struct other_thread t = { .lh = -1 };
+	struct megapipe_submit out;
+	struct megapipe_cqe c;
 	unsigned long ino[4];
 	pthread_t th;
-	int n;
+	int cl, l2;
 
 	t.ch = mp_open(16);
 	ASSERT_LE(0, t.ch);
@@ -444,10 +459,32 @@ TEST_F(sec, requests_run_as_the_opener)
 	ASSERT_EQ(0, pthread_create(&th, NULL, submit_thread, &t));
 	ASSERT_EQ(0, pthread_join(th, NULL));
 	ASSERT_EQ(0, t.ret);
-	n = fdinfo_inodes(t.ch, ino, 4);
-	ASSERT_EQ(1, n);
-	EXPECT_EQ(0, tcp_uid_of_inode(ino[0]));
+	ASSERT_EQ(1, fdinfo_inodes(t.ch, ino, 4));
+	EXPECT_EQ(NOBODY, tcp_uid_of_inode(ino[0]));
 	close(t.ch);
+
+	/* an ACCEPT of nobody's, run by root's SUBMIT, on a fresh listener */
+	l2 = lib_listener(AF_INET, LIB_PORT + 5, 16, 0);
+	ASSERT_LE(0, l2);
+	t.ch = mp_open(16);
+	ASSERT_LE(0, t.ch);
+	t.lh = mp_reg(t.ch, l2, 0);
+	ASSERT_LE(0, t.lh);
+	ASSERT_EQ(0, pthread_create(&th, NULL, submit_thread, &t));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(0, t.ret);
+	cl = lib_connect(AF_INET, LIB_PORT + 5, false);
+	ASSERT_LE(0, cl);
+	ASSERT_EQ(0, mp_sub(t.ch, NULL, 0, &c, 1, 1, 3000000000LL, &out));
+	ASSERT_EQ(1, out.completed);
+	ASSERT_EQ(0, c.result);
+	/* the listener (root's fd) and the accepted socket (nobody's) */
+	ASSERT_EQ(2, fdinfo_inodes(t.ch, ino, 4));
+	EXPECT_EQ(0, tcp_uid_of_inode(ino[0]));
+	EXPECT_EQ(NOBODY, tcp_uid_of_inode(ino[1]));
+	close(t.ch);
+	close(cl);
+	close(l2);
 }
 
 /* A lightweight socket has no fd, but the channel's fdinfo names it. */

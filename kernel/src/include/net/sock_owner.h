@@ -25,11 +25,15 @@
 
 static inline const struct cred *sock_owner_cred(struct socket *sock)
 {
-	struct file *file = READ_ONCE(sock->file);
+	const struct cred *cred = READ_ONCE(SOCK_INODE(sock)->i_private);
+	struct file *file;
 
+	/* pairs with sock_clear_owner_cred(): no cred seen, a file is */
+	smp_rmb();
+	file = READ_ONCE(sock->file);
 	if (file)
 		return file->f_cred;
-	return READ_ONCE(SOCK_INODE(sock)->i_private);
+	return cred;
 }
 
 /* Give a file-less socket its owner: takes a reference to @cred. */
@@ -44,6 +48,8 @@ static inline void sock_clear_owner_cred(struct socket *sock)
 {
 	const struct cred *cred = SOCK_INODE(sock)->i_private;
 
+	/* the file first: a reader finding no cred finds the file */
+	smp_wmb();
 	WRITE_ONCE(SOCK_INODE(sock)->i_private, NULL);
 	if (cred)
 		put_cred(cred);

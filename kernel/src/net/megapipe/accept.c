@@ -9,6 +9,7 @@
  * channel: without MEGAPIPE_ACCEPT_FD lightweight sockets (no file, no
  * fd: lwsocket.c); with it, regular sockets with an fd each.
  */
+#include <linux/cred.h>
 #include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/net.h>
@@ -36,9 +37,16 @@ int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
 
 	if (!req)
 		return -ENOMEM;
+	/* it may run in another thread's SUBMIT: as its submitter */
+	req->cred = get_current_cred();
 	list_add_tail(&req->node, &h->accepts);
 	h->pending++;
 	WRITE_ONCE(h->naccepts, h->naccepts + 1);
+	/*
+	 * Pairs with the barrier of the waker's wq_has_sleeper(): either it
+	 * sees the ACCEPT (and marks the handle) or this sees the child.
+	 */
+	smp_mb();
 	mp_accept_run(h);
 	return 0;
 }
@@ -113,6 +121,20 @@ out_fd:
 	return err;
 }
 
+/* mp_accept_one() with the credentials of the ACCEPT's submitter. */
+static int mp_accept_one_as(struct mp_handle *h, struct mp_req *req)
+{
+	const struct cred *old;
+	int err;
+
+	if (req->cred == current_cred())
+		return mp_accept_one(h, req);
+	old = override_creds(req->cred);
+	err = mp_accept_one(h, req);
+	revert_creds(old);
+	return err;
+}
+
 /* Connections one run accepts at most; the handle is marked for the rest. */
 #define MP_ACCEPT_BUDGET	64
 
@@ -129,7 +151,7 @@ void mp_accept_run(struct mp_handle *h)
 			break;
 		}
 		cond_resched();
-		err = mp_accept_one(h, req);
+		err = mp_accept_one_as(h, req);
 		if (err == -EAGAIN)
 			break;
 		if (err) {

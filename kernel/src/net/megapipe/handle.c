@@ -216,14 +216,28 @@ static int mp_conn_wake(struct wait_queue_entry *entry, unsigned int mode,
 }
 
 /*
+ * Does a waiter wait on the clone of this CPU, the one the new child is
+ * queued on (inet_pcl_data_ready() runs in the same BH-disabled section)?
+ * If none does, the child is nobody's own: every channel is marked.
+ */
+static bool mp_clone_covered(struct sock *sk)
+{
+	struct wait_queue_head *head;
+
+	head = inet_pcl_wait_head(sk, raw_smp_processor_id());
+	return head && waitqueue_active(head);
+}
+
+/*
  * A listener's event.  Its entries are exclusive, as an EPOLLEXCLUSIVE
  * epoll's: a new connection wakes one waiter, and the waker goes on to the
  * next while none takes it.  A channel takes it (returns 1) when it has an
  * ACCEPT pending and a thread waiting.  A busy channel lets the wakeup go
  * on, so that an idle channel (or accept(2)) further on is served now; it
  * is marked too, to try when it gets to it, where the connection is its
- * own (the clone of a CPU of its mask, or a listener not in per-core
- * mode), and else left alone: it looks for queued connections itself
+ * own (the clone of a CPU of its mask, a CPU no channel's mask has, or a
+ * listener not in per-core mode), and else left alone: the channel of
+ * that CPU is marked, and this one looks for queued connections itself
  * before it sleeps (mp_listeners_recheck()).  Anything but a new
  * connection (the listener stopped listening: a NULL key, EPOLLHUP or
  * EPOLLERR) marks every handle: pending ACCEPTs end with accept()'s error.
@@ -241,7 +255,8 @@ static int mp_listener_wake(struct wait_queue_entry *entry, unsigned int mode,
 	}
 	if (!READ_ONCE(h->naccepts))
 		return 0;
-	if (!w->mark_busy && !wq_has_sleeper(&h->ch->wait))
+	if (!w->mark_busy && !wq_has_sleeper(&h->ch->wait) &&
+	    mp_clone_covered(h->sk))
 		return 0;
 	return mp_handle_mark(h);
 }

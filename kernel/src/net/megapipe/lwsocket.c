@@ -9,10 +9,11 @@
  * reference.  The LSM hooks are those of the calls they stand for
  * (security_socket_accept, _create, _connect here; sock_recvmsg() and
  * sock_sendmsg() call _recvmsg and _sendmsg), so a VFS-free path is not
- * an LSM-free one.  Each carries its owner's credentials, the channel's
- * opener's (sock_set_owner_cred()), where a socket with a file has its
- * file's: netfilter's owner match, nft meta skuid/skgid, nflog and
- * nfqueue see it as the opener's socket.  Releasing the handle releases
+ * an LSM-free one.  Each carries its owner's credentials, those of the
+ * thread that submitted its CONNECT or ACCEPT (sock_set_owner_cred()), where
+ * a socket with a file has its file's: netfilter's owner match, nft meta
+ * skuid/skgid, nflog and nfqueue see it as that thread's socket, as they
+ * would one it made with socket(2) or accept(2).  Releasing the handle releases
  * the socket (TCP closes it as close(2) would); MEGAPIPE_IOC_EXPORT binds
  * it to a file first.
  */
@@ -45,7 +46,7 @@ struct socket *mp_lw_accept(struct mp_chan *ch, struct socket *lsock)
 	sock->ops = ops;
 	/* the listener holds the protocol module */
 	__module_get(ops->owner);
-	sock_set_owner_cred(sock, ch->cred);
+	sock_set_owner_cred(sock, current_cred());
 	err = security_socket_accept(lsock, sock);
 	if (!err)
 		err = ops->accept(lsock, sock, &arg);
@@ -66,7 +67,7 @@ struct socket *mp_lw_create(struct mp_chan *ch, int family)
 	err = sock_create(family, SOCK_STREAM, IPPROTO_TCP, &sock);
 	if (err)
 		return ERR_PTR(err);
-	sock_set_owner_cred(sock, ch->cred);
+	sock_set_owner_cred(sock, current_cred());
 	return sock;
 }
 

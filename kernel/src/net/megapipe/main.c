@@ -8,9 +8,11 @@
  *
  * open() creates a channel owned by the caller's address space and fd
  * table: every ioctl from another process, or from a thread with another
- * fd table (unshare(CLONE_FILES)), fails with EPERM.  Every request runs
- * with the opener's credentials (the channel file's f_cred), whichever
- * thread submits it, as a socket keeps its maker's.  MEGAPIPE_IOC_SETUP
+ * fd table (unshare(CLONE_FILES)), fails with EPERM.  A request runs with
+ * the credentials of the thread that submitted it, captured with it when
+ * another thread may run it (ACCEPT), as io_uring's requests do: the
+ * sockets a channel makes are its submitter's, and the LSM sees the
+ * submitter, sandboxed since the open or not.  MEGAPIPE_IOC_SETUP
  * sizes it once; MEGAPIPE_IOC_SUBMIT takes requests, runs what is ready
  * and copies completions out, waiting for some if asked to.  The last
  * close cancels every request and releases every socket, also when the
@@ -93,7 +95,6 @@ static int mp_open(struct inode *inode, struct file *file)
 	mmgrab(ch->mm);
 	/* no reference: a table holding the channel must not be held by it */
 	ch->files = current->files;
-	ch->cred = file->f_cred;	/* the file's reference */
 	file->private_data = ch;
 	return nonseekable_open(inode, file);
 }
@@ -257,9 +258,13 @@ static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 						     current->timer_slack_ns,
 						     HRTIMER_MODE_ABS)) {
 			ret = -ETIMEDOUT;
-			break;
 		}
-		prepare_to_wait(&ch->wait, &wait, TASK_INTERRUPTIBLE);
+		/*
+		 * Woken (maybe for what a sibling thread took) or timed out:
+		 * back to the caller, which runs what is ready and waits
+		 * again through here, its listeners looked at again.
+		 */
+		break;
 	}
 	finish_wait(&ch->wait, &wait);
 	/* killable: a sibling may hold the lock across a slow fault */
@@ -377,7 +382,12 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		if (ret == -EINTR)
 			return s.submitted || s.completed ? 0 : -EINTR;
 		if (ret == -ERESTARTSYS) {
-			/* what arrived meanwhile is copied out next time */
+			/*
+			 * Run what is ready (a connection a waker handed this
+			 * channel as an idle one, say); its completions are
+			 * copied out next time.
+			 */
+			mp_run_ready(ch);
 			if (!s.submitted && !s.completed) {
 				mutex_unlock(&ch->lock);
 				return -EINTR;
@@ -402,7 +412,6 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct mp_chan *ch = file->private_data;
 	void __user *uarg = (void __user *)arg;
-	const struct cred *old = NULL;
 	long ret;
 
 	if (current->mm != ch->mm || current->files != ch->files)
@@ -419,17 +428,10 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	default:
 		return -ENOTTY;
 	}
-	/* the opener's identity; usually the caller's already (shared cred) */
-	if (current_cred() != ch->cred)
-		old = override_creds(ch->cred);
-	if (cmd == MEGAPIPE_IOC_SUBMIT) {
-		ret = mp_submit(ch, uarg);
-		goto out;
-	}
-	if (mutex_lock_interruptible(&ch->lock)) {
-		ret = -EINTR;
-		goto out;
-	}
+	if (cmd == MEGAPIPE_IOC_SUBMIT)
+		return mp_submit(ch, uarg);
+	if (mutex_lock_interruptible(&ch->lock))
+		return -EINTR;
 	if (cmd == MEGAPIPE_IOC_SETUP)
 		ret = mp_setup(ch, uarg);
 	else if (!ch->set_up)
@@ -441,9 +443,6 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	else
 		ret = mp_export(ch, uarg);
 	mutex_unlock(&ch->lock);
-out:
-	if (old)
-		revert_creds(old);
 	return ret;
 }
 
@@ -458,8 +457,11 @@ static void mp_show_fdinfo(struct seq_file *m, struct file *file)
 	struct mp_handle *h;
 	u32 i;
 
-	if (mutex_lock_killable(&ch->lock))
+	/* not behind a SUBMIT stalled on a user fault */
+	if (!mutex_trylock(&ch->lock)) {
+		seq_puts(m, "handles:\tbusy\n");
 		return;
+	}
 	seq_printf(m, "handles:\t%u\n", ch->nlive);
 	for (i = 0; i < ch->nslots; i++) {
 		h = ch->slots[i].h;

@@ -52,7 +52,6 @@ struct mp_chan {
 	struct mutex lock;		/* everything below but the ready list */
 	struct mm_struct *mm;		/* owner */
 	struct files_struct *files;	/* the owner's fd table (compared only) */
-	const struct cred *cred;	/* the opener's: every request runs so */
 	bool set_up;
 
 	/* completions: posted ones wait in a ring; owed counts reservations */
@@ -125,6 +124,7 @@ struct mp_req {
 	u32 done;		/* bytes written so far */
 	struct iovec *iov;	/* WRITEV: the kernel's copy */
 	u32 nr_iov;
+	const struct cred *cred;	/* ACCEPT: its submitter's */
 };
 
 /* The opcode table (opdef.c), as io_uring's. */

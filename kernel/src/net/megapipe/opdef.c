@@ -7,6 +7,7 @@
  * its handle (accepts, reads, writes: each list runs in submission order)
  * and tries it at once.  A request completes through mp_req_complete().
  */
+#include <linux/cred.h>
 #include <linux/nospec.h>
 #include <linux/slab.h>
 
@@ -106,6 +107,8 @@ void mp_req_free(struct mp_req *req)
 	struct mp_chan *ch = req->h->ch;
 
 	kfree(req->iov);
+	if (req->cred)
+		put_cred(req->cred);
 	if (ch->nr_req_cache < MP_REQ_CACHE) {
 		list_add(&req->node, &ch->req_cache);
 		ch->nr_req_cache++;

@@ -39,8 +39,9 @@
  * A channel belongs to the process (address space) and fd table that
  * opened it: every ioctl from another process (after fork() or
  * SCM_RIGHTS), or from a thread that unshared its fd table, fails with
- * EPERM.  Its requests run with the opener's credentials, whichever of
- * its threads submits them, and the sockets it makes are the opener's
+ * EPERM.  A request runs with the credentials of the thread that
+ * submitted it, whichever thread's SUBMIT runs it, and the sockets it
+ * makes are that thread's, as socket(2) and accept(2) would make them
  * (netfilter's owner match, nft meta skuid/skgid, nflog/nfqueue).  A
  * channel lives until its last fd is closed: a fork()ed child that keeps
  * the fd keeps the channel's sockets (libmegapipe opens it O_CLOEXEC).
