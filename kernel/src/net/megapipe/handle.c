@@ -225,6 +225,10 @@ static bool mp_clone_covered(struct sock *sk)
 	struct wait_queue_head *head;
 
 	head = inet_pcl_wait_head(sk, raw_smp_processor_id());
+	/*
+	 * Lockless: a handle registering on that clone meanwhile has its
+	 * ACCEPT try the queues when it is submitted (mp_accept_submit()).
+	 */
 	return head && waitqueue_active(head);
 }
 
