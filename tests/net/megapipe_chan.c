@@ -400,24 +400,6 @@ TEST_F(chan, listener_cpumask_routes_new_connections)
 	close(l);
 }
 
-static int bpf_sys(int cmd, union bpf_attr *attr)
-{
-	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int sockmap_set(int map, __u32 key, int fd)
-{
-	union bpf_attr attr;
-	__u64 val = fd;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = map;
-	attr.key = (__u64)(uintptr_t)&key;
-	attr.value = (__u64)(uintptr_t)&val;
-	attr.flags = BPF_ANY;
-	return bpf_sys(BPF_MAP_UPDATE_ELEM, &attr);
-}
-
 /*
  * A child of a registered listener taken by accept(2) owes the channel
  * nothing: in a sockmap, data flows both ways.

@@ -7,8 +7,10 @@
 #ifndef MEGAPIPE_LIB_H
 #define MEGAPIPE_LIB_H
 
+#include <linux/bpf.h>
 #include <linux/megapipe.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 #include "listen_lib.h"
 
@@ -54,6 +56,25 @@ static inline int mp_sub(int ch, struct megapipe_req *r, unsigned int n,
 	if (out)
 		*out = s;
 	return ret;
+}
+
+static inline int bpf_sys(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+/* Put socket @fd in sockmap @map at @key: 0, or -1 with errno. */
+static inline int sockmap_set(int map, __u32 key, int fd)
+{
+	union bpf_attr attr;
+	__u64 val = fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_fd = map;
+	attr.key = (__u64)(uintptr_t)&key;
+	attr.value = (__u64)(uintptr_t)&val;
+	attr.flags = BPF_ANY;
+	return bpf_sys(BPF_MAP_UPDATE_ELEM, &attr);
 }
 
 static inline long wait_inuse(long want, int timeout_ms)

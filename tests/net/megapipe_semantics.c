@@ -507,24 +507,6 @@ out:
 
 /* ---- 5. BPF sockmap ------------------------------------------------------ */
 
-static int bpf_sys(int cmd, union bpf_attr *attr)
-{
-	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int sockmap_set(int map, __u32 key, int fd)
-{
-	union bpf_attr attr;
-	__u64 val = fd;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.map_fd = map;
-	attr.key = (__u64)(uintptr_t)&key;
-	attr.value = (__u64)(uintptr_t)&val;
-	attr.flags = BPF_ANY;
-	return bpf_sys(BPF_MAP_UPDATE_ELEM, &attr);
-}
-
 /* A READ pending on @h completes with what the peer @c writes next. */
 static void read_wakes(struct __test_metadata *_metadata, int ch, int h,
 		       int c, const char *what)
