@@ -40,7 +40,7 @@ KKCSAN     := $(BUILD)/kbuild-kcsan/arch/x86/boot/bzImage
 TEST_CPUS  ?= 2
 
 .PHONY: all run test deps source kernel-test kernel-bench kernel-ref kernel-modular \
-	kernel-kcsan test-kcsan fuzz \
+	kernel-kcsan test-kcsan kernel-hz100 kernel-distro test-hz100 test-distro fuzz \
 	userspace tests vm bench bench-nginx bench-bundle kernel-deb check-series checkpatch \
 	clean distclean help
 
@@ -49,7 +49,7 @@ all: kernel-test kernel-bench userspace
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "Other targets: deps kernel-test kernel-bench kernel-ref kernel-modular tests vm"
-	@echo "  kernel-kcsan test-kcsan"
+	@echo "  kernel-kcsan test-kcsan kernel-hz100 test-hz100 kernel-distro test-distro"
 	@echo "  bench bench-nginx bench-bundle kernel-deb check-series checkpatch clean distclean"
 
 deps:
@@ -88,6 +88,14 @@ kernel-kcsan: source
 	@kernel/kconfig.sh $(PATCHED) $(BUILD)/kbuild-kcsan $(TEST_CFG) $(CFG)/kcsan.config
 	@echo "  KERNEL  kcsan (lockdep, KCSAN)"
 	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-kcsan) bzImage
+
+# Variants of the test kernel, each a cold build (not part of make test):
+# hz100 (HZ=100) and distro (MAXSMP: 8192 possible CPUs, CPUMASK_OFFSTACK,
+# HZ=1000); kernel/configs/NAME.config on top of the test config.
+kernel-hz100 kernel-distro: kernel-%: source
+	@kernel/kconfig.sh $(PATCHED) $(BUILD)/kbuild-$* $(TEST_CFG) $(CFG)/$*.config
+	@echo "  KERNEL  $* (the test kernel with $(CFG)/$*.config)"
+	@$(call KMAKE,$(PATCHED),$(BUILD)/kbuild-$*) bzImage
 
 kernel-ref: $(PRISTINE)/.mp-debian-version
 	@kernel/kconfig.sh $(PRISTINE) $(BUILD)/kbuild-ref $(REF_CFG)
@@ -135,6 +143,12 @@ run: deps kernel-bench userspace
 # reported in our code (others are listed); not part of make test.
 test-kcsan: deps kernel-kcsan tests
 	@tests/vm/run-kcsan $(KKCSAN) $(TEST_CPUS)
+
+# The listen/accept/per-core tests on a test kernel variant (HZ=100; or
+# MAXSMP with CPUMASK_OFFSTACK and HZ=1000): tick-independent latency and a
+# distribution's layout.  Not part of make test.
+test-hz100 test-distro: test-%: deps kernel-% tests
+	@tests/vm/run-variant $(BUILD)/kbuild-$*/arch/x86/boot/bzImage $(TEST_CPUS) $*
 
 # The long randomized runs of /dev/megapipe in the test VM (docs/channel.md
 # "Fuzzing"): megapipe_fuzz for FUZZ_REQUESTS requests, then megapipe_diff

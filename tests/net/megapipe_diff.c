@@ -21,7 +21,8 @@
  *
  * Environment: MP_DIFF_SEED (first seed; default from the clock, printed),
  * MP_DIFF_SCRIPTS (how many scripts, default 6), MP_DIFF_STEPS (steps
- * per script, default 40), MP_DIFF_VERBOSE=1 (print both transcripts).
+ * per script, default 40), MP_DIFF_JOBS (scripts run side by side,
+ * default 1), MP_DIFF_VERBOSE=1 (print both transcripts).
  * A failure prints its seed: MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1
  * reruns that script.  MP_DIFF_A=epoll runs the epoll backend against
  * itself (a check of the test's own determinism, on any kernel).
@@ -683,7 +684,7 @@ static int run_child(uint64_t seed, int steps, const char *backend, char *buf, s
 }
 
 /* Print the first difference with a little context. */
-static void show_diff(const char *a, const char *b)
+static void show_diff(FILE *f, const char *a, const char *b)
 {
 	const char *pa = a, *pb = b, *la = a;
 	int n = 0, ctx = 0;
@@ -701,25 +702,25 @@ static void show_diff(const char *a, const char *b)
 		pa = ea + 1;
 		pb = eb + 1;
 	}
-	printf("#   ... same up to here (last lines):\n");
+	fprintf(f, "#   ... same up to here (last lines):\n");
 	for (const char *p = la; p < pa; ) {
 		const char *e = strchr(p, '\n');
 
-		printf("#     %.*s\n", (int)(e - p), p);
+		fprintf(f, "#     %.*s\n", (int)(e - p), p);
 		p = e + 1;
 	}
-	printf("#   kernel backend goes on:\n");
+	fprintf(f, "#   kernel backend goes on:\n");
 	for (ctx = 0; *pa && ctx < 12; ctx++) {
 		const char *e = strchr(pa, '\n');
 
-		printf("#   K %.*s\n", (int)(e - pa), pa);
+		fprintf(f, "#   K %.*s\n", (int)(e - pa), pa);
 		pa = e + 1;
 	}
-	printf("#   epoll backend goes on:\n");
+	fprintf(f, "#   epoll backend goes on:\n");
 	for (ctx = 0; *pb && ctx < 12; ctx++) {
 		const char *e = strchr(pb, '\n');
 
-		printf("#   E %.*s\n", (int)(e - pb), pb);
+		fprintf(f, "#   E %.*s\n", (int)(e - pb), pb);
 		pb = e + 1;
 	}
 }
@@ -736,53 +737,127 @@ FIXTURE_TEARDOWN(diff)
 {
 }
 
+/*
+ * Script @s on both backends: 0 same, 1 a difference (reported on @f),
+ * -1 a run that did not finish (reported).
+ */
+static int diff_one(FILE *f, uint64_t s, int steps, const char *ba, char *kb,
+		    char *eb, size_t cap, bool verbose)
+{
+	int rc, bad = 0;
+
+	kb[0] = eb[0] = 0;
+	rc = run_child(s, steps, ba, kb, cap);
+	if (rc) {
+		fprintf(f, "# seed %llu: kernel run exit %d\n", (unsigned long long)s, rc);
+		return -1;
+	}
+	rc = run_child(s, steps, "epoll", eb, cap);
+	if (rc) {
+		fprintf(f, "# seed %llu: epoll run exit %d\n", (unsigned long long)s, rc);
+		return -1;
+	}
+	if (verbose)
+		fprintf(f, "# seed %llu kernel:\n%s# seed %llu epoll:\n%s",
+			(unsigned long long)s, kb, (unsigned long long)s, eb);
+	if (strstr(kb, "NOT match") || strstr(eb, "NOT match")) {
+		fprintf(f, "# seed %llu: a peer's stream does not match its writes' completions (%s backend)\n",
+			(unsigned long long)s, strstr(kb, "NOT match") ? "kernel" : "epoll");
+		bad = 1;
+	}
+	if (strcmp(kb, eb)) {
+		fprintf(f, "# seed %llu: the backends differ\n", (unsigned long long)s);
+		show_diff(f, kb, eb);
+		bad = 1;
+	}
+	return bad;
+}
+
+/* What the workers found, in memory they share. */
+struct diff_tally {
+	int done, bad, failed;
+};
+
+/*
+ * Worker @j of @jobs: scripts seed + i for i = j, j + jobs, ...  Each
+ * report goes out in one write, so workers' reports do not interleave.
+ */
+static void diff_worker(struct diff_tally *t, int j, int jobs, uint64_t seed,
+			int scripts, int steps, const char *ba, bool verbose)
+{
+	size_t cap = 1 << 20;
+	char *kb = malloc(cap), *eb = malloc(cap);
+	int i;
+
+	if (!kb || !eb)
+		_exit(1);
+	for (i = j; i < scripts; i += jobs) {
+		char *rep = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&rep, &len);
+		int r;
+
+		if (!f)
+			_exit(1);
+		r = diff_one(f, seed + i, steps, ba, kb, eb, cap, verbose);
+		fclose(f);
+		if (len && write(STDOUT_FILENO, rep, len) < 0)
+			_exit(1);
+		free(rep);
+		__atomic_add_fetch(&t->done, 1, __ATOMIC_RELAXED);
+		if (r > 0)
+			__atomic_add_fetch(&t->bad, 1, __ATOMIC_RELAXED);
+		if (r < 0)
+			__atomic_add_fetch(&t->failed, 1, __ATOMIC_RELAXED);
+	}
+	_exit(0);
+}
+
+/*
+ * MP_DIFF_JOBS workers (default 1) run scripts side by side: each script
+ * is two children in netns of their own, mostly waiting for the channel
+ * to be quiet, so a long run goes about JOBS times faster.
+ */
 TEST_F_TIMEOUT(diff, kernel_vs_epoll, 86400)
 {
 	const char *e = getenv("MP_DIFF_SEED");
 	uint64_t seed = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL);
 	int scripts = getenv("MP_DIFF_SCRIPTS") ? atoi(getenv("MP_DIFF_SCRIPTS")) : 6;
 	int steps = getenv("MP_DIFF_STEPS") ? atoi(getenv("MP_DIFF_STEPS")) : 40;
+	int jobs = getenv("MP_DIFF_JOBS") ? atoi(getenv("MP_DIFF_JOBS")) : 1;
 	bool verbose = getenv("MP_DIFF_VERBOSE") && atoi(getenv("MP_DIFF_VERBOSE"));
-	size_t cap = 1 << 20;
-	char *kb, *eb;
-	int i, bad = 0, rc;
-
 	const char *ba = getenv("MP_DIFF_A") ? getenv("MP_DIFF_A") : "kernel";
+	struct diff_tally *t;
+	int j, st, workers_ok = 1;
+	uint64_t t0 = lib_now_ms();
 
 	if (!strcmp(ba, "kernel") && access("/dev/megapipe", F_OK))
 		SKIP(return, "no /dev/megapipe (CONFIG_MEGAPIPE)");
-	kb = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	eb = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, kb);
-	ASSERT_NE(MAP_FAILED, eb);
-	printf("# first seed %llu, %d scripts of %d steps (MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1 reruns one)\n",
-	       (unsigned long long)seed, scripts, steps);
-	for (i = 0; i < scripts; i++) {
-		uint64_t s = seed + i;
+	ASSERT_LT(0, jobs);
+	t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, t);
+	printf("# first seed %llu, %d scripts of %d steps, %d at a time (MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1 reruns one)\n",
+	       (unsigned long long)seed, scripts, steps, jobs);
+	fflush(stdout);
+	for (j = 0; j < jobs; j++) {
+		pid_t pid = fork();
 
-		kb[0] = eb[0] = 0;
-		rc = run_child(s, steps, ba, kb, cap);
-		ASSERT_EQ(0, rc) TH_LOG("seed %llu: kernel run exit %d", (unsigned long long)s, rc);
-		rc = run_child(s, steps, "epoll", eb, cap);
-		ASSERT_EQ(0, rc) TH_LOG("seed %llu: epoll run exit %d", (unsigned long long)s, rc);
-		if (verbose)
-			printf("# seed %llu kernel:\n%s# seed %llu epoll:\n%s",
-			       (unsigned long long)s, kb, (unsigned long long)s, eb);
-		if (strstr(kb, "NOT match") || strstr(eb, "NOT match")) {
-			printf("# seed %llu: a peer's stream does not match its writes' completions (%s backend)\n",
-			       (unsigned long long)s, strstr(kb, "NOT match") ? "kernel" : "epoll");
-			bad++;
-		}
-		if (strcmp(kb, eb)) {
-			printf("# seed %llu: the backends differ\n", (unsigned long long)s);
-			show_diff(kb, eb);
-			bad++;
-		}
+		ASSERT_LE(0, pid);
+		if (!pid)
+			diff_worker(t, j, jobs, seed, scripts, steps, ba, verbose);
 	}
-	printf("# %d scripts run, %d with a difference\n", scripts, bad);
-	EXPECT_EQ(0, bad);
-	munmap(kb, cap);
-	munmap(eb, cap);
+	for (j = 0; j < jobs; j++) {
+		ASSERT_LT(0, wait(&st));
+		if (!WIFEXITED(st) || WEXITSTATUS(st))
+			workers_ok = 0;
+	}
+	printf("# %d scripts run in %llu s, %d with a difference, %d runs did not finish\n",
+	       t->done, (unsigned long long)(lib_now_ms() - t0) / 1000, t->bad, t->failed);
+	EXPECT_TRUE(workers_ok);
+	EXPECT_EQ(scripts, t->done);
+	EXPECT_EQ(0, t->failed);
+	EXPECT_EQ(0, t->bad);
+	munmap(t, sizeof(*t));
 }
 
 TEST_HARNESS_MAIN

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 
 #include "kselftest_harness.h"
@@ -500,6 +501,219 @@ TEST_F(sec, fdinfo_names_lightweight_sockets)
 	ASSERT_EQ(1, fdinfo_inodes(ch, ino, 4));
 	EXPECT_EQ(0, tcp_uid_of_inode(ino[0]));
 	close(ch);
+}
+
+/* One audit netlink request; 0, or the kernel's -errno. */
+static int audit_req(int nl, int type, const void *data, size_t len)
+{
+	struct {
+		struct nlmsghdr h;
+		char data[2048];
+	} m = { 0 };
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	char buf[8192];
+	struct nlmsghdr *h = (void *)buf;
+	ssize_t r;
+
+	m.h.nlmsg_len = NLMSG_LENGTH(len);
+	m.h.nlmsg_type = type;
+	m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	m.h.nlmsg_seq = type;
+	memcpy(m.data, data, len);
+	if (sendto(nl, &m, m.h.nlmsg_len, 0, (void *)&to, sizeof(to)) < 0)
+		return -errno;
+	/* the ack (records may come first once we are the daemon) */
+	for (;;) {
+		r = recv(nl, buf, sizeof(buf), 0);
+		if (r < 0)
+			return -errno;
+		if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == (unsigned int)type)
+			return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+	}
+}
+
+/* AUDIT_GET: the status (its answer comes before any ack). */
+static int audit_get(int nl, struct audit_status *st)
+{
+	struct nlmsghdr q = {
+		.nlmsg_len = NLMSG_LENGTH(0), .nlmsg_type = AUDIT_GET,
+		.nlmsg_flags = NLM_F_REQUEST,
+	};
+	char buf[1024];
+	struct nlmsghdr *h = (void *)buf;
+
+	if (send(nl, &q, q.nlmsg_len, 0) < 0 || recv(nl, buf, sizeof(buf), 0) <= 0)
+		return -1;
+	if (h->nlmsg_type != AUDIT_GET)
+		return -1;
+	memcpy(st, NLMSG_DATA(h), sizeof(*st));
+	return 0;
+}
+
+/* An exit rule: every ioctl(2) and connect(2) of x86-64 code. */
+static int audit_rule(int nl, int type)
+{
+	struct {
+		struct audit_rule_data d;
+		char buf[0];
+	} r = { 0 };
+
+	r.d.flags = AUDIT_FILTER_EXIT;
+	r.d.action = AUDIT_ALWAYS;
+	r.d.mask[AUDIT_WORD(__NR_ioctl)] |= AUDIT_BIT(__NR_ioctl);
+	r.d.mask[AUDIT_WORD(__NR_connect)] |= AUDIT_BIT(__NR_connect);
+	r.d.field_count = 1;
+	r.d.fields[0] = AUDIT_ARCH;
+	r.d.fieldflags[0] = AUDIT_EQUAL;
+	r.d.values[0] = AUDIT_ARCH_X86_64;
+	return audit_req(nl, type, &r.d, sizeof(r.d));
+}
+
+/* The records of one event: its SYSCALL and SOCKADDR lines. */
+struct audit_event {
+	char id[48];		/* "audit(T:S)" */
+	char syscall[1024];
+	char sockaddr[256];
+};
+
+/*
+ * Read records for up to @ms and find the event of syscall @nr by @pid with
+ * a SOCKADDR record; 0 if found (in @ev), -1 if not.
+ */
+static int audit_find(int nl, pid_t pid, int nr, struct audit_event *ev, int ms)
+{
+	struct audit_event evs[64] = { 0 };
+	int nev = 0, i;
+	char want_pid[32], want_nr[32], buf[8192];
+	struct nlmsghdr *h = (void *)buf;
+	struct timeval tv = { .tv_usec = 100000 };
+	uint64_t end = lib_now_ms() + ms;
+
+	snprintf(want_pid, sizeof(want_pid), " pid=%d ", pid);
+	snprintf(want_nr, sizeof(want_nr), " syscall=%d ", nr);
+	setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (lib_now_ms() < end) {
+		ssize_t r = recv(nl, buf, sizeof(buf) - 1, 0);
+		char *text, *e;
+		size_t idlen;
+
+		if (r <= 0)
+			continue;
+		buf[r] = 0;
+		if (h->nlmsg_type != AUDIT_SYSCALL && h->nlmsg_type != AUDIT_SOCKADDR)
+			continue;
+		text = NLMSG_DATA(h);
+		e = strchr(text, ' ');
+		if (!e || e - text >= (long)sizeof(evs[0].id))
+			continue;
+		idlen = e - text;
+		for (i = 0; i < nev && strncmp(evs[i].id, text, idlen); i++)
+			;
+		if (i == nev) {
+			if (nev == 64)
+				continue;
+			memcpy(evs[nev].id, text, idlen);
+			nev++;
+		}
+		/* a trailing blank, so that " pid=N " matches at the end too */
+		if (h->nlmsg_type == AUDIT_SYSCALL)
+			snprintf(evs[i].syscall, sizeof(evs[i].syscall), "%.1000s ", text);
+		else
+			snprintf(evs[i].sockaddr, sizeof(evs[i].sockaddr), "%.250s", text);
+		if (evs[i].sockaddr[0] && strstr(evs[i].syscall, want_pid) &&
+		    strstr(evs[i].syscall, want_nr)) {
+			*ev = evs[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * A CONNECT writes connect(2)'s audit record: with an exit rule on ioctl
+ * and connect, the SUBMIT ioctl's event carries a SOCKADDR record naming
+ * the address, as connect(2)'s does (checked first, in the same child:
+ * the harness can see records).  The test becomes the audit daemon for
+ * its duration (there is none in the test VM) and restores the state.
+ */
+TEST_F(sec, connect_writes_an_audit_record)
+{
+	struct audit_status st = { 0 }, old;
+	struct sockaddr_nl me = { .nl_family = AF_NETLINK };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(LIB_PORT),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	struct audit_event ev;
+	char want[64];
+	int nl, go[2], rc, status, found;
+	pid_t pid;
+
+	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+	if (nl < 0)
+		SKIP(return, "no audit netlink (CONFIG_AUDIT)");
+	ASSERT_EQ(0, bind(nl, (void *)&me, sizeof(me)));
+	ASSERT_EQ(0, audit_get(nl, &old));
+	if (old.pid)
+		SKIP(close(nl); return, "an audit daemon runs (pid %u)", old.pid);
+	st.mask = AUDIT_STATUS_ENABLED | AUDIT_STATUS_PID;
+	st.enabled = 1;
+	st.pid = getpid();
+	ASSERT_EQ(0, audit_req(nl, AUDIT_SET, &st, sizeof(st)));
+	rc = audit_rule(nl, AUDIT_ADD_RULE);
+	EXPECT_EQ(0, rc);
+
+	/* forked after audit is on: the child has an audit context */
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int s, ch;
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0 || connect(s, (void *)&sin, sizeof(sin)))
+			_exit(2);
+		close(s);
+		ch = mp_open(16);
+		if (ch < 0)
+			_exit(3);
+		_exit(mp_connect_result(ch, LIB_PORT, NULL) ? 4 : 0);
+	}
+	close(go[0]);
+	if (!rc)
+		ASSERT_EQ(1, write(go[1], "g", 1));
+	close(go[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("the child's connect(2) or CONNECT failed (%d)", status);
+
+	/* saddr= the sockaddr_in in hex: family, port, address */
+	snprintf(want, sizeof(want), "saddr=0200%02X%02X7F000001",
+		 LIB_PORT >> 8, LIB_PORT & 0xff);
+	if (!rc) {
+		found = audit_find(nl, pid, __NR_connect, &ev, 3000);
+		EXPECT_EQ(0, found)
+			TH_LOG("no SOCKADDR record for connect(2): the harness sees no records");
+		if (!found)
+			EXPECT_NE(NULL, strstr(ev.sockaddr, want)) TH_LOG("%s", ev.sockaddr);
+		found = audit_find(nl, pid, __NR_ioctl, &ev, 3000);
+		EXPECT_EQ(0, found)
+			TH_LOG("no SOCKADDR record in the event of the CONNECT's SUBMIT ioctl");
+		if (!found) {
+			EXPECT_NE(NULL, strstr(ev.sockaddr, want)) TH_LOG("%s", ev.sockaddr);
+			printf("# %.120s...\n# %s\n", ev.syscall, ev.sockaddr);
+		}
+		EXPECT_EQ(0, audit_rule(nl, AUDIT_DEL_RULE));
+	}
+	st.enabled = old.enabled;
+	st.pid = 0;
+	EXPECT_EQ(0, audit_req(nl, AUDIT_SET, &st, sizeof(st)));
+	close(nl);
 }
 
 TEST_HARNESS_MAIN

@@ -1519,14 +1519,13 @@ TEST_F(pcl, syn_backlog_is_the_listeners)
 }
 
 /*
- * Request sockets of a per-core listener hold it by a per-CPU reference
- * (patch 0009), which the listener's close turns into one sk_refcnt, and
- * which stays dead after shutdown(): requests made after listen() again
- * hold sk_refcnt.  Raw SYNs from every CPU leave requests on both sides of
- * a shutdown(); the listener is closed; once the requests have timed out,
- * the socket must be freed ("sockets: used" back to its base): a request
- * reference the listener never got back would leak it, and one dropped
- * twice would free it under the requests (KASAN, refcount warnings).
+ * Request sockets hold their per-core listener, on every CPU's clone and
+ * across a shutdown() and listen() again.  Raw SYNs from every CPU leave
+ * requests on both sides of a shutdown(); the listener is closed; once the
+ * requests have timed out, the socket must be freed ("sockets: used" back
+ * to its base): a request reference the listener never got back would
+ * leak it, and one dropped twice would free it under the requests (KASAN,
+ * refcount warnings).
  */
 TEST_F(pcl, listener_freed_after_its_requests)
 {
@@ -1561,7 +1560,7 @@ TEST_F(pcl, listener_freed_after_its_requests)
 			  wait_syn_recv(LIB_PORT, (round + 1) * n * per));
 		if (round)
 			break;
-		/* the percpu reference dies; the next requests hold sk_refcnt */
+		/* requests on both sides of a shutdown() and listen() again */
 		ASSERT_EQ(0, shutdown(self->l, SHUT_RDWR));
 		ASSERT_EQ(0, listen(self->l, backlog));
 		EXPECT_EQ(1, pcl_get(self->l));

@@ -45,9 +45,6 @@ static inline struct inet_pcl *inet_pcl(const struct sock *sk)
 static inline void inet_pcl_req_init(struct request_sock *req)
 {
 	req->syn_cpu = raw_smp_processor_id();
-	/* no listener reference (syncookies, BPF): set by the hold otherwise */
-	if (!req->rsk_listener)
-		req->pcl_ref = false;
 }
 
 int inet_pcl_listen_start(struct sock *sk);
@@ -64,43 +61,7 @@ bool inet_pcl_acceptq_is_full(const struct sock *sk, bool drop);
 u32 inet_pcl_acceptq_len(const struct sock *sk);
 int inet_pcl_setsockopt(struct sock *sk, int val);
 int inet_pcl_getsockopt(struct sock *sk);
-bool inet_pcl_ref_tryget(struct inet_pcl *pcl);
 struct wait_queue_head *inet_pcl_wait_head(struct sock *sk, int cpu);
-
-/*
- * Take the reference a request socket holds on its listener (reqsk_alloc):
- * on a per-core listener, a per-CPU one (inet_pcl_reqsk_put() drops it),
- * so that SYNs and accepts on different CPUs do not all write the
- * listener's sk_refcnt; else, or once the listener stopped listening,
- * sk_refcnt as upstream.  False if the listener is being freed.
- */
-static inline bool inet_pcl_reqsk_hold(struct request_sock *req,
-				       struct sock *sk)
-{
-	struct inet_pcl *pcl = inet_pcl(sk);
-
-	req->pcl_ref = pcl && inet_pcl_ref_tryget(pcl);
-	return req->pcl_ref || refcount_inc_not_zero(&sk->sk_refcnt);
-}
-
-/* inet_reqsk_clone(): reuseport_migrate_sock() took sk_refcnt for it. */
-static inline void inet_pcl_reqsk_migrated(struct request_sock *nreq)
-{
-	nreq->pcl_ref = false;
-}
-
-/*
- * tcp_v{4,6}_rcv(), the ACK of a request of listener @sk: does the listener
- * need the extra sk_refcnt upstream takes for the rest of the handshake?
- * Not a per-core one: the request's reference keeps it until the request
- * goes, and after that RCU does (listeners are SOCK_RCU_FREE and the
- * receive path runs under rcu_read_lock()), as it does for every SYN,
- * which is processed without a listener reference.
- */
-static inline bool inet_pcl_rcv_hold(const struct sock *sk)
-{
-	return !inet_pcl(sk);
-}
 
 /*
  * A child is cloned from its listener, callbacks included: give it
@@ -122,14 +83,6 @@ static inline struct inet_pcl *inet_pcl(const struct sock *sk)
 }
 
 static inline void inet_pcl_req_init(struct request_sock *req) {}
-static inline bool inet_pcl_reqsk_hold(struct request_sock *req,
-				       struct sock *sk)
-{
-	return refcount_inc_not_zero(&sk->sk_refcnt);
-}
-
-static inline void inet_pcl_reqsk_migrated(struct request_sock *nreq) {}
-static inline bool inet_pcl_rcv_hold(const struct sock *sk) { return true; }
 static inline int inet_pcl_listen_start(struct sock *sk) { return 0; }
 static inline void inet_pcl_listen_stop(struct sock *sk) {}
 static inline void inet_pcl_listen_abort(struct sock *sk) {}

@@ -47,7 +47,6 @@
 #include <linux/cpumask.h>
 #include <linux/percpu.h>
 #include <linux/percpu_counter.h>
-#include <linux/percpu-refcount.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -109,10 +108,6 @@ struct pcl_clone {
 struct inet_pcl {
 	struct pcl_clone __percpu *clones;
 	struct pcl_stats __percpu *stats;	/* of the listener's netns */
-	/* request sockets' references on the listener (inet_pcl_ref_tryget) */
-	struct percpu_ref reqs;
-	struct sock *sk;
-	bool reqs_live;		/* reqs not killed yet (socket lock) */
 	/* children queued on all clones: the accept backlog */
 	struct percpu_counter acceptq;
 	/* SYN_RECV requests: qlen and young (queue->rskq_syn) */
@@ -176,40 +171,9 @@ static void pcl_free(struct inet_pcl *pcl)
 	percpu_counter_destroy(&pcl->syn.young);
 	percpu_counter_destroy(&pcl->syn.qlen);
 	percpu_counter_destroy(&pcl->acceptq);
-	percpu_ref_exit(&pcl->reqs);
 	free_percpu(pcl->clones);
 	kfree(pcl);
 }
-
-/*
- * Request sockets' references on a per-core listener.  While it listens,
- * each request takes a per-CPU reference (inet_pcl_reqsk_hold()) instead
- * of one on sk_refcnt, and the socket's own reference keeps it alive.
- * inet_pcl_listen_stop() takes one sk_refcnt for all of them and kills the
- * percpu_ref; the last request to go drops that sk_refcnt here.  Once
- * killed, the percpu_ref stays dead: requests of a listener listened on
- * again after shutdown() take sk_refcnt, as upstream's do.
- */
-static void pcl_reqs_release(struct percpu_ref *ref)
-{
-	struct inet_pcl *pcl = container_of(ref, struct inet_pcl, reqs);
-
-	sock_put(pcl->sk);
-}
-
-bool inet_pcl_ref_tryget(struct inet_pcl *pcl)
-{
-	return percpu_ref_tryget_live(&pcl->reqs);
-}
-
-/* __reqsk_free() of a request that holds a per-CPU reference. */
-void inet_pcl_reqsk_put(struct request_sock *req)
-{
-	struct sock *sk = req->rsk_listener;
-
-	percpu_ref_put(&inet_csk(sk)->icsk_accept_queue.rskq_pcl->reqs);
-}
-EXPORT_SYMBOL_GPL(inet_pcl_reqsk_put);
 
 static struct inet_pcl *pcl_alloc(struct sock *sk)
 {
@@ -222,7 +186,6 @@ static struct inet_pcl *pcl_alloc(struct sock *sk)
 	/* cache-aligned per CPU: the type is ____cacheline_aligned_in_smp */
 	pcl->clones = alloc_percpu_gfp(struct pcl_clone, GFP_KERNEL_ACCOUNT);
 	if (!pcl->clones ||
-	    percpu_ref_init(&pcl->reqs, pcl_reqs_release, 0, GFP_KERNEL_ACCOUNT) ||
 	    percpu_counter_init(&pcl->acceptq, 0, GFP_KERNEL_ACCOUNT) ||
 	    percpu_counter_init(&pcl->syn.qlen, 0, GFP_KERNEL_ACCOUNT) ||
 	    percpu_counter_init(&pcl->syn.young, 0, GFP_KERNEL_ACCOUNT)) {
@@ -236,8 +199,6 @@ static struct inet_pcl *pcl_alloc(struct sock *sk)
 		init_waitqueue_head(&c->wq);
 	}
 	init_waitqueue_head(&pcl->wq_excl);
-	pcl->sk = sk;
-	pcl->reqs_live = true;
 	pcl->stats = pcl_net(sock_net(sk))->stats;
 	return pcl;
 }
@@ -646,11 +607,6 @@ void inet_pcl_listen_stop(struct sock *sk)
 
 	if (!pcl)
 		return;
-	if (pcl->reqs_live) {
-		pcl->reqs_live = false;
-		sock_hold(sk);	/* for the requests; pcl_reqs_release() */
-		percpu_ref_kill(&pcl->reqs);
-	}
 	for_each_possible_cpu(cpu) {
 		struct pcl_clone *c = per_cpu_ptr(pcl->clones, cpu);
 		struct request_sock *head, *tail, *req;
