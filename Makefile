@@ -152,16 +152,17 @@ test-hz100 test-distro: test-%: deps kernel-% tests
 
 # The long randomized runs of /dev/megapipe in the test VM (docs/channel.md
 # "Fuzzing"): megapipe_fuzz for FUZZ_REQUESTS requests, then megapipe_diff
-# for DIFF_SCRIPTS scripts (kernel vs epoll backend); FUZZ_SEED/DIFF_SEED
-# reproduce a run.  Not part of make test (which runs short ones).
+# for DIFF_SCRIPTS scripts (kernel vs epoll backend, DIFF_JOBS at a time);
+# FUZZ_SEED/DIFF_SEED reproduce a run.  Not part of make test (which runs short ones).
 FUZZ_REQUESTS ?= 1000000
 DIFF_SCRIPTS  ?= 2000
+DIFF_JOBS     ?= 16
 fuzz: deps kernel-test tests
 	@mkdir -p $(BUILD)/vm/fuzz
 	@tests/vm/vm-run -k $(KTEST) -c $(TEST_CPUS) -t $${FUZZ_TIMEOUT:-86400} -o $(BUILD)/vm/fuzz -- \
 		sh -c 'env MP_FUZZ_REQUESTS=$(FUZZ_REQUESTS) MP_FUZZ_KILLS=50 $(if $(FUZZ_SEED),MP_FUZZ_SEED=$(FUZZ_SEED)) \
 			build/tests/net/megapipe_fuzz; a=$$?; \
-			env MP_DIFF_SCRIPTS=$(DIFF_SCRIPTS) $(if $(DIFF_SEED),MP_DIFF_SEED=$(DIFF_SEED)) \
+			env MP_DIFF_SCRIPTS=$(DIFF_SCRIPTS) MP_DIFF_JOBS=$(DIFF_JOBS) $(if $(DIFF_SEED),MP_DIFF_SEED=$(DIFF_SEED)) \
 			build/tests/net/megapipe_diff; b=$$?; [ $$a = 0 ] && [ $$b = 0 ]'
 
 vm: deps kernel-test

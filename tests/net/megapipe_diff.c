@@ -804,7 +804,15 @@ static void diff_worker(struct diff_tally *t, int j, int jobs, uint64_t seed,
 		if (len && write(STDOUT_FILENO, rep, len) < 0)
 			_exit(1);
 		free(rep);
-		__atomic_add_fetch(&t->done, 1, __ATOMIC_RELAXED);
+		if (__atomic_add_fetch(&t->done, 1, __ATOMIC_RELAXED) % 1000 == 0) {
+			char p[96];
+			int n = snprintf(p, sizeof(p), "# %d scripts done, %d with a difference\n",
+					 __atomic_load_n(&t->done, __ATOMIC_RELAXED),
+					 __atomic_load_n(&t->bad, __ATOMIC_RELAXED));
+
+			if (write(STDOUT_FILENO, p, n) < 0)
+				_exit(1);
+		}
 		if (r > 0)
 			__atomic_add_fetch(&t->bad, 1, __ATOMIC_RELAXED);
 		if (r < 0)
