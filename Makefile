@@ -156,7 +156,7 @@ test-hz100 test-distro: test-%: deps kernel-% tests
 # FUZZ_SEED/DIFF_SEED reproduce a run.  Not part of make test (which runs short ones).
 FUZZ_REQUESTS ?= 1000000
 DIFF_SCRIPTS  ?= 2000
-DIFF_JOBS     ?= 16
+DIFF_JOBS     ?= 1
 fuzz: deps kernel-test tests
 	@mkdir -p $(BUILD)/vm/fuzz
 	@tests/vm/vm-run -k $(KTEST) -c $(TEST_CPUS) -t $${FUZZ_TIMEOUT:-86400} -o $(BUILD)/vm/fuzz -- \

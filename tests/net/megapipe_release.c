@@ -102,7 +102,7 @@ TEST_F_TIMEOUT(rel, close_channel_with_many_sockets, 1800)
 	int first_err = 0;
 
 	ASSERT_LT(0, n);
-	ASSERT_GE(PER_LISTENER * MAX_LISTENERS, n);
+	ASSERT_GE(65536, n) TH_LOG("a channel holds at most 65,536 handles");
 	for (i = 0; i < MAX_LISTENERS; i++) {
 		sin[i] = (struct sockaddr_in){
 			.sin_family = AF_INET,
