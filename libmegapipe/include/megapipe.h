@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define LIBMEGAPIPE_VERSION_MAJOR	1
-#define LIBMEGAPIPE_VERSION_MINOR	0
+#define LIBMEGAPIPE_VERSION_MINOR	1
 
 /* A channel; opaque. */
 struct mp_channel;
@@ -88,6 +88,8 @@ struct mp_channel;
 #define MP_FEAT_EXPORT		MEGAPIPE_FEAT_EXPORT
 #define MP_FEAT_WRITEV		MEGAPIPE_FEAT_WRITEV
 #define MP_FEAT_PERCORE_LISTEN	MEGAPIPE_FEAT_PERCORE_LISTEN
+#define MP_FEAT_USER_DATA	MEGAPIPE_FEAT_USER_DATA	/* mp_set_user_data() */
+#define MP_FEAT_POLL		MEGAPIPE_FEAT_POLL	/* mp_fd() */
 
 /*
  * One completion, as mp_dispatch() hands it out (the layout of struct
@@ -101,7 +103,7 @@ struct mp_completion {
 	uint8_t op;		/* MP_OP_* */
 	uint8_t resv0;
 	uint16_t flags;		/* MP_F_* */
-	uint64_t resv1;
+	uint64_t user_data;	/* the request's (mp_set_user_data), else 0 */
 };
 
 /* What a channel runs on and its limits. */
@@ -139,6 +141,9 @@ int mp_disconnect(struct mp_channel *mp, int handle);
 int mp_connect(struct mp_channel *mp, const struct sockaddr *addr,
 	       socklen_t addrlen, uint64_t cookie);
 int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops);
+/* since 1.1 */
+int mp_set_user_data(struct mp_channel *mp, uint64_t data);
+int mp_fd(struct mp_channel *mp);
 
 int mp_flush(struct mp_channel *mp);
 int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,

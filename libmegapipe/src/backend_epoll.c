@@ -47,7 +47,8 @@
 
 #define EP_FEATURES	(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CONNECT | \
 			 MEGAPIPE_FEAT_CANCEL | MEGAPIPE_FEAT_EXPORT | \
-			 MEGAPIPE_FEAT_WRITEV)
+			 MEGAPIPE_FEAT_WRITEV | MEGAPIPE_FEAT_USER_DATA | \
+			 MEGAPIPE_FEAT_POLL)
 
 enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING };
 
@@ -62,6 +63,7 @@ struct ep_req {
 	struct iovec *iov_alloc; /* WRITEV: our copy */
 	struct iovec iov1;	/* READ, WRITE */
 	uint64_t cookie;	/* CONNECT */
+	uint64_t user_data;	/* the request's, in each of its completions */
 };
 
 struct ep_handle {
@@ -396,7 +398,8 @@ static struct ep_req *q_pop(struct ep_req **head, struct ep_req **tail)
 
 /* Post a completion; its room was reserved at submission. */
 static void post(struct ep_chan *ch, uint64_t cookie, uint32_t handle,
-		 uint32_t new_handle, int32_t result, uint8_t op, uint16_t flags)
+		 uint32_t new_handle, int32_t result, uint8_t op, uint16_t flags,
+		 uint64_t user_data)
 {
 	struct megapipe_cqe *c;
 
@@ -409,13 +412,15 @@ static void post(struct ep_chan *ch, uint64_t cookie, uint32_t handle,
 	c->result = result;
 	c->opcode = op;
 	c->flags = flags;
+	c->user_data = user_data;
 }
 
 /* Complete @r on @h with @result; the request leaves its queue first. */
 static void finish(struct ep_chan *ch, struct ep_handle *h, struct ep_req *r,
 		   int32_t result)
 {
-	post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, result, r->op, 0);
+	post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, result, r->op, 0,
+	     r->user_data);
 	req_put(ch, r);
 }
 
@@ -425,7 +430,7 @@ static void accept_end(struct ep_chan *ch, struct ep_handle *h, int32_t err)
 	struct ep_req *r = q_pop(&h->rq, &h->rq_tail);
 
 	post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, err,
-	     MEGAPIPE_OP_ACCEPT, 0);
+	     MEGAPIPE_OP_ACCEPT, 0, r->user_data);
 	ch->reserved -= r->left - 1;
 	req_put(ch, r);
 }
@@ -481,7 +486,7 @@ static void run_accepts(struct ep_chan *ch, struct ep_handle *h)
 		r->left--;
 		post(ch, h->cookie, h->handle, nh->handle, want_fd ? fd : 0,
 		     MEGAPIPE_OP_ACCEPT, (r->left ? MEGAPIPE_CQE_F_MORE : 0) |
-					 (want_fd ? MEGAPIPE_CQE_F_FD : 0));
+					 (want_fd ? MEGAPIPE_CQE_F_FD : 0), r->user_data);
 		if (!r->left)
 			req_put(ch, q_pop(&h->rq, &h->rq_tail));
 	}
@@ -620,10 +625,10 @@ static void finish_connect(struct ep_chan *ch, struct ep_handle *h, int err)
 	if (!err) {
 		h->kind = K_CONN;
 		post(ch, r->cookie, MEGAPIPE_NO_HANDLE, h->handle, 0,
-		     MEGAPIPE_OP_CONNECT, 0);
+		     MEGAPIPE_OP_CONNECT, 0, r->user_data);
 	} else {
 		post(ch, r->cookie, MEGAPIPE_NO_HANDLE, MEGAPIPE_NO_HANDLE, err,
-		     MEGAPIPE_OP_CONNECT, 0);
+		     MEGAPIPE_OP_CONNECT, 0, r->user_data);
 		close(h->fd);
 		h_free(ch, h);
 	}
@@ -651,6 +656,7 @@ static void start_connect(struct ep_chan *ch, const struct megapipe_req *q,
 	r = req_get(ch);
 	r->op = MEGAPIPE_OP_CONNECT;
 	r->cookie = q->cookie;
+	r->user_data = q->user_data;
 	q_push(&h->wq, &h->wq_tail, r);
 	err = ep_add(ch, h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 	if (!err && connect(fd, sa, q->len))
@@ -660,7 +666,7 @@ static void start_connect(struct ep_chan *ch, const struct megapipe_req *q,
 	return;
 fail:
 	post(ch, q->cookie, MEGAPIPE_NO_HANDLE, MEGAPIPE_NO_HANDLE, err,
-	     MEGAPIPE_OP_CONNECT, 0);
+	     MEGAPIPE_OP_CONNECT, 0, q->user_data);
 }
 
 static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
@@ -759,7 +765,9 @@ static int ep_setup(struct mp_channel *mp, struct megapipe_setup *s)
 
 	if (ch->set_up)
 		return -EBUSY;
-	if (s->flags || !resv_zero(s->resv, sizeof(s->resv)) ||
+	/* no rings here (MEGAPIPE_FEAT_RING clear): the library copies */
+	if (s->flags || s->sq_entries || s->resv0 || s->sq_ring_size ||
+	    s->cq_ring_size || s->resv ||
 	    !s->cq_entries || s->cq_entries > EP_MAX_CQ_ENTRIES)
 		return -EINVAL;
 	ch->cq = calloc(s->cq_entries, sizeof(*ch->cq));
@@ -1037,6 +1045,7 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		r->op = q->opcode;
 		r->op_flags = q->op_flags;
 		r->left = q->len;
+		r->user_data = q->user_data;
 	}
 
 	switch (q->opcode) {
@@ -1069,7 +1078,7 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		unsigned int n = run_cancel(ch, h, q->op_flags);
 
 		post(ch, h ? h->cookie : 0, q->handle, MEGAPIPE_NO_HANDLE, n,
-		     MEGAPIPE_OP_CANCEL, 0);
+		     MEGAPIPE_OP_CANCEL, 0, q->user_data);
 		break;
 	}
 	}
@@ -1156,6 +1165,16 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 			break;
 		}
 	}
+	/*
+	 * Run what the sockets' events allow now, as the device runs its
+	 * ready handles in every call: a call that does not wait (timeout 0,
+	 * the caller polling mp_fd()) makes progress too.
+	 */
+	if (s->max_cqes) {
+		n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
+		for (i = 0; i < n; i++)
+			on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
+	}
 	s->completed = copy_out(ch, cqes, s->max_cqes);
 	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
 		return 0;
@@ -1230,6 +1249,12 @@ static void ep_close(struct mp_channel *mp, bool foreign)
 	mp->be = NULL;
 }
 
+/* The epoll set: readable when a socket has an event for ep_submit(). */
+static int ep_poll_fd(struct mp_channel *mp)
+{
+	return ((struct ep_chan *)mp->be)->epfd;
+}
+
 const struct mp_backend_ops mp_epoll_ops = {
 	.name		= "epoll",
 	.id		= MP_BACKEND_EPOLL,
@@ -1240,5 +1265,6 @@ const struct mp_backend_ops mp_epoll_ops = {
 	.unreg		= ep_unreg,
 	.export_fd	= ep_export,
 	.submit		= ep_submit,
+	.poll_fd	= ep_poll_fd,
 	.close		= ep_close,
 };

@@ -81,6 +81,11 @@ static void k_close(struct mp_channel *mp, bool foreign)
 	mp->be = NULL;
 }
 
+static int k_poll_fd(struct mp_channel *mp)
+{
+	return kfd(mp);
+}
+
 const struct mp_backend_ops mp_kernel_ops = {
 	.name		= "kernel",
 	.id		= MP_BACKEND_KERNEL,
@@ -91,5 +96,6 @@ const struct mp_backend_ops mp_kernel_ops = {
 	.unreg		= k_unreg,
 	.export_fd	= k_export,
 	.submit		= k_submit,
+	.poll_fd	= k_poll_fd,
 	.close		= k_close,
 };

@@ -276,6 +276,7 @@ static void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
 			s->writes++;
 	}
 	mp->sq_aux[mp->sq_n] = aux;
+	mp->sq_last = mp->sq_n;
 	if (mp->sq_flags[mp->sq_n] & SQ_F_HELD)
 		mp->sq_held++;
 	else
@@ -680,6 +681,7 @@ static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
 		.result = err,
 		.op = r->opcode,
 		.resv0 = CQE_SYNTH,
+		.user_data = r->user_data,
 	};
 	struct mp_hslot *s = NULL;
 
@@ -733,6 +735,9 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 	unsigned int k = 0, gone = 0, i, j;
 	bool called = false, waited = false, stop = false;
 	int err = 0;
+
+	/* what is queued may be taken now: too late to label it */
+	mp->sq_last = UINT_MAX;
 
 	for (;;) {
 		struct megapipe_submit sub = { 0 };
@@ -851,6 +856,29 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		return -1;
 	}
 	return gone;
+}
+
+MP_EXPORT int mp_set_user_data(struct mp_channel *mp, uint64_t data)
+{
+	if (mp_enter(mp))
+		return -1;
+	if (mp->sq_last == UINT_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (data && need_feature(mp, MEGAPIPE_FEAT_USER_DATA))
+		return -1;
+	mp->sq[mp->sq_last].user_data = data;
+	return 0;
+}
+
+MP_EXPORT int mp_fd(struct mp_channel *mp)
+{
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_POLL))
+		return -1;
+	return mp->ops->poll_fd(mp);
 }
 
 MP_EXPORT int mp_flush(struct mp_channel *mp)
@@ -1034,6 +1062,7 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 		return NULL;
 	}
 	mp->fork_gen = mp_fork_gen;
+	mp->sq_last = UINT_MAX;
 #ifdef MP_DEBUG
 	mp->owner = pthread_self();
 #endif

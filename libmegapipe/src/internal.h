@@ -47,6 +47,8 @@ struct mp_backend_ops {
 	int (*unreg)(struct mp_channel *mp, struct megapipe_unregister *u);
 	int (*export_fd)(struct mp_channel *mp, struct megapipe_export *e);
 	int (*submit)(struct mp_channel *mp, struct megapipe_submit *s);
+	/* The fd to poll for work (MEGAPIPE_FEAT_POLL). */
+	int (*poll_fd)(struct mp_channel *mp);
 	/*
 	 * Release everything.  @foreign: called in another process than the
 	 * creator (after fork): close descriptors, touch no shared state.
@@ -99,6 +101,8 @@ struct mp_channel {
 	uint8_t *sq_flags;		/* SQ_F_* */
 	unsigned int sq_n, sq_cap;
 	unsigned int sq_held;		/* entries with SQ_F_HELD */
+	/* the request queued last, for mp_set_user_data(); UINT_MAX: none */
+	unsigned int sq_last;
 	/* one backend call's worth of requests, and their places in sq */
 	struct megapipe_req *batch;
 	unsigned int *batch_idx;

@@ -56,11 +56,14 @@ static void t_info_setup(void)
 	T_ASSERT(ops->setup(&ch, &st) == -EINVAL, "too many entries");
 	st.cq_entries = 4;
 	st.flags = MEGAPIPE_SETUP_RING;
-	T_ASSERT(ops->setup(&ch, &st) == -EINVAL, "reserved ring flag");
+	T_ASSERT(ops->setup(&ch, &st) == -EINVAL, "ring flag without sq_entries");
 	st.flags = 0;
-	st.resv[3] = 1;
+	st.resv = 1;
 	T_ASSERT(ops->setup(&ch, &st) == -EINVAL, "resv");
-	st.resv[3] = 0;
+	st.resv = 0;
+	st.sq_entries = 4;
+	T_ASSERT(ops->setup(&ch, &st) == -EINVAL, "sq_entries without a ring");
+	st.sq_entries = 0;
 	T_ASSERT(ops->setup(&ch, &st) == 0 && st.cq_entries == 4, "setup");
 	T_ASSERT(ops->setup(&ch, &st) == -EBUSY, "setup twice");
 	T_OK();
@@ -152,7 +155,7 @@ static void t_refusals(void)
 	BAD("opcode 0", q->opcode = 0, -EINVAL);
 	BAD("opcode 99", q->opcode = 99, -EINVAL);
 	BAD("resv0", q->resv0 = 1, -EINVAL);
-	BAD("resv[3]", q->resv[3] = 1, -EINVAL);
+	BAD("resv[2]", q->resv[2] = 1, -EINVAL);
 	BAD("unknown flag", q->flags = 0x100, -EINVAL);
 	BAD("cookie without SET_COOKIE", q->cookie = 1, -EINVAL);
 	BAD("op_flags on a read", q->op_flags = 1, -EINVAL);
@@ -195,7 +198,7 @@ static void t_refusals(void)
 	T_ASSERT(t_ms() - t0 >= 99, "waited the timeout (%lld ms)", t_ms() - t0);
 	T_ASSERT(write(cfd, "k", 1) == 1, "client write");
 	T_ASSERT(submit(NULL, 0, c, 8, 1, -1, &out) == 0 && out.completed == 1 &&
-		 c[0].opcode == MEGAPIPE_OP_READ && c[0].cookie == 99 && c[0].resv1 == 0 &&
+		 c[0].opcode == MEGAPIPE_OP_READ && c[0].cookie == 99 && c[0].user_data == 0 &&
 		 c[0].resv0 == 0, "read with the new cookie");
 	close(cfd);
 	close(lfd);

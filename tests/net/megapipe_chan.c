@@ -236,14 +236,25 @@ TEST_F(chan, reserved_fields_einval)
 		EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_INFO, &info));
 		EXPECT_EQ(EINVAL, errno);
 		info.flags = 0;
-		s.resv[i] = 1;
+		/* reserved, out-only or (without a ring) unused fields */
+		s = (struct megapipe_setup){ .cq_entries = 4 };
+		*(i == 0 ? &s.resv0 : &s.sq_entries) = 1;
+		if (i >= 2)
+			*(i == 2 ? &s.sq_ring_size : &s.resv) = 1;
+		if (i >= 2)
+			s.sq_entries = 0;
 		EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_SETUP, &s));
 		EXPECT_EQ(EINVAL, errno);
-		s.resv[i] = 0;
+		s = (struct megapipe_setup){ .cq_entries = 4 };
 	}
+	/* a ring needs its submission ring's size, at most the maximum */
 	s.flags = MEGAPIPE_SETUP_RING;
 	EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_SETUP, &s));
 	EXPECT_EQ(EINVAL, errno);
+	s.sq_entries = MEGAPIPE_MAX_SQ_ENTRIES + 1;
+	EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_SETUP, &s));
+	EXPECT_EQ(EINVAL, errno);
+	s = (struct megapipe_setup){ .cq_entries = 4 };
 	/* before SETUP: EBADFD, after a failed one too */
 	EXPECT_EQ(-1, ioctl(fresh, MEGAPIPE_IOC_REGISTER, &reg));
 	EXPECT_EQ(EBADFD, errno);

@@ -130,6 +130,8 @@ static int lh = -1;		/* the listener's handle */
 static struct mp_channel *mp;
 static int lfd, plain;
 static int step_no;
+static const char *trace;	/* MP_DIFF_TRACE: the backend's name, or NULL */
+static struct timespec t0;
 static char *wbuf;		/* D_BIG + 64K of pattern */
 static struct wreq wq[D_MAXC][64];
 static int wq_n[D_MAXC];
@@ -320,6 +322,37 @@ static void on_completion(const struct mp_completion *e)
 	}
 }
 
+/*
+ * MP_DIFF_TRACE=1: after each step, on stderr (not in the transcript), the
+ * time and what each peer has received but not read: a zero-window peer's
+ * queue grows only when TCP's persist timer probes it, so this shows where
+ * a difference is one of timing.
+ */
+static void trace_peers(void)
+{
+	struct timespec t;
+	int p, inq;
+
+	if (!trace)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	fprintf(stderr, "# trace %s %5ld ms step %d:", trace,
+		(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000,
+		step_no);
+	for (p = 0; p < npeers; p++)
+		if (peers[p] >= 0 && !ioctl(peers[p], FIONREAD, &inq))
+			fprintf(stderr, " p%d=%d", p, inq);
+	fprintf(stderr, "\n");
+	if (getenv("MP_DIFF_TRACE_SS")) {
+		char cmd[128];
+
+		fflush(stderr);
+		snprintf(cmd, sizeof(cmd), "ss -tnmi '( sport = :%d )' >&2", D_PORT);
+		if (system(cmd))
+			fprintf(stderr, "# ss failed\n");
+	}
+}
+
 /* Until the channel has been quiet for a while; plain accepts on the way. */
 static void settle(void)
 {
@@ -346,6 +379,7 @@ static void settle(void)
 		}
 		quiet++;
 	}
+	trace_peers();
 }
 
 static void refused(int c_or_l, const char *op)
@@ -661,6 +695,9 @@ static int run_child(uint64_t seed, int steps, const char *backend, char *buf, s
 		int i, cpus[64], ncpu;
 
 		setenv("MEGAPIPE_BACKEND", backend, 1);
+		if (getenv("MP_DIFF_TRACE") && atoi(getenv("MP_DIFF_TRACE")))
+			trace = backend;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (lib_netns_enter())
 			_exit(10);
 		/* both backends of a script on one CPU; scripts spread over them */

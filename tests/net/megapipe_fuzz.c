@@ -255,6 +255,9 @@ static uint64_t cookie_of(const struct rec *r, unsigned int k)
 	return (uint64_t)r->serial << 8 | (k & 0xff);
 }
 
+/* The user data of each request: its opcode and handle, tagged. */
+#define FZ_UD(op, h)	(0xa5ULL << 56 | (uint64_t)(uint8_t)(op) << 40 | (uint32_t)(h))
+
 /* One completion, in channel order (reap_mu and mu held). */
 static void on_cqe(const struct megapipe_cqe *c)
 {
@@ -262,8 +265,12 @@ static void on_cqe(const struct megapipe_cqe *c)
 	unsigned int k;
 
 	atomic_fetch_add(&st->cqes, 1);
-	if (c->resv0 || c->resv1)
-		FAILF("cqe reserved fields set (op %u)", c->opcode);
+	if (c->resv0)
+		FAILF("cqe reserved field set (op %u)", c->opcode);
+	/* every completion carries its request's user data */
+	if (c->user_data != FZ_UD(c->opcode, c->handle))
+		FAILF("cqe user data %#llx, not its request's (op %u handle %#x)",
+		      (unsigned long long)c->user_data, c->opcode, c->handle);
 	if (c->result < -4095)
 		FAILF("cqe result %d out of range (op %u)", c->result, c->opcode);
 	if (c->opcode == MEGAPIPE_OP_CONNECT) {
@@ -463,7 +470,7 @@ static uint32_t random_bad_handle(uint64_t *s)
 static void fuzz_fields(uint64_t *s, struct megapipe_req *q)
 {
 	switch (rn(s, 8)) {
-	case 0: q->resv[rn(s, 4)] = rnd(s) | 1; break;
+	case 0: q->resv[rn(s, 3)] = rnd(s) | 1; break;
 	case 1: q->resv0 = 1 + rn(s, 255); break;
 	case 2: q->flags |= 2 << rn(s, 15); break;
 	case 3: q->op_flags = rnd(s); break;
@@ -722,8 +729,10 @@ static void do_batch(unsigned int t, uint64_t *s)
 	int ret;
 
 	pthread_mutex_lock(&mu);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		build(t, s, &q[i], &p[i], i);
+		q[i].user_data = FZ_UD(q[i].opcode, q[i].handle);
+	}
 	pthread_mutex_unlock(&mu);
 	if (chance(s, 1))
 		qp = rn(s, 2) ? BAD_PTR : (void *)-4096L;
@@ -1046,6 +1055,8 @@ static void finish(void)
 		q[n].handle = MEGAPIPE_NO_HANDLE;
 		p[n++].q = 5;
 		anon_cancels++;
+		for (i = 0; i < n; i++)
+			q[i].user_data = FZ_UD(q[i].opcode, q[i].handle);
 		/* only a prefix may go in per call; the rest next pass */
 		if (mp_sub(ch, q, n, c, 256, 0, 0, &out)) {
 			FAILF("final SUBMIT: %s", strerror(errno));

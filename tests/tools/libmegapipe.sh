@@ -47,6 +47,7 @@ so=$t/usr/lib/libmegapipe.so.1
 [ -L "$so" ] && [ -L "$t/usr/lib/libmegapipe.so" ] && [ -f "$t/usr/lib/libmegapipe.a" ] || fail "installed libraries"
 readelf -d "$so" | grep -q 'SONAME.*\[libmegapipe\.so\.1\]' || fail "soname"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.0.*mp_dispatch' || fail "symbol version LIBMEGAPIPE_1.0"
+objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.1.*mp_set_user_data' || fail "symbol version LIBMEGAPIPE_1.1"
 if objdump -T "$so" | awk '$2 == "g" && $4 == ".text"' | grep -v ' mp_' | grep -q .; then
 	fail "exported symbols other than mp_*"
 fi

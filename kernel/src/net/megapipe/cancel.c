@@ -32,7 +32,7 @@ int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 	else if (ops & MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT))
 		n = mp_connect_cancel_all(ch);
 	mp_cq_post(ch, h ? h->cookie : 0, h ? h->id : MEGAPIPE_NO_HANDLE,
-		   MEGAPIPE_NO_HANDLE, n, MEGAPIPE_OP_CANCEL, 0);
+		   MEGAPIPE_NO_HANDLE, n, MEGAPIPE_OP_CANCEL, 0, r->user_data);
 	/* a DISCONNECT the cancelled writes held back runs now (@h freed) */
 	if (h && h->closing)
 		mp_write_run(h);

@@ -43,7 +43,7 @@ static void mp_connect_complete(struct mp_handle *h, struct mp_req *req,
 {
 	mp_cq_post(h->ch, h->cookie, MEGAPIPE_NO_HANDLE,
 		   result ? MEGAPIPE_NO_HANDLE : h->id, result,
-		   MEGAPIPE_OP_CONNECT, 0);
+		   MEGAPIPE_OP_CONNECT, 0, req->user_data);
 	list_del(&req->node);
 	h->pending--;
 	mp_req_free(req);

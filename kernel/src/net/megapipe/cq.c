@@ -24,12 +24,47 @@ int mp_cq_init(struct mp_chan *ch, u32 entries)
 
 void mp_cq_free(struct mp_chan *ch)
 {
+	if (ch->ring) {
+		mp_ring_free(ch);
+		return;
+	}
 	kvfree(ch->cq);
 	ch->cq = NULL;
 }
 
+/*
+ * Rings: the completions the owner consumed since the last look give back
+ * their reservations.  A head that claims more than was posted is ignored.
+ */
+void mp_cq_reap(struct mp_chan *ch)
+{
+	u32 n;
+
+	lockdep_assert_held(&ch->lock);
+	if (!ch->ring)
+		return;
+	n = smp_load_acquire(&ch->cq_ring->head) - ch->cq_seen;
+	if (!n || n > ch->cq_n)
+		return;
+	ch->cq_seen += n;
+	ch->cq_head = (ch->cq_head + n) & (ch->cq_entries - 1);
+	WRITE_ONCE(ch->cq_n, ch->cq_n - n);
+	mp_cq_unreserve(ch, n);
+}
+
+/* Rings: completions in the ring the owner has not consumed. */
+u32 mp_cq_avail(struct mp_chan *ch)
+{
+	u32 n = READ_ONCE(ch->cq_n);
+	u32 gone = READ_ONCE(ch->cq_ring->head) - READ_ONCE(ch->cq_seen);
+
+	return gone > n ? n : n - gone;
+}
+
 bool mp_cq_reserve(struct mp_chan *ch, u32 n)
 {
+	if (n > ch->cq_entries - ch->cq_owed)
+		mp_cq_reap(ch);
 	if (n > ch->cq_entries - ch->cq_owed)
 		return false;
 	ch->cq_owed += n;
@@ -45,7 +80,7 @@ void mp_cq_unreserve(struct mp_chan *ch, u32 n)
 
 /* Post one completion; its entry was reserved at submission. */
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
-		s32 result, u8 opcode, u16 flags)
+		s32 result, u8 opcode, u16 flags, u64 user_data)
 {
 	struct megapipe_cqe *c;
 
@@ -60,15 +95,23 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 	c->result = result;
 	c->opcode = opcode;
 	c->flags = flags;
+	c->user_data = user_data;
+	if (ch->ring)
+		smp_store_release(&ch->cq_ring->tail, ch->cq_seen + ch->cq_n + 1);
 	WRITE_ONCE(ch->cq_n, ch->cq_n + 1);
-	/* another thread may be waiting in SUBMIT for completions */
+	/* a thread waiting in SUBMIT, or poll()/epoll on the channel */
 	if (wq_has_sleeper(&ch->wait))
 		wake_up(&ch->wait);
 }
 
-/* Completions posted and not yet copied out (read without the lock). */
-bool mp_cq_pending(struct mp_chan *ch)
+/*
+ * Completions for the owner (read without the lock): with copies, any
+ * posted and not copied out; with rings, at least @target unconsumed.
+ */
+bool mp_cq_pending(struct mp_chan *ch, u32 target)
 {
+	if (ch->ring)
+		return mp_cq_avail(ch) >= max(target, 1U);
 	return READ_ONCE(ch->cq_n);
 }
 

@@ -27,13 +27,16 @@ int mp_disconnect_submit(struct mp_chan *ch, struct mp_handle *h,
 			 const struct megapipe_req *r)
 {
 	struct mp_req *req = mp_req_alloc(h, r);
+	bool first = list_empty(&h->writes);
 
 	if (!req)
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
 	h->closing = true;
-	mp_write_run(h);
+	/* behind writes, it runs when they are done (mp_write_submit()) */
+	if (first)
+		mp_write_run(h);
 	return 0;
 }
 

@@ -142,24 +142,34 @@ static long mp_setup(struct mp_chan *ch, struct megapipe_setup __user *arg)
 		return -EFAULT;
 	if (ch->set_up)
 		return -EBUSY;
-	if (s.flags || s.resv[0] || s.resv[1] || s.resv[2] || s.resv[3] ||
+	if ((s.flags & ~MEGAPIPE_SETUP_RING) || s.resv0 || s.resv ||
+	    s.sq_ring_size || s.cq_ring_size ||
 	    !s.cq_entries || s.cq_entries > MP_MAX_CQ_ENTRIES)
 		return -EINVAL;
-	err = mp_cq_init(ch, s.cq_entries);
+	if (s.flags & MEGAPIPE_SETUP_RING) {
+		if (!s.sq_entries || s.sq_entries > MEGAPIPE_MAX_SQ_ENTRIES)
+			return -EINVAL;
+		err = mp_ring_init(ch, &s);
+	} else {
+		if (s.sq_entries)
+			return -EINVAL;
+		err = mp_cq_init(ch, s.cq_entries);
+	}
 	if (err)
 		return err;
 	if (copy_to_user(arg, &s, sizeof(s))) {
 		mp_cq_free(ch);
+		ch->ring = false;
 		return -EFAULT;
 	}
-	ch->set_up = true;
+	/* the rings are set before mmap() may see set_up */
+	smp_store_release(&ch->set_up, true);
 	return 0;
 }
 
 static bool mp_req_resv_clear(const struct megapipe_req *r)
 {
-	return !r->resv0 && !r->resv[0] && !r->resv[1] && !r->resv[2] &&
-	       !r->resv[3];
+	return !r->resv0 && !r->resv[0] && !r->resv[1] && !r->resv[2];
 }
 
 /* Check and take one request: 0, or the -errno it is refused with. */
@@ -216,11 +226,11 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 
 /*
  * Something to do: a ready handle, or completions another thread's
- * SUBMIT posted and did not take.
+ * SUBMIT posted and did not take (with rings: @target of them unconsumed).
  */
-static bool mp_wake_cond(struct mp_chan *ch)
+static bool mp_wake_cond(struct mp_chan *ch, u32 target)
 {
-	return mp_ready_pending(ch) || mp_cq_pending(ch);
+	return mp_ready_pending(ch) || mp_cq_pending(ch, target);
 }
 
 /*
@@ -236,7 +246,8 @@ static bool mp_wake_cond(struct mp_chan *ch)
  * window's probes, say) would otherwise keep the wait returning 0 and
  * the caller looping past its timeout.
  */
-static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
+static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever,
+		   u32 target)
 {
 	DEFINE_WAIT(wait);
 	int ret = 0;
@@ -245,7 +256,7 @@ static int mp_wait(struct mp_chan *ch, ktime_t deadline, bool forever)
 	mp_listeners_recheck(ch);
 	mutex_unlock(&ch->lock);
 	for (;;) {
-		if (mp_wake_cond(ch))
+		if (mp_wake_cond(ch, target))
 			break;
 		if (signal_pending(current)) {
 			ret = -ERESTARTSYS;
@@ -296,6 +307,87 @@ efault:
 	return -EFAULT;
 }
 
+/*
+ * SUBMIT of a ring channel: take up to @nr_reqs requests from the
+ * submission ring, run what is ready, and wait until @min_complete
+ * completions are in the completion ring unconsumed (or the timeout, or
+ * a signal).  Nothing is copied but the submit structure's out fields.
+ */
+static long mp_submit_ring(struct mp_chan *ch, struct megapipe_submit *s,
+			   struct megapipe_submit __user *arg)
+{
+	ktime_t deadline = 0;
+	struct megapipe_req r;
+	int err = 0, ret, n;
+
+	if (s->reqs || s->cqes || s->max_cqes)
+		return -EINVAL;
+	if (s->nr_reqs > MP_MAX_BATCH)
+		return -E2BIG;
+	if (s->timeout_ns > 0)
+		deadline = ktime_add_safe(ktime_get(), ns_to_ktime(s->timeout_ns));
+	s->submitted = 0;
+	s->completed = 0;
+	s->error = 0;
+	if (put_user(0, &arg->submitted) || put_user(0, &arg->error) ||
+	    put_user(0, &arg->completed))
+		return -EFAULT;
+	if (mutex_lock_interruptible(&ch->lock))
+		return -EINTR;
+	if (!ch->set_up || !ch->ring) {
+		mutex_unlock(&ch->lock);
+		return ch->set_up ? -EINVAL : -EBADFD;
+	}
+	if (s->min_complete > ch->cq_entries) {
+		mutex_unlock(&ch->lock);
+		return -EINVAL;
+	}
+	n = mp_ring_sq_ready(ch);
+	if (n < 0) {
+		mutex_unlock(&ch->lock);
+		return n;
+	}
+	/* room for the new requests' completions, from those consumed */
+	mp_cq_reap(ch);
+	for (; s->submitted < min_t(u32, n, s->nr_reqs); s->submitted++) {
+		mp_ring_sq_take(ch, &r);
+		err = mp_submit_one(ch, &r);
+		if (err)
+			break;
+	}
+	mp_ring_sq_done(ch);
+	s->error = err;
+	/* reported before waiting: a fault later loses no request */
+	if (put_user(s->submitted, &arg->submitted) ||
+	    put_user(s->error, &arg->error)) {
+		mutex_unlock(&ch->lock);
+		return -EFAULT;
+	}
+	for (;;) {
+		mp_run_ready(ch);
+		if (mp_cq_avail(ch) >= s->min_complete || err || !s->timeout_ns)
+			break;
+		ret = mp_wait(ch, deadline, s->timeout_ns < 0, s->min_complete);
+		if (ret == -EINTR)
+			return s->submitted ? 0 : -EINTR;
+		if (ret == -ERESTARTSYS) {
+			mp_run_ready(ch);
+			if (!s->submitted) {
+				mutex_unlock(&ch->lock);
+				return -EINTR;
+			}
+			break;
+		}
+		if (ret == -ETIMEDOUT) {
+			mp_run_ready(ch);
+			break;
+		}
+	}
+	s->completed = mp_cq_avail(ch);
+	mutex_unlock(&ch->lock);
+	return put_user(s->completed, &arg->completed) ? -EFAULT : 0;
+}
+
 static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 {
 	struct megapipe_cqe __user *ucqe;
@@ -308,8 +400,12 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 
 	if (copy_from_user(&s, arg, sizeof(s)))
 		return -EFAULT;
-	if (s.flags || s.resv[0] || s.resv[1] || s.resv[2] ||
-	    s.min_complete > s.max_cqes)
+	if ((s.flags & ~MEGAPIPE_SUBMIT_RING) || s.resv[0] || s.resv[1] ||
+	    s.resv[2])
+		return -EINVAL;
+	if (s.flags & MEGAPIPE_SUBMIT_RING)
+		return mp_submit_ring(ch, &s, arg);
+	if (s.min_complete > s.max_cqes)
 		return -EINVAL;
 	if (s.nr_reqs > MP_MAX_BATCH || s.max_cqes > MP_MAX_BATCH)
 		return -E2BIG;
@@ -331,9 +427,9 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		return -EFAULT;
 	if (mutex_lock_interruptible(&ch->lock))
 		return -EINTR;
-	if (!ch->set_up) {
+	if (!ch->set_up || ch->ring) {
 		mutex_unlock(&ch->lock);
-		return -EBADFD;
+		return ch->set_up ? -EINVAL : -EBADFD;
 	}
 	for (i = 0; i < s.nr_reqs; i++) {
 		if (mp_get_req(&r, &ureq[i])) {
@@ -378,7 +474,7 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 		s.completed += ret;
 		if (s.completed >= s.min_complete || s.error || !s.timeout_ns)
 			break;
-		ret = mp_wait(ch, deadline, s.timeout_ns < 0);
+		ret = mp_wait(ch, deadline, s.timeout_ns < 0, 0);
 		if (ret == -EINTR)
 			return s.submitted || s.completed ? 0 : -EINTR;
 		if (ret == -ERESTARTSYS) {
@@ -447,6 +543,45 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 }
 
 /*
+ * poll()/epoll on the channel: readable when a SUBMIT would find work (a
+ * ready handle or posted completions).  The poller's entry on ch->wait
+ * makes the channel an idle one for its listeners' wakers, which mark it
+ * and wake the entry, as they wake a thread waiting in SUBMIT.  A
+ * connection queued before the entry was there is looked for here, as
+ * SUBMIT's wait looks for it (mp_listeners_recheck()); not behind a
+ * SUBMIT in progress, which does that itself before it sleeps.
+ */
+static __poll_t mp_poll(struct file *file, poll_table *pt)
+{
+	struct mp_chan *ch = file->private_data;
+
+	poll_wait(file, &ch->wait, pt);
+	if (!smp_load_acquire(&ch->set_up))
+		return 0;
+	if (!mp_wake_cond(ch, 1) && mutex_trylock(&ch->lock)) {
+		mp_listeners_recheck(ch);
+		mutex_unlock(&ch->lock);
+	}
+	return mp_wake_cond(ch, 1) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+/*
+ * The rings of a ring channel, by its owner.  Without the channel lock
+ * (mmap_lock is held here, and SUBMIT takes mmap_lock under the channel
+ * lock when it faults): the rings are set once, before set_up.
+ */
+static int mp_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct mp_chan *ch = file->private_data;
+
+	if (current->mm != ch->mm)
+		return -EPERM;
+	if (!smp_load_acquire(&ch->set_up) || !ch->ring)
+		return -EINVAL;
+	return mp_ring_mmap(ch, vma);
+}
+
+/*
  * /proc/PID/fdinfo of the channel: its handles and the inodes of their
  * sockets (as in /proc/net/tcp and ss -e), so that a socket without a
  * file can be traced to the process holding the channel.
@@ -480,6 +615,8 @@ static const struct file_operations mp_fops = {
 	.open		= mp_open,
 	.release	= mp_release,
 	.unlocked_ioctl	= mp_ioctl,
+	.poll		= mp_poll,
+	.mmap		= mp_mmap,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.show_fdinfo	= mp_show_fdinfo,
 };

@@ -39,6 +39,8 @@ struct mm_struct;
 #define MP_FEATURES		(MEGAPIPE_FEAT_LWSOCKET | MEGAPIPE_FEAT_ACCEPT_FD | \
 				 MEGAPIPE_FEAT_CONNECT | MEGAPIPE_FEAT_CANCEL | \
 				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV | \
+				 MEGAPIPE_FEAT_USER_DATA | MEGAPIPE_FEAT_POLL | \
+				 MEGAPIPE_FEAT_RING | \
 				 (IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) ? \
 				  MEGAPIPE_FEAT_PERCORE_LISTEN : 0))
 
@@ -54,9 +56,22 @@ struct mp_chan {
 	struct files_struct *files;	/* the owner's fd table (compared only) */
 	bool set_up;
 
-	/* completions: posted ones wait in a ring; owed counts reservations */
+	/*
+	 * Completions: posted ones wait in a ring, cq_n of them from cq_head
+	 * on; owed counts reservations.  With copies the ring is the
+	 * kernel's and SUBMIT copies them out; with rings (ring.c) it is the
+	 * shared completion ring, cq_seen is the owner's head as the kernel
+	 * last took it, and cq_seen + cq_n the tail it published.
+	 */
 	struct megapipe_cqe *cq;
-	u32 cq_entries, cq_head, cq_n, cq_owed;
+	u32 cq_entries, cq_head, cq_n, cq_owed, cq_seen;
+	bool ring;
+
+	/* the shared rings (MEGAPIPE_SETUP_RING), set up once */
+	struct megapipe_ring *sq_ring, *cq_ring;
+	size_t sq_bytes, cq_bytes;
+	struct megapipe_req *sqes;
+	u32 sq_entries, sq_head;
 
 	/* handles */
 	struct mp_slot *slots;
@@ -120,6 +135,7 @@ struct mp_req {
 	u8 opcode;
 	u32 op_flags;
 	u64 addr;
+	u64 user_data;		/* returned in each of its completions */
 	u32 len;		/* bytes; ACCEPT: connections still to take */
 	u32 done;		/* bytes written so far */
 	struct iovec *iov;	/* WRITEV: the kernel's copy */
@@ -148,8 +164,10 @@ void mp_cq_free(struct mp_chan *ch);
 bool mp_cq_reserve(struct mp_chan *ch, u32 n);
 void mp_cq_unreserve(struct mp_chan *ch, u32 n);
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
-		s32 result, u8 opcode, u16 flags);
-bool mp_cq_pending(struct mp_chan *ch);
+		s32 result, u8 opcode, u16 flags, u64 user_data);
+bool mp_cq_pending(struct mp_chan *ch, u32 target);
+void mp_cq_reap(struct mp_chan *ch);
+u32 mp_cq_avail(struct mp_chan *ch);
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max, u32 __user *ucount, u32 base);
 
@@ -214,6 +232,15 @@ u32 mp_connect_cancel_all(struct mp_chan *ch);
 int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
+
+/* ring.c */
+struct vm_area_struct;
+int mp_ring_init(struct mp_chan *ch, struct megapipe_setup *s);
+void mp_ring_free(struct mp_chan *ch);
+int mp_ring_sq_ready(struct mp_chan *ch);
+void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r);
+void mp_ring_sq_done(struct mp_chan *ch);
+int mp_ring_mmap(struct mp_chan *ch, struct vm_area_struct *vma);
 
 /* lwsocket.c */
 struct socket *mp_lw_accept(struct mp_chan *ch, struct socket *lsock);

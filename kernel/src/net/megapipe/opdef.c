@@ -98,6 +98,7 @@ struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r)
 	req->opcode = r->opcode;
 	req->op_flags = r->op_flags;
 	req->addr = r->addr;
+	req->user_data = r->user_data;
 	req->len = r->len;
 	return req;
 }
@@ -150,7 +151,7 @@ void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
 	struct mp_handle *h = req->h;
 
 	mp_cq_post(h->ch, h->cookie, h->id, new_handle, result, req->opcode,
-		   flags);
+		   flags, req->user_data);
 	if (!(flags & MEGAPIPE_CQE_F_MORE))
 		mp_req_done(req);
 }

@@ -84,6 +84,7 @@ int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 		    const struct megapipe_req *r)
 {
 	struct mp_req *req = mp_req_alloc(h, r);
+	bool first = list_empty(&h->writes);
 	int err;
 
 	if (!req)
@@ -97,7 +98,15 @@ int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 	}
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
-	mp_write_run(h);
+	/*
+	 * Only a write at the head of the queue is tried now; one behind it
+	 * goes when the head does.  Trying the head again here would queue
+	 * what TCP takes without any event in between (room left in its tail
+	 * skb), making how much a stalled write queued depend on how many
+	 * requests were submitted behind it.
+	 */
+	if (first)
+		mp_write_run(h);
 	return 0;
 }
 

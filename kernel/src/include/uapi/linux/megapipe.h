@@ -47,14 +47,22 @@
  * the fd keeps the channel's sockets (libmegapipe opens it O_CLOEXEC).
  * A channel holds at most RLIMIT_NOFILE handles (EMFILE).
  *
- * Room for a shared-memory ring transport (not in ABI version 1):
- * struct megapipe_req and struct megapipe_cqe are fixed-size entries
- * (64 and 32 bytes) that can be laid out as arrays in rings mapped with
- * mmap() at the reserved offsets MEGAPIPE_OFF_SQ_RING, MEGAPIPE_OFF_SQES
- * and MEGAPIPE_OFF_CQ_RING; the reserved fields of struct megapipe_setup
- * will carry the ring sizes and the offsets of head/tail inside them,
- * requested with the reserved flag MEGAPIPE_SETUP_RING and advertised by
- * MEGAPIPE_FEAT_RING.  Until then both are refused (EINVAL) / clear.
+ * poll()/select()/epoll on the channel fd (MEGAPIPE_FEAT_POLL): readable
+ * (EPOLLIN) when a MEGAPIPE_IOC_SUBMIT would find something to do: posted
+ * completions not yet copied out, or a socket event for a pending
+ * request.  A SUBMIT with timeout_ns 0 then runs it and copies the
+ * completions out; it may find none (the event needed no completion).
+ * Never writable: requests are not limited by the fd.  A thread waiting
+ * on the channel fd in poll or epoll counts as an idle waiter of the
+ * channel for its listeners' wakeups, as one waiting in SUBMIT does.
+ *
+ * Two transports (MEGAPIPE_IOC_SETUP chooses, once): copies, where each
+ * SUBMIT reads its requests from and writes its completions to arrays the
+ * caller passes; or shared-memory rings (MEGAPIPE_SETUP_RING,
+ * MEGAPIPE_FEAT_RING), where requests are written into a submission ring
+ * and completions read from a completion ring, both mapped with mmap():
+ * no copy, and no system call to reap completions while there are some.
+ * See struct megapipe_ring.
  */
 #ifndef _UAPI_LINUX_MEGAPIPE_H
 #define _UAPI_LINUX_MEGAPIPE_H
@@ -86,7 +94,9 @@
 #define MEGAPIPE_FEAT_EXPORT		0x10ULL /* MEGAPIPE_IOC_EXPORT */
 #define MEGAPIPE_FEAT_WRITEV		0x20ULL /* MEGAPIPE_OP_WRITEV */
 #define MEGAPIPE_FEAT_PERCORE_LISTEN	0x40ULL /* listener CPU masks are honoured */
-#define MEGAPIPE_FEAT_RING		0x80ULL /* reserved: shared-memory rings */
+#define MEGAPIPE_FEAT_RING		0x80ULL /* MEGAPIPE_SETUP_RING */
+#define MEGAPIPE_FEAT_USER_DATA		0x100ULL /* megapipe_req.user_data */
+#define MEGAPIPE_FEAT_POLL		0x200ULL /* the channel fd is pollable */
 
 /*
  * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
@@ -114,17 +124,27 @@ struct megapipe_info {
 
 /* ---- MEGAPIPE_IOC_SETUP: size the channel, once ------------------------- */
 
-#define MEGAPIPE_SETUP_RING		0x1U /* reserved: refused (EINVAL) */
+#define MEGAPIPE_SETUP_RING		0x1U /* shared-memory rings */
+
+#define MEGAPIPE_MAX_SQ_ENTRIES		4096
 
 /*
- * @cq_entries:	in: completion queue size, 1..max_cq_entries.  It bounds
- *		the completions a channel owes at once: every request
+ * @cq_entries:	in: completion queue size, 1..max_cq_entries; with
+ *		MEGAPIPE_SETUP_RING, out: rounded up to a power of two.  It
+ *		bounds the completions a channel owes at once: every request
  *		reserves its completions when it is submitted (one, or
  *		@len for ACCEPT) and gives them back when they are copied
- *		out, so no completion is ever dropped; a request that
- *		finds no room is refused with EBUSY.
- * @flags:	in: 0 (MEGAPIPE_SETUP_RING is reserved)
- * @resv:	in: zero; out: zero (later: ring sizes and offsets)
+ *		out (consumed from the ring), so no completion is ever
+ *		dropped; a request that finds no room is refused with EBUSY.
+ * @flags:	in: 0 or MEGAPIPE_SETUP_RING
+ * @sq_entries:	in: with MEGAPIPE_SETUP_RING, the submission ring's size,
+ *		1..MEGAPIPE_MAX_SQ_ENTRIES; out: rounded up to a power of
+ *		two.  Else in: 0
+ * @resv0:	in: zero
+ * @sq_ring_size: out: with MEGAPIPE_SETUP_RING, the bytes to mmap() at
+ *		MEGAPIPE_OFF_SQ_RING; else 0
+ * @cq_ring_size: out: likewise at MEGAPIPE_OFF_CQ_RING
+ * @resv:	in: zero; out: zero
  *
  * Errors: EBUSY the channel is already set up; EINVAL bad size, flags or
  * reserved fields; ENOMEM.  Every other ioctl but MEGAPIPE_IOC_INFO fails
@@ -133,13 +153,43 @@ struct megapipe_info {
 struct megapipe_setup {
 	__u32	cq_entries;
 	__u32	flags;
-	__u64	resv[4];
+	__u32	sq_entries;
+	__u32	resv0;
+	__u64	sq_ring_size;
+	__u64	cq_ring_size;
+	__u64	resv;
 };
 
-/* Reserved mmap() offsets of a later ring transport. */
+/*
+ * Rings.  Each ring is one mapping: this header, then at offset
+ * MEGAPIPE_RING_ENTRIES its @entries entries (struct megapipe_req in the
+ * submission ring, struct megapipe_cqe in the completion ring).  @head and
+ * @tail run freely (mod 2^32); entry i is at index i & @mask.  The
+ * producer writes entries, then advances @tail (a store-release); the
+ * consumer reads @tail (a load-acquire), reads the entries, then advances
+ * @head (a store-release).  User space produces the submission ring and
+ * consumes the completion ring; the kernel the reverse.  The kernel does
+ * not trust what user space writes: it keeps its own copy of the index it
+ * owns, reads each request once, and ignores a head or tail that claims
+ * more entries than there can be.  Map each with mmap(PROT_READ |
+ * PROT_WRITE, MAP_SHARED) at MEGAPIPE_OFF_SQ_RING / MEGAPIPE_OFF_CQ_RING,
+ * of the sizes MEGAPIPE_IOC_SETUP returned.  Size: 256 bytes.
+ */
+struct megapipe_ring {
+	__u32	head;
+	__u32	resv0[15];
+	__u32	tail;		/* on a cache line of its own */
+	__u32	resv1[15];
+	__u32	entries;	/* a power of two */
+	__u32	mask;		/* entries - 1 */
+	__u32	resv2[30];
+};
+#define MEGAPIPE_RING_ENTRIES		256	/* sizeof(struct megapipe_ring) */
+
+/* mmap() offsets of the rings. */
 #define MEGAPIPE_OFF_SQ_RING		0ULL
 #define MEGAPIPE_OFF_CQ_RING		0x8000000ULL
-#define MEGAPIPE_OFF_SQES		0x10000000ULL
+#define MEGAPIPE_OFF_SQES		0x10000000ULL	/* reserved: entries are in the ring */
 
 /* ---- MEGAPIPE_IOC_REGISTER / _UNREGISTER: sockets in, handles out ------- */
 
@@ -326,7 +376,10 @@ struct megapipe_export {
  * @len:	bytes, iovec count, sockaddr length, or accept count
  * @op_flags:	MEGAPIPE_ACCEPT_* or MEGAPIPE_CANCEL_OP() mask
  * @cookie:	with MEGAPIPE_REQ_F_SET_COOKIE, or CONNECT's new cookie
- * @resv:	zero (room for the ring transport: user data, buffer group)
+ * @user_data:	any value, returned in each of the request's completions
+ *		(megapipe_cqe.user_data); MEGAPIPE_FEAT_USER_DATA (a kernel
+ *		without it refuses a nonzero value with EINVAL)
+ * @resv:	zero (room for the ring transport: buffer group)
  *
  * Size: 64 bytes.
  */
@@ -339,7 +392,8 @@ struct megapipe_req {
 	__u32	len;
 	__u32	op_flags;
 	__u64	cookie;
-	__u64	resv[4];
+	__u64	user_data;
+	__u64	resv[3];
 };
 
 /* ---- completions -------------------------------------------------------- */
@@ -358,8 +412,12 @@ struct megapipe_req {
  * @opcode:	the request's MEGAPIPE_OP_*
  * @resv0:	zero
  * @flags:	MEGAPIPE_CQE_F_*
- * @resv1:	zero
+ * @user_data:	the request's megapipe_req.user_data (every completion of
+ *		an ACCEPT carries its one value; 0 before
+ *		MEGAPIPE_FEAT_USER_DATA)
  *
+ * The cookie names the connection, the user data the request: two WRITEs
+ * of one handle complete with the same cookie and their own user data.
  * Size: 32 bytes.
  */
 struct megapipe_cqe {
@@ -370,19 +428,33 @@ struct megapipe_cqe {
 	__u8	opcode;
 	__u8	resv0;
 	__u16	flags;
-	__u64	resv1;
+	__u64	user_data;
 };
 
 /* ---- MEGAPIPE_IOC_SUBMIT: submit N requests, wait for and reap M ------- */
 
+#define MEGAPIPE_SUBMIT_RING		0x1U /* a ring channel's SUBMIT */
+
 /*
+ * A channel set up with MEGAPIPE_SETUP_RING takes only SUBMITs with
+ * MEGAPIPE_SUBMIT_RING, a channel without it only those without (EINVAL).
+ * With MEGAPIPE_SUBMIT_RING: @reqs, @cqes and @max_cqes are 0; @nr_reqs:
+ * take up to this many requests from the submission ring (0..max_batch;
+ * fewer if fewer are there); @min_complete: wait until at least this many
+ * completions are in the completion ring unconsumed (0..cq_entries).
+ * Out: @submitted the requests taken (the ring's head moved past them),
+ * @error as below, @completed the unconsumed completions in the ring at
+ * return.  A refused request is consumed too (the head moves past it): it
+ * is the one at the old head + @submitted; those behind it stay in the
+ * ring for the next call.  The rest of this comment is about copies.
+ *
  * @reqs:	in: user pointer to @nr_reqs struct megapipe_req
  * @cqes:	in: user pointer to room for @max_cqes struct megapipe_cqe
  * @nr_reqs:	in: 0..max_batch
  * @max_cqes:	in: 0..max_batch
  * @min_complete: in: wait until this many completions (<= @max_cqes) are
  *		there, the timeout expires, or a signal arrives
- * @flags:	in: 0 (none defined)
+ * @flags:	in: 0 or MEGAPIPE_SUBMIT_RING
  * @timeout_ns:	in: relative; < 0 waits without limit, 0 does not wait
  * @submitted:	out: requests taken, always a prefix of @reqs
  * @completed:	out: completions written to @cqes, oldest first
