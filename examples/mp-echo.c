@@ -18,6 +18,9 @@
  * (the peer closed) or an HTTP response that ends the connection is
  * followed by a disconnect.  Each loop iteration is one mp_dispatch() call
  * per completion, and one system call when the fetched batch is used up.
+ *
+ * --copy (this server's own option): the channel's copy transport instead
+ * of the shared-memory rings (as MEGAPIPE_RING=0), to compare the two.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -266,8 +269,16 @@ static void serve(struct srv_thread *t)
 int main(int argc, char **argv)
 {
 	struct srv_opts o;
-	int *lfds, lfd, i;
+	int *lfds, lfd, i, j;
 
+	for (i = j = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--copy"))
+			setenv("MEGAPIPE_RING", "0", 1);
+		else
+			argv[j++] = argv[i];
+	}
+	argc = j;
+	argv[argc] = NULL;
 	srv_parse_args(argc, argv, &o, "mp-echo", 0);
 	lfd = srv_listen(&o, false, SOCK_NONBLOCK);
 	lfds = calloc(o.threads, sizeof(*lfds));

@@ -1017,6 +1017,13 @@ static const struct mp_backend_ops *pick_backend(unsigned int flags, int *err)
 	return NULL;
 }
 
+static bool ring_off(void)
+{
+	const char *env = getenv("MEGAPIPE_RING");
+
+	return env && !strcmp(env, "0");
+}
+
 static void mp_free(struct mp_channel *mp)
 {
 	unsigned int i;
@@ -1101,6 +1108,11 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 		if (cq_entries > mp->info.max_cq_entries - reserve)
 			cq_entries = mp->info.max_cq_entries - reserve;
 		setup.cq_entries = cq_entries + reserve;
+		/* rings where the backend has them, unless MEGAPIPE_RING=0 */
+		if ((mp->info.features & MEGAPIPE_FEAT_RING) && !ring_off()) {
+			setup.flags = MEGAPIPE_SETUP_RING;
+			setup.sq_entries = mp->info.max_batch;
+		}
 		ret = mp->ops->setup(mp, &setup);
 	}
 	if (!ret && setup.cq_entries < cq_entries + reserve)
