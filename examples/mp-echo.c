@@ -19,8 +19,16 @@
  * followed by a disconnect.  Each loop iteration is one mp_dispatch() call
  * per completion, and one system call when the fetched batch is used up.
  *
- * --copy (this server's own option): the channel's copy transport instead
- * of the shared-memory rings (as MEGAPIPE_RING=0), to compare the two.
+ * Where the channel has buffer rings (MP_FEAT_BUFFERS), each connection
+ * has one multishot read armed for its life instead, into buffers of a
+ * ring the thread provides (MS_BUFS of MS_BUF_SIZE): the data is fed to
+ * the protocol and the buffer given back at once.  Input that arrives
+ * while a response is being written waits in the connection until the
+ * write completes (the same back-pressure).
+ *
+ * Options of this server's own: --copy, the channel's copy transport
+ * instead of the shared-memory rings (as MEGAPIPE_RING=0); --single, one
+ * read at a time even where multishot reads exist.  To compare them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,12 +49,19 @@
 #define ACCEPT_BATCH	16
 #define TICK_MS		100	/* how often a quiet thread looks at the stop flag */
 #define LISTENER_COOKIE	UINT64_MAX
+#define MS_GROUP	0
+#define MS_BUFS		1024
+#define MS_BUF_SIZE	4096
+
+static bool single_reads;	/* --single */
 
 struct mconn {
 	int h;			/* -1: free */
 	bool writing;
+	bool closing;		/* disconnect queued */
 	struct srv_conn pc;
 	struct srv_buf out;	/* the response being written */
+	struct srv_buf held;	/* multishot: input that came while writing */
 	char rbuf[RBUF_SIZE];
 };
 
@@ -58,6 +73,8 @@ struct mloop {
 	unsigned int active;
 	struct mconn **conns;	/* by handle index, allocated on first use */
 	unsigned int nconns;
+	bool multishot;
+	char *bufs;		/* MS_BUFS x MS_BUF_SIZE */
 };
 
 static int stopping;
@@ -114,12 +131,21 @@ static struct mconn *conn_of(struct mloop *l, int h)
 
 static void conn_read(struct mloop *l, struct mconn *c)
 {
+	if (l->multishot)	/* armed for the connection's life */
+		return;
 	if (mp_read(l->mp, c->h, c->rbuf, sizeof(c->rbuf)))
 		srv_die("thread %d: mp_read", l->t->idx);
 }
 
+static void conn_arm(struct mloop *l, struct mconn *c)
+{
+	if (mp_read_multishot(l->mp, c->h, MS_GROUP))
+		srv_die("thread %d: mp_read_multishot", l->t->idx);
+}
+
 static void conn_close(struct mloop *l, struct mconn *c)
 {
+	c->closing = true;
 	if (mp_disconnect(l->mp, c->h))
 		srv_die("thread %d: mp_disconnect", l->t->idx);
 }
@@ -146,6 +172,7 @@ static void on_accept(struct mloop *l, const struct mp_completion *e)
 	c = conn_of(l, e->new_handle);
 	c->h = e->new_handle;
 	c->writing = false;
+	c->closing = false;
 	c->out.len = 0;
 	srv_conn_reset(&c->pc);
 	if (l->active >= l->t->opts->max_conns) {	/* over --max-conns */
@@ -155,21 +182,19 @@ static void on_accept(struct mloop *l, const struct mp_completion *e)
 	}
 	l->active++;
 	l->st->accepted++;
-	conn_read(l, c);
+	c->held.len = 0;
+	if (l->multishot)
+		conn_arm(l, c);
+	else
+		conn_read(l, c);
 }
 
-static void on_read(struct mloop *l, struct mconn *c, int res)
+/* Feed @len bytes to the protocol; write what it answers. */
+static void conn_input(struct mloop *l, struct mconn *c, const char *data,
+		       size_t len)
 {
-	if (res < 0) {
-		conn_fail(l, c, -res);
-		return;
-	}
-	if (!res) {			/* peer closed */
-		conn_close(l, c);
-		return;
-	}
 	c->out.len = 0;
-	if (srv_proto_input(&c->pc, l->t->opts, c->rbuf, res, &c->out, l->st)) {
+	if (srv_proto_input(&c->pc, l->t->opts, data, len, &c->out, l->st)) {
 		conn_fail(l, c, EPROTO);
 		return;
 	}
@@ -182,6 +207,54 @@ static void on_read(struct mloop *l, struct mconn *c, int res)
 	}
 }
 
+static void on_read(struct mloop *l, struct mconn *c, int res)
+{
+	if (res < 0) {
+		conn_fail(l, c, -res);
+		return;
+	}
+	if (!res) {			/* peer closed */
+		conn_close(l, c);
+		return;
+	}
+	conn_input(l, c, c->rbuf, res);
+}
+
+/* A multishot read's completion: data in a buffer of the ring. */
+static void on_read_buffer(struct mloop *l, struct mconn *c,
+			   const struct mp_completion *e)
+{
+	bool armed = e->flags & MP_F_MORE;
+
+	if (c->closing) {		/* what came before the disconnect ran */
+		if ((e->flags & MP_F_BUFFER) &&
+		    mp_buffer_release(l->mp, MS_GROUP, e->new_handle))
+			srv_die("thread %d: mp_buffer_release", l->t->idx);
+		return;
+	}
+	if (e->flags & MP_F_BUFFER) {
+		const char *data = mp_buffer(l->mp, MS_GROUP, e->new_handle);
+
+		if (c->writing || c->pc.close_after)
+			srv_buf_append(&c->held, data, e->result);
+		else
+			conn_input(l, c, data, e->result);
+		if (mp_buffer_release(l->mp, MS_GROUP, e->new_handle))
+			srv_die("thread %d: mp_buffer_release", l->t->idx);
+		/* ended for want of queue room: again */
+		if (!armed)
+			conn_arm(l, c);
+		return;
+	}
+	if (e->result == -ENOBUFS) {	/* every buffer out: again */
+		conn_arm(l, c);
+		return;
+	}
+	if (e->result == -ECANCELED)	/* our disconnect */
+		return;
+	on_read(l, c, e->result);	/* end of stream or an error */
+}
+
 static void on_write(struct mloop *l, struct mconn *c, int res)
 {
 	c->writing = false;
@@ -189,10 +262,17 @@ static void on_write(struct mloop *l, struct mconn *c, int res)
 		conn_fail(l, c, res < 0 ? -res : EPIPE);
 		return;
 	}
-	if (c->pc.close_after)
+	if (c->pc.close_after) {
 		conn_close(l, c);
-	else
+	} else if (c->held.len) {
+		struct srv_buf in = c->held;
+
+		c->held = (struct srv_buf){ 0 };
+		conn_input(l, c, in.data, in.len);
+		srv_buf_free(&in);
+	} else {
 		conn_read(l, c);
+	}
 }
 
 static void serve(struct srv_thread *t)
@@ -221,6 +301,22 @@ static void serve(struct srv_thread *t)
 		srv_die("thread %d: mp_register(listener)", t->idx);
 	if (mp_accept(l.mp, l.lh, ACCEPT_BATCH, 0))
 		srv_die("thread %d: mp_accept", t->idx);
+	if (!single_reads) {
+		struct mp_info info;
+
+		if (mp_features(l.mp, &info))
+			srv_die("thread %d: mp_features", t->idx);
+		l.multishot = info.features & MP_FEAT_BUFFERS;
+	}
+	if (l.multishot) {
+		l.bufs = malloc((size_t)MS_BUFS * MS_BUF_SIZE);
+		if (!l.bufs)
+			srv_die("thread %d: buffers", t->idx);
+		/* touched now: not one page fault per buffer on its first read */
+		memset(l.bufs, 0, (size_t)MS_BUFS * MS_BUF_SIZE);
+		if (mp_provide_buffers(l.mp, MS_GROUP, l.bufs, MS_BUF_SIZE, MS_BUFS))
+			srv_die("thread %d: mp_provide_buffers", t->idx);
+	}
 	srv_thread_ready();
 
 	while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
@@ -241,7 +337,10 @@ static void serve(struct srv_thread *t)
 
 			switch (e.op) {
 			case MP_OP_READ:
-				on_read(&l, c, e.result);
+				if (l.multishot)
+					on_read_buffer(&l, c, &e);
+				else
+					on_read(&l, c, e.result);
 				break;
 			case MP_OP_WRITE:
 				on_write(&l, c, e.result);
@@ -261,9 +360,11 @@ static void serve(struct srv_thread *t)
 			continue;
 		srv_conn_free(&l.conns[i]->pc);
 		srv_buf_free(&l.conns[i]->out);
+		srv_buf_free(&l.conns[i]->held);
 		free(l.conns[i]);
 	}
 	free(l.conns);
+	free(l.bufs);
 }
 
 int main(int argc, char **argv)
@@ -274,6 +375,8 @@ int main(int argc, char **argv)
 	for (i = j = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--copy"))
 			setenv("MEGAPIPE_RING", "0", 1);
+		else if (!strcmp(argv[i], "--single"))
+			single_reads = true;
 		else
 			argv[j++] = argv[i];
 	}

@@ -79,6 +79,7 @@ struct mp_channel;
 /* mp_completion.flags. */
 #define MP_F_MORE		MEGAPIPE_CQE_F_MORE	/* the accept goes on */
 #define MP_F_FD			MEGAPIPE_CQE_F_FD	/* result is a new fd */
+#define MP_F_BUFFER		MEGAPIPE_CQE_F_BUFFER	/* read: buffer id in new_handle */
 
 /* Features, in mp_info.features. */
 #define MP_FEAT_LWSOCKET	MEGAPIPE_FEAT_LWSOCKET
@@ -90,6 +91,7 @@ struct mp_channel;
 #define MP_FEAT_PERCORE_LISTEN	MEGAPIPE_FEAT_PERCORE_LISTEN
 #define MP_FEAT_USER_DATA	MEGAPIPE_FEAT_USER_DATA	/* mp_set_user_data() */
 #define MP_FEAT_POLL		MEGAPIPE_FEAT_POLL	/* mp_fd() */
+#define MP_FEAT_BUFFERS		MEGAPIPE_FEAT_BUFFERS	/* mp_provide_buffers() */
 
 /*
  * One completion, as mp_dispatch() hands it out (the layout of struct
@@ -144,6 +146,12 @@ int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops);
 /* since 1.1 */
 int mp_set_user_data(struct mp_channel *mp, uint64_t data);
 int mp_fd(struct mp_channel *mp);
+int mp_provide_buffers(struct mp_channel *mp, unsigned int group, void *base,
+		       size_t size, unsigned int count);
+int mp_read_multishot(struct mp_channel *mp, int handle, unsigned int group);
+void *mp_buffer(struct mp_channel *mp, unsigned int group, unsigned int bid);
+int mp_buffer_release(struct mp_channel *mp, unsigned int group,
+		      unsigned int bid);
 
 int mp_flush(struct mp_channel *mp);
 int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,

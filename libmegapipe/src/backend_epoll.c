@@ -48,7 +48,7 @@
 #define EP_FEATURES	(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CONNECT | \
 			 MEGAPIPE_FEAT_CANCEL | MEGAPIPE_FEAT_EXPORT | \
 			 MEGAPIPE_FEAT_WRITEV | MEGAPIPE_FEAT_USER_DATA | \
-			 MEGAPIPE_FEAT_POLL)
+			 MEGAPIPE_FEAT_POLL | MEGAPIPE_FEAT_BUFFERS)
 
 enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING };
 
@@ -64,6 +64,14 @@ struct ep_req {
 	struct iovec iov1;	/* READ, WRITE */
 	uint64_t cookie;	/* CONNECT */
 	uint64_t user_data;	/* the request's, in each of its completions */
+	uint16_t buf_group;	/* READ with MEGAPIPE_READ_BUFFER */
+};
+
+/* A buffer ring of the process's (MEGAPIPE_IOC_BUFFERS). */
+struct ep_bufring {
+	const struct megapipe_buf *ring;	/* NULL: no ring */
+	const uint32_t *tail;
+	uint32_t entries, head;
 };
 
 struct ep_handle {
@@ -98,6 +106,7 @@ struct ep_chan {
 	struct ep_handle *chunk[(EP_MAX_HANDLES >> CHUNK_BITS) + 1];
 	unsigned int nh, live;
 	uint32_t free_head;	/* list of free slots, MEGAPIPE_NO_HANDLE: none */
+	struct ep_bufring bufs[MEGAPIPE_MAX_BUF_GROUPS];
 };
 
 /* ---- the process-wide set of registered sockets (EEXIST) ---------------- */
@@ -492,12 +501,80 @@ static void run_accepts(struct ep_chan *ch, struct ep_handle *h)
 	}
 }
 
+/* The next buffer of @group, as the device takes it: 0 or -ENOBUFS. */
+static int buf_take(struct ep_chan *ch, uint16_t group, struct megapipe_buf *b)
+{
+	struct ep_bufring *br = group < MEGAPIPE_MAX_BUF_GROUPS ? &ch->bufs[group] : NULL;
+	uint32_t tail;
+
+	if (!br || !br->ring)
+		return -ENOBUFS;
+	tail = __atomic_load_n(br->tail, __ATOMIC_ACQUIRE);
+	if (tail == br->head || tail - br->head > br->entries)
+		return -ENOBUFS;
+	*b = br->ring[br->head & (br->entries - 1)];
+	if (!b->len || b->len > INT_MAX)
+		return -ENOBUFS;
+	br->head++;
+	return 0;
+}
+
+/*
+ * A READ into a buffer of its group (MEGAPIPE_READ_BUFFER): false when
+ * the socket had nothing (the READ waits).  Multishot: stays armed while
+ * its next completion can be reserved.
+ */
+static bool read_buffer(struct ep_chan *ch, struct ep_handle *h, struct ep_req *r)
+{
+	struct megapipe_buf b;
+	ssize_t n;
+	char peek;
+	int err = buf_take(ch, r->buf_group, &b);
+
+	if (err) {
+		/* as the device: no buffer matters only when there is data (or an end) */
+		if (recv(h->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		q_pop(&h->rq, &h->rq_tail);
+		finish(ch, h, r, err);
+		return true;
+	}
+	do {
+		n = recv(h->fd, (void *)(uintptr_t)b.addr, b.len, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		ch->bufs[r->buf_group].head--;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		q_pop(&h->rq, &h->rq_tail);
+		finish(ch, h, r, n < 0 ? -errno : 0);
+		return true;
+	}
+	if ((r->op_flags & MEGAPIPE_READ_MULTISHOT) && ch->reserved < ch->cq_entries) {
+		ch->reserved++;
+		post(ch, h->cookie, h->handle, b.bid, (int32_t)n, MEGAPIPE_OP_READ,
+		     MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE, r->user_data);
+		return true;
+	}
+	q_pop(&h->rq, &h->rq_tail);
+	post(ch, h->cookie, h->handle, b.bid, (int32_t)n, MEGAPIPE_OP_READ,
+	     MEGAPIPE_CQE_F_BUFFER, r->user_data);
+	req_put(ch, r);
+	return true;
+}
+
 static void run_reads(struct ep_chan *ch, struct ep_handle *h)
 {
 	struct ep_req *r;
 	ssize_t n;
 
 	while ((r = h->rq)) {
+		if (r->op_flags & MEGAPIPE_READ_BUFFER) {
+			if (!read_buffer(ch, h, r))
+				return;
+			continue;
+		}
 		n = recv(h->fd, r->iov1.iov_base, r->iov1.iov_len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -894,6 +971,40 @@ static int ep_unreg(struct mp_channel *mp, struct megapipe_unregister *u)
 	return 0;
 }
 
+/* MEGAPIPE_IOC_BUFFERS, with the device's checks. */
+static int ep_buffers(struct mp_channel *mp, struct megapipe_buffers *b)
+{
+	struct ep_chan *ch = mp->be;
+	struct ep_bufring *br;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if (b->flags || !resv_zero(b->resv, sizeof(b->resv)) ||
+	    b->group >= MEGAPIPE_MAX_BUF_GROUPS)
+		return -EINVAL;
+	br = &ch->bufs[b->group];
+	if (!b->ring) {
+		if (b->tail || b->entries)
+			return -EINVAL;
+		if (!br->ring)
+			return -ENOENT;
+		memset(br, 0, sizeof(*br));
+		return 0;
+	}
+	if (br->ring)
+		return -EEXIST;
+	if (!b->entries || (b->entries & (b->entries - 1)) ||
+	    b->entries > MEGAPIPE_MAX_BUF_ENTRIES || (b->tail & 3))
+		return -EINVAL;
+	if (!b->tail)
+		return -EFAULT;
+	br->ring = (const struct megapipe_buf *)(uintptr_t)b->ring;
+	br->tail = (const uint32_t *)(uintptr_t)b->tail;
+	br->entries = b->entries;
+	br->head = 0;
+	return 0;
+}
+
 static int ep_export(struct mp_channel *mp, struct megapipe_export *e)
 {
 	struct ep_chan *ch = mp->be;
@@ -934,8 +1045,8 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 	bool was_empty;
 	int i;
 
-	if (q->resv0 || !resv_zero(q->resv, sizeof(q->resv)) ||
-	    !q->opcode || q->opcode > MEGAPIPE_OP_LAST ||
+	if (q->resv0 || q->resv1 || q->resv2 || !resv_zero(q->resv, sizeof(q->resv)) ||
+	    (q->buf_group && q->opcode != MEGAPIPE_OP_READ) || !q->opcode || q->opcode > MEGAPIPE_OP_LAST ||
 	    (q->flags & ~MEGAPIPE_REQ_F_SET_COOKIE))
 		return -EINVAL;
 	if (q->opcode == MEGAPIPE_OP_CONNECT || q->opcode == MEGAPIPE_OP_CANCEL) {
@@ -965,7 +1076,14 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		h = h_live(ch, q->handle);
 		if (!h)
 			return -EBADF;
-		if (h->kind != K_CONN || q->op_flags)
+		if (q->opcode == MEGAPIPE_OP_READ && (q->op_flags & MEGAPIPE_READ_BUFFER)) {
+			if (h->kind != K_CONN ||
+			    (q->op_flags & ~(MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT)) ||
+			    q->addr || q->len || q->buf_group >= MEGAPIPE_MAX_BUF_GROUPS)
+				return -EINVAL;
+			break;
+		}
+		if (h->kind != K_CONN || q->op_flags || q->buf_group)
 			return -EINVAL;
 		if (q->opcode == MEGAPIPE_OP_DISCONNECT) {
 			if (q->addr || q->len)
@@ -1046,6 +1164,7 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		r->op_flags = q->op_flags;
 		r->left = q->len;
 		r->user_data = q->user_data;
+		r->buf_group = q->buf_group;
 	}
 
 	switch (q->opcode) {
@@ -1264,6 +1383,7 @@ const struct mp_backend_ops mp_epoll_ops = {
 	.reg		= ep_reg,
 	.unreg		= ep_unreg,
 	.export_fd	= ep_export,
+	.buffers	= ep_buffers,
 	.submit		= ep_submit,
 	.poll_fd	= ep_poll_fd,
 	.close		= ep_close,

@@ -130,6 +130,11 @@ static int k_unreg(struct mp_channel *mp, struct megapipe_unregister *u)
 	return k_ioctl(mp, MEGAPIPE_IOC_UNREGISTER, u);
 }
 
+static int k_buffers(struct mp_channel *mp, struct megapipe_buffers *b)
+{
+	return k_ioctl(mp, MEGAPIPE_IOC_BUFFERS, b);
+}
+
 static int k_export(struct mp_channel *mp, struct megapipe_export *e)
 {
 	return k_ioctl(mp, MEGAPIPE_IOC_EXPORT, e);
@@ -236,6 +241,7 @@ const struct mp_backend_ops mp_kernel_ops = {
 	.reg		= k_reg,
 	.unreg		= k_unreg,
 	.export_fd	= k_export,
+	.buffers	= k_buffers,
 	.submit		= k_submit,
 	.poll_fd	= k_poll_fd,
 	.close		= k_close,

@@ -157,6 +157,7 @@ static struct mp_hslot *slot_new(struct mp_channel *mp, uint32_t h, bool lw,
 	s->lw = lw;
 	s->listener = listener;
 	s->cookie = cookie;
+	s->buf_group = MP_NO_GROUP;
 	return s;
 }
 
@@ -733,7 +734,7 @@ static int sq_ready(struct mp_channel *mp, unsigned int k)
 static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 {
 	unsigned int k = 0, gone = 0, i, j;
-	bool called = false, waited = false, stop = false;
+	bool called = false, waited = false, stop = false, busy = false;
 	int err = 0;
 
 	/* what is queued may be taken now: too late to label it */
@@ -805,8 +806,13 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			sub.completed = 0;
 			sub.error = ret;
 		}
-		for (i = 0; i < sub.completed; i++)
-			cq_push(mp, (struct mp_completion *)&mp->fetch[i]);
+		for (i = 0; i < sub.completed; i++) {
+			cq_push(mp, &mp->fetch[i]);
+			/* an armed READ holds a reservation for its next one too */
+			if (mp->fetch[i].op == MEGAPIPE_OP_READ &&
+			    (mp->fetch[i].flags & MEGAPIPE_CQE_F_MORE))
+				mp->owed++;
+		}
 		for (i = 0; i < sub.submitted; i++) {
 			const struct megapipe_req *r = &batch[i];
 
@@ -825,6 +831,16 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		/* the refused one; if the call failed as a whole, all */
 		for (i = sub.submitted; i < n; i++) {
 			j = mp->batch_idx[i];
+			if (!ret && sub.error == -EBUSY) {
+				/*
+				 * The backend's queue is fuller than ours says
+				 * (an armed READ's next completion, reserved
+				 * before we saw it): it and those behind it
+				 * stay queued, for after the dispatch.
+				 */
+				busy = true;
+				break;
+			}
 			synthesize(mp, &mp->sq[j], sub.error ? sub.error : -EIO);
 			free(mp->sq_aux[j]);
 			mp->sq_aux[j] = NULL;
@@ -837,6 +853,8 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 				break;
 			}
 		}
+		if (busy)
+			break;
 	}
 	if (gone) {
 		for (i = j = 0; i < mp->sq_n; i++) {
@@ -886,6 +904,164 @@ MP_EXPORT int mp_flush(struct mp_channel *mp)
 	if (mp_enter(mp))
 		return -1;
 	return mp_submit(mp, false, 0);
+}
+
+/* ---- buffer rings (mp_provide_buffers) ----------------------------------- */
+
+struct mp_bufgroup {
+	char *base;
+	size_t size;
+	unsigned int count, entries;
+	struct megapipe_buf *ring;	/* the backend reads it */
+	uint32_t tail;			/* and this */
+	uint8_t *out;			/* per buffer: 1 while the caller has it */
+};
+
+static struct mp_bufgroup *group_get(struct mp_channel *mp, unsigned int group)
+{
+	return group < MEGAPIPE_MAX_BUF_GROUPS ? mp->groups[group] : NULL;
+}
+
+static void buf_push(struct mp_bufgroup *g, unsigned int bid)
+{
+	struct megapipe_buf *b = &g->ring[g->tail & (g->entries - 1)];
+
+	b->addr = (uintptr_t)(g->base + (size_t)bid * g->size);
+	b->len = (uint32_t)g->size;
+	b->bid = (uint16_t)bid;
+	b->resv = 0;
+	__atomic_store_n(&g->tail, g->tail + 1, __ATOMIC_RELEASE);
+}
+
+/* A READ's completion on @s hands its buffer to the caller. */
+static void buf_out(struct mp_channel *mp, struct mp_hslot *s,
+		    const struct mp_completion *c)
+{
+	struct mp_bufgroup *g = s ? group_get(mp, s->buf_group) : NULL;
+
+	if (g && (unsigned int)c->new_handle < g->count)
+		g->out[c->new_handle] = 1;
+}
+
+MP_EXPORT int mp_provide_buffers(struct mp_channel *mp, unsigned int group,
+				 void *base, size_t size, unsigned int count)
+{
+	struct megapipe_buffers b = { 0 };
+	struct mp_bufgroup *g;
+	unsigned int i;
+	int ret;
+
+	if (mp_enter(mp) || need_feature(mp, MEGAPIPE_FEAT_BUFFERS))
+		return -1;
+	if (group >= MEGAPIPE_MAX_BUF_GROUPS || !size || size > INT_MAX ||
+	    !count || count > MEGAPIPE_MAX_BUF_ENTRIES) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!base) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (mp->groups[group]) {
+		errno = EEXIST;
+		return -1;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		goto nomem;
+	for (g->entries = 1; g->entries < count; g->entries <<= 1)
+		;
+	g->ring = calloc(g->entries, sizeof(*g->ring));
+	g->out = calloc(count, 1);
+	if (!g->ring || !g->out)
+		goto nomem;
+	g->base = base;
+	g->size = size;
+	g->count = count;
+	for (i = 0; i < count; i++)
+		buf_push(g, i);
+	b.ring = (uintptr_t)g->ring;
+	b.tail = (uintptr_t)&g->tail;
+	b.entries = g->entries;
+	b.group = (uint16_t)group;
+	ret = mp->ops->buffers(mp, &b);
+	if (ret) {
+		free(g->ring);
+		free(g->out);
+		free(g);
+		errno = -ret;
+		return -1;
+	}
+	mp->groups[group] = g;
+	return 0;
+nomem:
+	if (g) {
+		free(g->ring);
+		free(g->out);
+	}
+	free(g);
+	errno = ENOMEM;
+	return -1;
+}
+
+MP_EXPORT void *mp_buffer(struct mp_channel *mp, unsigned int group,
+			  unsigned int bid)
+{
+	struct mp_bufgroup *g;
+
+	if (mp_enter(mp))
+		return NULL;
+	g = group_get(mp, group);
+	if (!g || bid >= g->count) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return g->base + (size_t)bid * g->size;
+}
+
+MP_EXPORT int mp_buffer_release(struct mp_channel *mp, unsigned int group,
+				unsigned int bid)
+{
+	struct mp_bufgroup *g;
+
+	if (mp_enter(mp))
+		return -1;
+	g = group_get(mp, group);
+	if (!g || bid >= g->count || !g->out[bid]) {
+		errno = EINVAL;
+		return -1;
+	}
+	g->out[bid] = 0;
+	buf_push(g, bid);
+	return 0;
+}
+
+MP_EXPORT int mp_read_multishot(struct mp_channel *mp, int handle,
+				unsigned int group)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+
+	if (mp_enter(mp) || need_feature(mp, MEGAPIPE_FEAT_BUFFERS))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	/* one group per handle: its completions name buffers of that group */
+	if (s->listener || !group_get(mp, group) ||
+	    (s->buf_group != MP_NO_GROUP && s->buf_group != group)) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = sq_get(mp, 1, false);
+	if (!r)
+		return -1;
+	s->buf_group = (uint8_t)group;
+	r->opcode = MEGAPIPE_OP_READ;
+	r->op_flags = MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT;
+	r->buf_group = (uint16_t)group;
+	sq_commit(mp, s, r, 1, NULL);
+	return 0;
 }
 
 /*
@@ -951,6 +1127,12 @@ static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
 			s->busy--;
 			s->writes--;
 		}
+		break;
+	case MEGAPIPE_OP_READ:
+		if (c->flags & MEGAPIPE_CQE_F_BUFFER)
+			buf_out(mp, s, c);
+		if (s && !(c->flags & MEGAPIPE_CQE_F_MORE))
+			s->busy--;
 		break;
 	default:
 		if (s)
@@ -1032,6 +1214,13 @@ static void mp_free(struct mp_channel *mp)
 		free(mp->slots[i].acc);
 	for (i = 0; i < mp->sq_n; i++)
 		free(mp->sq_aux[i]);
+	for (i = 0; i < MEGAPIPE_MAX_BUF_GROUPS; i++) {
+		if (!mp->groups[i])
+			continue;
+		free(mp->groups[i]->ring);
+		free(mp->groups[i]->out);
+		free(mp->groups[i]);
+	}
 	free(mp->slots);
 	free(mp->sq);
 	free(mp->sq_aux);

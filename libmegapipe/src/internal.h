@@ -47,6 +47,7 @@ struct mp_backend_ops {
 	int (*unreg)(struct mp_channel *mp, struct megapipe_unregister *u);
 	int (*export_fd)(struct mp_channel *mp, struct megapipe_export *e);
 	int (*submit)(struct mp_channel *mp, struct megapipe_submit *s);
+	int (*buffers)(struct mp_channel *mp, struct megapipe_buffers *b);
 	/* The fd to poll for work (MEGAPIPE_FEAT_POLL). */
 	int (*poll_fd)(struct mp_channel *mp);
 	/*
@@ -66,6 +67,7 @@ struct mp_hslot {
 	uint8_t lw;		/* lightweight: no fd of the caller's */
 	uint8_t closing;	/* disconnect queued: no more requests */
 	uint8_t cookie_dirty;	/* next request carries SET_COOKIE */
+	uint8_t buf_group;	/* of its multishot READs; MP_NO_GROUP: none yet */
 	uint64_t cookie;
 	uint32_t busy;		/* requests queued or in flight */
 	uint32_t writes;	/* writes queued or in flight, to their dispatch */
@@ -74,6 +76,10 @@ struct mp_hslot {
 	uint32_t acc_head, acc_n, acc_cap;
 	uint32_t acc_sub;	/* how many of them reached the backend */
 };
+
+#define MP_NO_GROUP	0xff
+
+struct mp_bufgroup;
 
 struct mp_channel {
 	const struct mp_backend_ops *ops;
@@ -114,6 +120,8 @@ struct mp_channel {
 
 	struct mp_hslot *slots;
 	unsigned int nslots;
+
+	struct mp_bufgroup *groups[MEGAPIPE_MAX_BUF_GROUPS];
 };
 
 /* Incremented in every child after fork(). */

@@ -155,7 +155,8 @@ static void t_refusals(void)
 	BAD("opcode 0", q->opcode = 0, -EINVAL);
 	BAD("opcode 99", q->opcode = 99, -EINVAL);
 	BAD("resv0", q->resv0 = 1, -EINVAL);
-	BAD("resv[2]", q->resv[2] = 1, -EINVAL);
+	BAD("resv[1]", q->resv[1] = 1, -EINVAL);
+	BAD("resv2", q->resv2 = 1, -EINVAL);
 	BAD("unknown flag", q->flags = 0x100, -EINVAL);
 	BAD("cookie without SET_COOKIE", q->cookie = 1, -EINVAL);
 	BAD("op_flags on a read", q->op_flags = 1, -EINVAL);

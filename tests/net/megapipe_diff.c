@@ -22,7 +22,9 @@
  * Environment: MP_DIFF_SEED (first seed; default from the clock, printed),
  * MP_DIFF_SCRIPTS (how many scripts, default 6), MP_DIFF_STEPS (steps
  * per script, default 40), MP_DIFF_JOBS (scripts run side by side,
- * default 1), MP_DIFF_VERBOSE=1 (print both transcripts).
+ * default 1), MP_DIFF_VERBOSE=1 (print both transcripts), MP_DIFF_TRACE=1
+ * (after each step, on stderr: the time and what each peer holds unread;
+ * MP_DIFF_TRACE_SS=1 adds ss -tnmi of the server's sockets).
  * A failure prints its seed: MP_DIFF_SEED=<seed> MP_DIFF_SCRIPTS=1
  * reruns that script.  MP_DIFF_A=epoll runs the epoll backend against
  * itself (a check of the test's own determinism, on any kernel).

@@ -64,6 +64,24 @@
 #define FZ_PEERS	48
 #define FZ_STALE	64
 #define FZ_BATCH	16
+/* Buffer READs (multishot or not) take 4 KiB buffers from group 0. */
+#define FZ_RBUFS	64
+#define FZ_RBUFSZ	4096
+#define FZ_RD_BUF	(1U << 31)	/* rd[] marks: a buffer READ */
+#define FZ_RD_MS	(1U << 30)	/* multishot */
+
+static struct megapipe_buf fz_ring[FZ_RBUFS];
+static uint32_t fz_tail;
+static char *fz_rmem;
+
+/* A buffer a completion handed back goes to the ring again (mu held). */
+static void fz_release(unsigned int bid)
+{
+	fz_ring[fz_tail % FZ_RBUFS] = (struct megapipe_buf){
+		.addr = (uintptr_t)(fz_rmem + (size_t)bid * FZ_RBUFSZ),
+		.len = FZ_RBUFSZ, .bid = bid };
+	__atomic_store_n(&fz_tail, fz_tail + 1, __ATOMIC_RELEASE);
+}
 
 /* ---- shared results (parent <-> fuzz child) ------------------------------ */
 
@@ -341,8 +359,29 @@ static void on_cqe(const struct megapipe_cqe *c)
 			      c->result, r->h);
 			return;
 		}
-		k = r->rd_h++ % FZ_Q;
+		k = r->rd_h % FZ_Q;
+		if (c->flags & MEGAPIPE_CQE_F_BUFFER) {
+			if (!(r->rd[k] & FZ_RD_BUF) || c->result <= 0 ||
+			    c->result > FZ_RBUFSZ || c->new_handle >= FZ_RBUFS)
+				FAILF("READ into buffer %u on %#x: result %d (rd %#x)",
+				      c->new_handle, r->h, c->result, r->rd[k]);
+			else
+				fz_release(c->new_handle);
+		}
+		if (c->flags & MEGAPIPE_CQE_F_MORE) {
+			if (!(r->rd[k] & FZ_RD_MS) || !(c->flags & MEGAPIPE_CQE_F_BUFFER))
+				FAILF("READ completion with MORE on %#x (rd %#x, flags %#x)",
+				      r->h, r->rd[k], c->flags);
+			return;		/* still armed */
+		}
+		r->rd_h++;
 		r->rd_n--;
+		if (r->rd[k] & FZ_RD_BUF) {
+			if (c->result == -EAGAIN || (c->result > 0 && !(c->flags & MEGAPIPE_CQE_F_BUFFER)))
+				FAILF("buffer READ on %#x: result %d flags %#x", r->h,
+				      c->result, c->flags);
+			return;
+		}
 		if (c->result > (int)r->rd[k] || c->result == -EAGAIN)
 			FAILF("READ of %u on %#x: result %d", r->rd[k], r->h, c->result);
 		return;
@@ -470,7 +509,7 @@ static uint32_t random_bad_handle(uint64_t *s)
 static void fuzz_fields(uint64_t *s, struct megapipe_req *q)
 {
 	switch (rn(s, 8)) {
-	case 0: q->resv[rn(s, 3)] = rnd(s) | 1; break;
+	case 0: q->resv[rn(s, 2)] = rnd(s) | 1; break;
 	case 1: q->resv0 = 1 + rn(s, 255); break;
 	case 2: q->flags |= 2 << rn(s, 15); break;
 	case 3: q->op_flags = rnd(s); break;
@@ -585,6 +624,12 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 		q->opcode = MEGAPIPE_OP_READ;
 		q->len = 1 + rn(s, rn(s, 4) ? 4096 : FZ_BUFSZ);
 		q->addr = (uintptr_t)pick_buf(s, q->len);
+		if (chance(s, 25)) {		/* into a buffer of group 0 */
+			q->len = 0;
+			q->addr = 0;
+			q->op_flags = MEGAPIPE_READ_BUFFER |
+				      (rn(s, 2) ? MEGAPIPE_READ_MULTISHOT : 0);
+		}
 		if (r->rd_n >= FZ_Q)
 			q->opcode = 0, p->must_refuse = true;
 	} else if (d < 75) {
@@ -635,7 +680,11 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 	case MEGAPIPE_OP_ACCEPT:
 	case MEGAPIPE_OP_READ:
 		p->q = 1;
-		r->rd[(r->rd_h + r->rd_n++) % FZ_Q] = q->len;
+		r->rd[(r->rd_h + r->rd_n++) % FZ_Q] = q->len |
+			(q->op_flags & MEGAPIPE_READ_BUFFER && q->opcode == MEGAPIPE_OP_READ ?
+			 FZ_RD_BUF : 0) |
+			(q->op_flags & MEGAPIPE_READ_MULTISHOT && q->opcode == MEGAPIPE_OP_READ ?
+			 FZ_RD_MS : 0);
 		break;
 	case MEGAPIPE_OP_WRITE:
 	case MEGAPIPE_OP_DISCONNECT:
@@ -1121,6 +1170,20 @@ static void fuzz_child(uint64_t seed, uint64_t ms, bool final)
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (bufs[i] == MAP_FAILED)
 			_exit(21);
+	}
+	fz_rmem = malloc((size_t)FZ_RBUFS * FZ_RBUFSZ);
+	if (!fz_rmem)
+		_exit(21);
+	for (i = 0; i < FZ_RBUFS; i++)
+		fz_release(i);
+	{
+		struct megapipe_buffers b = {
+			.ring = (uintptr_t)fz_ring, .tail = (uintptr_t)&fz_tail,
+			.entries = FZ_RBUFS,
+		};
+
+		if (ioctl(ch, MEGAPIPE_IOC_BUFFERS, &b))
+			_exit(22);
 	}
 	for (i = 0; i < FZ_PEERS; i++)
 		peers[i] = -1;

@@ -427,4 +427,108 @@ TEST_F(ring, mappings_outlive_the_fd_and_other_processes_get_eperm)
 	/* teardown unmaps: the channel goes then (KASAN watches) */
 }
 
+/*
+ * A multishot READ from a buffer ring: armed (MORE) while it can reserve
+ * its next completion; the completion that finds no room is its last.
+ */
+TEST(multishot_read_ends_when_the_queue_is_full)
+{
+	struct megapipe_buf bufs[4];
+	char mem[4][8];
+	uint32_t tail = 4;
+	struct megapipe_buffers b = {
+		.ring = (uintptr_t)bufs, .tail = (uintptr_t)&tail, .entries = 4,
+	};
+	struct megapipe_req q = { .opcode = MEGAPIPE_OP_READ,
+				  .op_flags = MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT };
+	struct megapipe_register reg = { 0 };
+	struct megapipe_submit out;
+	struct megapipe_cqe c[2];
+	struct ring r;
+	int l, h, cfd, i;
+
+	if (access(MEGAPIPE_DEVICE, F_OK))
+		SKIP(return, "no " MEGAPIPE_DEVICE);
+	ASSERT_EQ(0, lib_netns_enter());
+	ASSERT_EQ(0, ring_open(&r, 4, 2));
+	for (i = 0; i < 4; i++)
+		bufs[i] = (struct megapipe_buf){ .addr = (uintptr_t)mem[i], .len = 8, .bid = 10 + i };
+	/* registration checks */
+	b.entries = 3;
+	EXPECT_EQ(-1, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(EINVAL, errno);
+	b.entries = 4;
+	b.group = MEGAPIPE_MAX_BUF_GROUPS;
+	EXPECT_EQ(-1, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(EINVAL, errno);
+	b.group = 0;
+	b.tail += 1;
+	EXPECT_EQ(-1, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(EINVAL, errno);
+	b.tail -= 1;
+	ASSERT_EQ(0, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(-1, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(EEXIST, errno);
+	b = (struct megapipe_buffers){ .group = 1 };
+	EXPECT_EQ(-1, ioctl(r.ch, MEGAPIPE_IOC_BUFFERS, &b));
+	EXPECT_EQ(ENOENT, errno);
+	/* a buffer READ names no buffer of its own */
+	q.len = 8;
+	ring_push(&r, &q);
+	ASSERT_EQ(0, ring_submit(&r, 1, 0, 0, &out));
+	EXPECT_EQ(-EINVAL, out.error);
+	q.len = 0;
+
+	l = lib_listener(AF_INET, RING_PORT + 1, 8, 0);
+	ASSERT_LE(0, l);
+	reg.fd = l;
+	ASSERT_EQ(0, ioctl(r.ch, MEGAPIPE_IOC_REGISTER, &reg));
+	q.handle = reg.handle;
+	q.opcode = MEGAPIPE_OP_ACCEPT;
+	q.op_flags = 0;
+	q.len = 1;
+	ring_push(&r, &q);
+	cfd = lib_connect(AF_INET, RING_PORT + 1, false);
+	ASSERT_LE(0, cfd);
+	ASSERT_EQ(0, ring_submit(&r, 1, 1, 2000000000LL, &out));
+	ring_pop(&r, &c[0]);
+	ASSERT_EQ(0, c[0].result);
+	h = c[0].new_handle;
+
+	q = (struct megapipe_req){ .opcode = MEGAPIPE_OP_READ, .handle = h,
+				   .op_flags = MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT };
+	ring_push(&r, &q);
+	ASSERT_EQ(0, ring_submit(&r, 1, 0, 0, &out));
+	EXPECT_EQ(1, out.submitted);
+	EXPECT_EQ(0, ring_ready(&r));		/* no data: no buffer taken */
+	ASSERT_EQ(2, write(cfd, "aa", 2));
+	ASSERT_EQ(0, ring_submit(&r, 0, 1, 2000000000LL, &out));
+	ASSERT_EQ(2, write(cfd, "bb", 2));
+	ASSERT_EQ(0, ring_submit(&r, 0, 2, 2000000000LL, &out));
+	EXPECT_EQ(2, out.completed);
+	ASSERT_EQ(2, write(cfd, "cc", 2));
+	ASSERT_EQ(0, ring_submit(&r, 0, 0, 0, &out));
+	EXPECT_EQ(2, out.completed);		/* the READ is over */
+	ring_pop(&r, &c[0]);
+	ring_pop(&r, &c[1]);
+	EXPECT_EQ(2, c[0].result);
+	EXPECT_EQ(MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE, c[0].flags);
+	EXPECT_EQ(10, c[0].new_handle);
+	EXPECT_EQ(0, memcmp(mem[0], "aa", 2));
+	EXPECT_EQ(2, c[1].result);
+	EXPECT_EQ(MEGAPIPE_CQE_F_BUFFER, c[1].flags);	/* no room for a next one */
+	EXPECT_EQ(11, c[1].new_handle);
+	EXPECT_EQ(0, memcmp(mem[1], "bb", 2));
+	/* "cc" waits in the socket for the next READ */
+	ring_push(&r, &q);
+	ASSERT_EQ(0, ring_submit(&r, 1, 1, 2000000000LL, &out));
+	ring_pop(&r, &c[0]);
+	EXPECT_EQ(2, c[0].result);
+	EXPECT_EQ(12, c[0].new_handle);
+	EXPECT_EQ(0, memcmp(mem[2], "cc", 2));
+	close(cfd);
+	close(l);
+	ring_close(&r);
+}
+
 TEST_HARNESS_MAIN

@@ -93,11 +93,13 @@ make -s -C "$top/examples" >"$t/ex.log" 2>&1 || { cat "$t/ex.log"; fail "example
 make -s -C "$top/bench/loadgen" >"$t/lg.log" 2>&1 || { cat "$t/lg.log"; fail "mp-load build"; }
 load=$top/bench/loadgen/mp-load
 port=$(( 19400 + RANDOM % 500 ))
-for proto in echo http; do
+# multishot reads from a buffer ring (the default), then one read at a time
+for run in "echo" "http" "echo --single" "http --single"; do
+	read -r proto single <<<"$run"
 	port=$((port + 1))
 	: >"$t/srv.out"
 	MEGAPIPE_BACKEND=epoll "$top/examples/mp-echo" --port $port --threads 2 --proto $proto \
-		>"$t/srv.out" 2>"$t/srv.err" &
+		$single >"$t/srv.out" 2>"$t/srv.err" &
 	pid=$!
 	for ((i = 0; i < 100; i++)); do
 		grep -q "^ready mp-echo port $port threads 2" "$t/srv.out" && break

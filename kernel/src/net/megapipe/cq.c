@@ -43,6 +43,7 @@ void mp_cq_reap(struct mp_chan *ch)
 	lockdep_assert_held(&ch->lock);
 	if (!ch->ring)
 		return;
+	/* the owner read the entries before it stored the head (release) */
 	n = smp_load_acquire(&ch->cq_ring->head) - ch->cq_seen;
 	if (!n || n > ch->cq_n)
 		return;
@@ -96,7 +97,7 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 	c->opcode = opcode;
 	c->flags = flags;
 	c->user_data = user_data;
-	if (ch->ring)
+	if (ch->ring)	/* the entry is written before the tail moves */
 		smp_store_release(&ch->cq_ring->tail, ch->cq_seen + ch->cq_n + 1);
 	WRITE_ONCE(ch->cq_n, ch->cq_n + 1);
 	/* a thread waiting in SUBMIT, or poll()/epoll on the channel */

@@ -105,6 +105,7 @@ static int mp_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&ch->lock);
 	mp_handles_release(ch);
+	mp_bufs_free(ch);
 	mp_req_cache_free(ch);
 	mp_handle_cache_free(ch);
 	mp_cq_free(ch);
@@ -169,7 +170,9 @@ static long mp_setup(struct mp_chan *ch, struct megapipe_setup __user *arg)
 
 static bool mp_req_resv_clear(const struct megapipe_req *r)
 {
-	return !r->resv0 && !r->resv[0] && !r->resv[1] && !r->resv[2];
+	return !r->resv0 && !r->resv1 && !r->resv2 && !r->resv[0] &&
+	       !r->resv[1] &&
+	       (!r->buf_group || r->opcode == MEGAPIPE_OP_READ);
 }
 
 /* Check and take one request: 0, or the -errno it is refused with. */
@@ -520,6 +523,7 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case MEGAPIPE_IOC_REGISTER:
 	case MEGAPIPE_IOC_UNREGISTER:
 	case MEGAPIPE_IOC_EXPORT:
+	case MEGAPIPE_IOC_BUFFERS:
 		break;
 	default:
 		return -ENOTTY;
@@ -536,6 +540,8 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		ret = mp_register(ch, uarg);
 	else if (cmd == MEGAPIPE_IOC_UNREGISTER)
 		ret = mp_unregister(ch, uarg);
+	else if (cmd == MEGAPIPE_IOC_BUFFERS)
+		ret = mp_buffers(ch, uarg);
 	else
 		ret = mp_export(ch, uarg);
 	mutex_unlock(&ch->lock);
@@ -556,6 +562,7 @@ static __poll_t mp_poll(struct file *file, poll_table *pt)
 	struct mp_chan *ch = file->private_data;
 
 	poll_wait(file, &ch->wait, pt);
+	/* pairs with mp_setup()'s store-release: the queues are there */
 	if (!smp_load_acquire(&ch->set_up))
 		return 0;
 	if (!mp_wake_cond(ch, 1) && mutex_trylock(&ch->lock)) {
@@ -576,6 +583,7 @@ static int mp_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (current->mm != ch->mm)
 		return -EPERM;
+	/* pairs with mp_setup()'s store-release: the rings are there */
 	if (!smp_load_acquire(&ch->set_up) || !ch->ring)
 		return -EINVAL;
 	return mp_ring_mmap(ch, vma);
@@ -639,6 +647,8 @@ static int __init mp_init(void)
 	BUILD_BUG_ON(sizeof(struct megapipe_req) != 64);
 	BUILD_BUG_ON(sizeof(struct megapipe_cqe) != 32);
 	BUILD_BUG_ON(sizeof(struct megapipe_submit) != 64);
+	BUILD_BUG_ON(sizeof(struct megapipe_buffers) != 40);
+	BUILD_BUG_ON(sizeof(struct megapipe_buf) != 16);
 	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
 	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
 

@@ -40,7 +40,7 @@ struct mm_struct;
 				 MEGAPIPE_FEAT_CONNECT | MEGAPIPE_FEAT_CANCEL | \
 				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV | \
 				 MEGAPIPE_FEAT_USER_DATA | MEGAPIPE_FEAT_POLL | \
-				 MEGAPIPE_FEAT_RING | \
+				 MEGAPIPE_FEAT_RING | MEGAPIPE_FEAT_BUFFERS | \
 				 (IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) ? \
 				  MEGAPIPE_FEAT_PERCORE_LISTEN : 0))
 
@@ -72,6 +72,9 @@ struct mp_chan {
 	size_t sq_bytes, cq_bytes;
 	struct megapipe_req *sqes;
 	u32 sq_entries, sq_head;
+
+	/* buffer rings for READs (kbuf.c), by group */
+	struct mp_bufring *bufs[MEGAPIPE_MAX_BUF_GROUPS];
 
 	/* handles */
 	struct mp_slot *slots;
@@ -136,6 +139,7 @@ struct mp_req {
 	u32 op_flags;
 	u64 addr;
 	u64 user_data;		/* returned in each of its completions */
+	u16 buf_group;		/* READ with MEGAPIPE_READ_BUFFER */
 	u32 len;		/* bytes; ACCEPT: connections still to take */
 	u32 done;		/* bytes written so far */
 	struct iovec *iov;	/* WRITEV: the kernel's copy */
@@ -207,6 +211,7 @@ int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
 void mp_accept_run(struct mp_handle *h);
 
 int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r);
@@ -232,6 +237,13 @@ u32 mp_connect_cancel_all(struct mp_chan *ch);
 int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
+
+/* kbuf.c */
+struct mp_bufring;
+long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg);
+int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b);
+void mp_buf_put_back(struct mp_chan *ch, u16 group);
+void mp_bufs_free(struct mp_chan *ch);
 
 /* ring.c */
 struct vm_area_struct;

@@ -26,7 +26,7 @@ static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 		.name		= "READ",
 		.needs_handle	= true,
 		.set_cookie	= true,
-		.prep		= mp_rw_prep,
+		.prep		= mp_read_prep,
 		.submit		= mp_read_submit,
 	},
 	[MEGAPIPE_OP_WRITE] = {
@@ -99,6 +99,7 @@ struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r)
 	req->op_flags = r->op_flags;
 	req->addr = r->addr;
 	req->user_data = r->user_data;
+	req->buf_group = r->buf_group;
 	req->len = r->len;
 	return req;
 }

@@ -85,6 +85,7 @@ void mp_ring_free(struct mp_chan *ch)
  */
 int mp_ring_sq_ready(struct mp_chan *ch)
 {
+	/* pairs with the owner's store-release of the tail: entries first */
 	u32 n = smp_load_acquire(&ch->sq_ring->tail) - ch->sq_head;
 
 	return n > ch->sq_entries ? -EINVAL : n;
@@ -109,6 +110,7 @@ void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r)
 /* Publish the submission head: the owner may reuse the slots taken. */
 void mp_ring_sq_done(struct mp_chan *ch)
 {
+	/* the entries were read before the owner may overwrite them */
 	smp_store_release(&ch->sq_ring->head, ch->sq_head);
 }
 

@@ -30,6 +30,21 @@ int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
 	return 0;
 }
 
+int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+{
+	if (!(r->op_flags & MEGAPIPE_READ_BUFFER)) {
+		if (r->buf_group)
+			return -EINVAL;
+		return mp_rw_prep(ch, r, need);
+	}
+	/* the buffer comes from the group when the data does */
+	if ((r->op_flags & ~(MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT)) ||
+	    r->addr || r->len || r->buf_group >= MEGAPIPE_MAX_BUF_GROUPS)
+		return -EINVAL;
+	*need = 1;
+	return 0;
+}
+
 int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
 {
 	if (r->op_flags || !r->len || r->len > MP_MAX_IOV)
@@ -130,6 +145,43 @@ static bool mp_nothing_to_read(const struct mp_handle *h)
 	       READ_ONCE(sk->sk_state) != TCP_CLOSE;
 }
 
+/*
+ * A READ into a buffer of its group: false when the socket had nothing
+ * after all (the READ waits).  A multishot READ stays armed while its
+ * next completion can be reserved; else this completion is its last.
+ */
+static bool mp_read_buffer(struct mp_handle *h, struct mp_req *req)
+{
+	struct socket *sock = h->sk->sk_socket;
+	struct megapipe_buf b;
+	struct msghdr msg;
+	int ret;
+
+	ret = mp_buf_take(h->ch, req->buf_group, &b);
+	if (ret) {
+		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
+		return true;
+	}
+	memset(&msg, 0, sizeof(msg));
+	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(b.addr), b.len,
+			  &msg.msg_iter);
+	if (!ret)
+		ret = sock_recvmsg(sock, &msg, MSG_DONTWAIT);
+	if (ret <= 0) {
+		mp_buf_put_back(h->ch, req->buf_group);
+		if (ret == -EAGAIN)
+			return false;
+		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
+		return true;
+	}
+	if ((req->op_flags & MEGAPIPE_READ_MULTISHOT) && mp_cq_reserve(h->ch, 1))
+		mp_req_complete(req, ret, b.bid,
+				MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE);
+	else
+		mp_req_complete(req, ret, b.bid, MEGAPIPE_CQE_F_BUFFER);
+	return true;
+}
+
 void mp_read_run(struct mp_handle *h)
 {
 	struct socket *sock = h->sk->sk_socket;
@@ -141,6 +193,11 @@ void mp_read_run(struct mp_handle *h)
 					       node))) {
 		if (mp_nothing_to_read(h))
 			break;
+		if (req->op_flags & MEGAPIPE_READ_BUFFER) {
+			if (!mp_read_buffer(h, req))
+				break;
+			continue;
+		}
 		memset(&msg, 0, sizeof(msg));
 		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr),
 				  req->len, &msg.msg_iter);

@@ -97,6 +97,7 @@
 #define MEGAPIPE_FEAT_RING		0x80ULL /* MEGAPIPE_SETUP_RING */
 #define MEGAPIPE_FEAT_USER_DATA		0x100ULL /* megapipe_req.user_data */
 #define MEGAPIPE_FEAT_POLL		0x200ULL /* the channel fd is pollable */
+#define MEGAPIPE_FEAT_BUFFERS		0x400ULL /* buffer rings, multishot READ */
 
 /*
  * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
@@ -184,6 +185,7 @@ struct megapipe_ring {
 	__u32	mask;		/* entries - 1 */
 	__u32	resv2[30];
 };
+
 #define MEGAPIPE_RING_ENTRIES		256	/* sizeof(struct megapipe_ring) */
 
 /* mmap() offsets of the rings. */
@@ -300,6 +302,19 @@ struct megapipe_export {
  * READ		@addr/@len: a buffer (@len 1..INT_MAX).  Completes once at
  *		least one byte is there: @result bytes read, 0 at end of
  *		stream (every later read too), -ECONNRESET etc.
+ *		With MEGAPIPE_READ_BUFFER in @op_flags (MEGAPIPE_FEAT_BUFFERS):
+ *		@addr and @len are 0, and the data goes into a buffer taken
+ *		from the buffer ring @buf_group (MEGAPIPE_IOC_BUFFERS) when it
+ *		arrives; the completion has MEGAPIPE_CQE_F_BUFFER and the
+ *		buffer's id in @new_handle, and the buffer is the process's
+ *		again (to give back to the ring).  No buffer in the ring:
+ *		-ENOBUFS.  With MEGAPIPE_READ_MULTISHOT too, the READ stays
+ *		armed: it completes each time data arrives (with
+ *		MEGAPIPE_CQE_F_MORE), into a new buffer each time, until
+ *		end of stream, an error, -ENOBUFS, a CANCEL, or a completion
+ *		that finds no completion-queue room for the next one: that
+ *		last completion comes without MEGAPIPE_CQE_F_MORE, and the
+ *		READ is over.  Reads behind an armed READ wait until it ends.
  * WRITE	@addr/@len: a buffer (@len 1..INT_MAX).  Completes when all of
  *		it is in the socket's send queue: @result @len; or when an error
  *		or a CANCEL stops it: @result the bytes queued before, if any,
@@ -357,6 +372,10 @@ struct megapipe_export {
 #define MEGAPIPE_ACCEPT_FD		0x1U /* regular fds (O_CLOEXEC), also registered */
 #define MEGAPIPE_ACCEPT_NONBLOCK	0x2U /* with _FD: the fds are O_NONBLOCK */
 
+/* megapipe_req.op_flags of READ (MEGAPIPE_FEAT_BUFFERS). */
+#define MEGAPIPE_READ_BUFFER		0x1U /* into a buffer of @buf_group */
+#define MEGAPIPE_READ_MULTISHOT		0x2U /* with _BUFFER: stays armed */
+
 /* megapipe_req.op_flags of CANCEL. */
 #define MEGAPIPE_CANCEL_OP(op)		(1U << (op))
 #define MEGAPIPE_CANCEL_ALL		(MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_ACCEPT) | \
@@ -374,12 +393,13 @@ struct megapipe_export {
  * @handle:	the target handle (MEGAPIPE_NO_HANDLE for CONNECT)
  * @addr:	user pointer: buffer, iovec array or sockaddr
  * @len:	bytes, iovec count, sockaddr length, or accept count
- * @op_flags:	MEGAPIPE_ACCEPT_* or MEGAPIPE_CANCEL_OP() mask
+ * @op_flags:	MEGAPIPE_ACCEPT_*, MEGAPIPE_READ_* or MEGAPIPE_CANCEL_OP() mask
  * @cookie:	with MEGAPIPE_REQ_F_SET_COOKIE, or CONNECT's new cookie
  * @user_data:	any value, returned in each of the request's completions
  *		(megapipe_cqe.user_data); MEGAPIPE_FEAT_USER_DATA (a kernel
  *		without it refuses a nonzero value with EINVAL)
- * @resv:	zero (room for the ring transport: buffer group)
+ * @buf_group:	READ with MEGAPIPE_READ_BUFFER: the buffer ring's group
+ * @resv1, @resv: zero
  *
  * Size: 64 bytes.
  */
@@ -393,7 +413,10 @@ struct megapipe_req {
 	__u32	op_flags;
 	__u64	cookie;
 	__u64	user_data;
-	__u64	resv[3];
+	__u16	buf_group;
+	__u16	resv1;
+	__u32	resv2;
+	__u64	resv[2];
 };
 
 /* ---- completions -------------------------------------------------------- */
@@ -401,13 +424,16 @@ struct megapipe_req {
 #define MEGAPIPE_CQE_F_MORE		0x1U /* the ACCEPT goes on */
 /* ACCEPT: @result is a new fd, @new_handle is fd-backed */
 #define MEGAPIPE_CQE_F_FD		0x2U
+/* READ: the data is in the buffer whose id is @new_handle */
+#define MEGAPIPE_CQE_F_BUFFER		0x4U
 
 /*
  * One completion.
  *
  * @cookie:	the handle's cookie (CONNECT: the request's cookie)
  * @handle:	the request's handle (MEGAPIPE_NO_HANDLE for CONNECT)
- * @new_handle:	ACCEPT/CONNECT: the new handle, else MEGAPIPE_NO_HANDLE
+ * @new_handle:	ACCEPT/CONNECT: the new handle; a READ with
+ *		MEGAPIPE_CQE_F_BUFFER: the buffer's id; else MEGAPIPE_NO_HANDLE
  * @result:	bytes, accepted fd, count, 0, or -errno
  * @opcode:	the request's MEGAPIPE_OP_*
  * @resv0:	zero
@@ -429,6 +455,51 @@ struct megapipe_cqe {
 	__u8	resv0;
 	__u16	flags;
 	__u64	user_data;
+};
+
+/* ---- MEGAPIPE_IOC_BUFFERS: a ring of buffers for READs ----------------- */
+
+#define MEGAPIPE_MAX_BUF_GROUPS		16
+#define MEGAPIPE_MAX_BUF_ENTRIES	32768
+
+/* One buffer in a buffer ring (user memory).  Size: 16 bytes. */
+struct megapipe_buf {
+	__u64	addr;
+	__u32	len;		/* 1..INT_MAX */
+	__u16	bid;		/* the id its completion names */
+	__u16	resv;
+};
+
+/*
+ * Register (or with @ring 0, remove) the buffer ring of group @group: an
+ * array of @entries struct megapipe_buf in the caller's memory and a __u32
+ * tail the process advances (a store-release) after it filled entries;
+ * entry i is at index i & (@entries - 1).  The kernel takes buffers from
+ * its own head on, reading each entry once as it takes it; a buffer taken
+ * is named in a READ's completion and is the process's again from then
+ * on, to be put back at the tail.  The kernel's head starts at 0.  The
+ * ring and the buffers must stay mapped while registered (a fault fails
+ * the READ with -EFAULT); a tail more than @entries ahead of the head, or
+ * an entry of length 0, is no buffer.  READs of a group removed while
+ * they are pending complete with -ENOBUFS when data arrives.
+ *
+ * @ring:	in: user pointer to the entries, or 0 to remove
+ * @tail:	in: user pointer to the tail (4-byte aligned)
+ * @entries:	in: a power of two, 1..MEGAPIPE_MAX_BUF_ENTRIES
+ * @group:	in: 0..MEGAPIPE_MAX_BUF_GROUPS - 1
+ * @flags:	in: 0
+ * @resv:	in: zero
+ *
+ * Errors: EEXIST the group has a ring; ENOENT (removing) it has none;
+ * EINVAL; EFAULT; ENOMEM.  Size: 40 bytes.
+ */
+struct megapipe_buffers {
+	__u64	ring;
+	__u64	tail;
+	__u32	entries;
+	__u16	group;
+	__u16	flags;
+	__u64	resv[2];
 };
 
 /* ---- MEGAPIPE_IOC_SUBMIT: submit N requests, wait for and reap M ------- */
@@ -501,5 +572,6 @@ struct megapipe_submit {
 #define MEGAPIPE_IOC_UNREGISTER	_IOW(MEGAPIPE_IOC_MAGIC, 0x03, struct megapipe_unregister)
 #define MEGAPIPE_IOC_EXPORT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x04, struct megapipe_export)
 #define MEGAPIPE_IOC_SUBMIT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x05, struct megapipe_submit)
+#define MEGAPIPE_IOC_BUFFERS	_IOW(MEGAPIPE_IOC_MAGIC, 0x06, struct megapipe_buffers)
 
 #endif /* _UAPI_LINUX_MEGAPIPE_H */
