@@ -89,6 +89,7 @@ struct fz_stats {
 	atomic_ulong reqs;		/* requests submitted (ioctl'd) */
 	atomic_ulong taken;		/* taken by the channel */
 	atomic_ulong cqes;		/* completions reaped */
+	atomic_ulong bufcqes;		/* of them, READs into a buffer */
 	atomic_ulong submits;
 	atomic_ulong ioctls;		/* REGISTER / UNREGISTER / EXPORT */
 	atomic_ulong faults;		/* ioctls run with failslab on */
@@ -314,8 +315,9 @@ static void on_cqe(const struct megapipe_cqe *c)
 	if (c->cookie && (c->cookie >> 8) != r->serial && c->cookie != r->cookie0)
 		FAILF("handle %#x: cookie %#llx is another handle's", c->handle,
 		      (unsigned long long)c->cookie);
+	/* a READ into a buffer names it there (checked below) */
 	if (c->opcode != MEGAPIPE_OP_ACCEPT && c->opcode != MEGAPIPE_OP_CONNECT &&
-	    c->new_handle != MEGAPIPE_NO_HANDLE)
+	    !(c->flags & MEGAPIPE_CQE_F_BUFFER) && c->new_handle != MEGAPIPE_NO_HANDLE)
 		FAILF("op %u cqe with new_handle %#x", c->opcode, c->new_handle);
 	switch (c->opcode) {
 	case MEGAPIPE_OP_ACCEPT:
@@ -367,6 +369,7 @@ static void on_cqe(const struct megapipe_cqe *c)
 				      c->new_handle, r->h, c->result, r->rd[k]);
 			else
 				fz_release(c->new_handle);
+			atomic_fetch_add(&st->bufcqes, 1);
 		}
 		if (c->flags & MEGAPIPE_CQE_F_MORE) {
 			if (!(r->rd[k] & FZ_RD_MS) || !(c->flags & MEGAPIPE_CQE_F_BUFFER))
@@ -1395,10 +1398,10 @@ static void check_baseline(struct __test_metadata *_metadata, long slab0)
 
 static void report(const char *what, uint64_t seed)
 {
-	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions, %lu register/unregister/export, %lu with failslab, %lu chaos actions\n",
+	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions (%lu into buffers), %lu register/unregister/export, %lu with failslab, %lu chaos actions\n",
 	       what, (unsigned long long)seed, atomic_load(&st->reqs),
 	       atomic_load(&st->taken), atomic_load(&st->submits),
-	       atomic_load(&st->cqes), atomic_load(&st->ioctls),
+	       atomic_load(&st->cqes), atomic_load(&st->bufcqes), atomic_load(&st->ioctls),
 	       atomic_load(&st->faults), atomic_load(&st->chaos));
 	if (atomic_load(&st->failed))
 		printf("# FAILED (seed %llu): %s\n", (unsigned long long)seed, st->msg);
