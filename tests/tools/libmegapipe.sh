@@ -55,12 +55,15 @@ fi
 for p in "$lib"/man/*.[37]; do
 	s=$(basename "$p"); sec=${s##*.}
 	[ -f "$t/usr/share/man/man$sec/$s" ] || fail "man page $s not installed"
-	w=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$p" 2>&1) || fail "man page $s: $w"
+	# the installed copy, from its man directory: .so man3/... resolves
+	w=$(cd "$t/usr/share/man" && LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "man$sec/$s" 2>&1) ||
+		fail "man page $s: $w"
 	[ -z "$w" ] || fail "man page $s: $w"
 done
 for f in mp_create mp_destroy mp_register mp_unregister mp_accept mp_read mp_write mp_writev \
 	 mp_disconnect mp_connect mp_cancel mp_export mp_flush mp_dispatch mp_features \
-	 mp_version mp_set_cookie; do
+	 mp_version mp_set_cookie mp_set_user_data mp_fd mp_provide_buffers mp_read_multishot \
+	 mp_buffer mp_buffer_release; do
 	[ -f "$lib/man/$f.3" ] || fail "no man page for $f"
 done
 cat >"$t/user.c" <<'C'
