@@ -734,7 +734,7 @@ static int sq_ready(struct mp_channel *mp, unsigned int k)
 static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 {
 	unsigned int k = 0, gone = 0, i, j;
-	bool called = false, waited = false, stop = false, busy = false;
+	bool called = false, waited = false, stop = false;
 	int err = 0;
 
 	/* what is queued may be taken now: too late to label it */
@@ -836,9 +836,11 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 				 * The backend's queue is fuller than ours says
 				 * (an armed READ's next completion, reserved
 				 * before we saw it): it and those behind it
-				 * stay queued, for after the dispatch.
+				 * stay queued, for after the dispatch; the
+				 * call may still wait for a completion.
 				 */
-				busy = true;
+				k = mp->sq_n;
+				stop = true;
 				break;
 			}
 			synthesize(mp, &mp->sq[j], sub.error ? sub.error : -EIO);
@@ -853,8 +855,6 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 				break;
 			}
 		}
-		if (busy)
-			break;
 	}
 	if (gone) {
 		for (i = j = 0; i < mp->sq_n; i++) {

@@ -12,7 +12,9 @@
  * backend, each in a child process in a netns of its own pinned to one
  * CPU, waiting after every step until the channel is quiet.  The two
  * transcripts must be the same: per handle and step, the completions
- * (op, result: exact for reads, full/partial/-errno for writes), the
+ * (op, result: exact for reads, full/partial/-errno for writes; a write
+ * that completes in full at the step that submitted it, since when a
+ * large one drains is timing), the
  * library's refusals, and per peer the stream it received (length and
  * hash; only whether it matches the writes' completions when a write was
  * partial, since how much of a partial write was queued depends on
@@ -117,6 +119,7 @@ struct conn {
 
 struct wreq {			/* a write in flight: its bytes */
 	int c;
+	int step;		/* submitted at */
 	const char *buf;
 	const struct iovec *iov;
 	int iovcnt;
@@ -309,7 +312,14 @@ static void on_completion(const struct mp_completion *e)
 		}
 		if (e->result > 0)
 			stream_add(&conns[c], &w, e->result);
-		tr(step_no, nm, cls, "%s %s", e->op == MP_OP_WRITE ? "WRITE" : "WRITEV", res);
+		/*
+		 * A write that completes in full is recorded at the step that
+		 * submitted it: when a large one drains depends on the peer's
+		 * ACKs and window, i.e. on timing, which "quiet" only bounds.
+		 * Short, failed and cancelled ones stay where they happened.
+		 */
+		tr(e->result == (int)w.total ? w.step : step_no, nm, cls, "%s %s",
+		   e->op == MP_OP_WRITE ? "WRITE" : "WRITEV", res);
 		break;
 	}
 	case MP_OP_DISCONNECT:
@@ -533,6 +543,7 @@ static void run(uint64_t seed, int steps)
 			cname(a, nm);
 			memset(w, 0, sizeof(*w));
 			w->c = a;
+			w->step = step_no;
 			if (!v) {
 				w->total = big ? D_BIG : 1 + rn(4000);
 				w->buf = wbuf + rn(65536);
@@ -571,6 +582,7 @@ static void run(uint64_t seed, int steps)
 
 				memset(w, 0, 2 * sizeof(*w));
 				w->c = w[1].c = a;
+				w->step = w[1].step = step_no;
 				w->buf = wbuf + rn(65536);
 				w->total = D_BIG;
 				io[0].iov_base = wbuf + rn(65536);

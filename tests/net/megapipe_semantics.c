@@ -28,6 +28,8 @@
 #include <linux/bpf.h>
 #include <linux/tls.h>
 
+#include <sys/epoll.h>
+
 #include "kselftest_harness.h"
 #include "megapipe_lib.h"
 #include "percore_lib.h"
@@ -616,6 +618,56 @@ TEST_F(sem, connection_in_two_channels)
 	close(ch2);
 	close(c);
 	close(s);
+}
+
+/*
+ * A channel whose fd is in an epoll set, its thread busy elsewhere (not
+ * in epoll_wait), registered first on a listener: a new connection must
+ * still wake channel B waiting in SUBMIT (work conservation), and A's
+ * epoll set hears of it (it is marked and its pollers woken).
+ */
+TEST_F(sem, polled_channel_does_not_take_an_idle_waiters_connection)
+{
+	struct megapipe_req r = { .opcode = MEGAPIPE_OP_ACCEPT, .len = 1 };
+	struct epoll_event ev = { .events = EPOLLIN }, got;
+	struct megapipe_submit out;
+	struct waiter w = { .cpu = -1, .timeout_ns = 3000 * MS };
+	int b, ha, hb, ep, c;
+	uint64_t t0;
+
+	ha = mp_reg(self->ch, self->l, 1);
+	ASSERT_LE(0, ha);
+	b = mp_open(64);
+	ASSERT_LE(0, b);
+	hb = mp_reg(b, self->l, 2);
+	ASSERT_LE(0, hb);
+	r.handle = ha;
+	ASSERT_EQ(0, mp_sub(self->ch, &r, 1, NULL, 0, 0, 0, &out));
+	ASSERT_EQ(1, out.submitted);
+	r.handle = hb;
+	ASSERT_EQ(0, mp_sub(b, &r, 1, NULL, 0, 0, 0, &out));
+	ASSERT_EQ(1, out.submitted);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->ch, &ev));
+	w.ch = b;
+	ASSERT_EQ(0, waiter_start(&w));
+	t0 = lib_now_ms();
+	c = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	pthread_join(w.thr, NULL);
+	EXPECT_EQ(0, w.ret);
+	ASSERT_EQ(1, w.out.completed);
+	EXPECT_EQ(MEGAPIPE_OP_ACCEPT, w.cqe.opcode);
+	EXPECT_EQ(0, w.cqe.result);
+	EXPECT_EQ(2, w.cqe.cookie);
+	EXPECT_GT(1000, lib_now_ms() - t0);	/* at once, not at the timeout */
+	/* A's epoll set was told (its ACCEPT then finds nothing, and waits) */
+	EXPECT_EQ(1, epoll_wait(ep, &got, 1, 1000));
+	ASSERT_EQ(0, mp_sub(self->ch, NULL, 0, NULL, 0, 0, 0, &out));
+	close(c);
+	close(ep);
+	close(b);
 }
 
 TEST_HARNESS_MAIN

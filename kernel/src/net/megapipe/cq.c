@@ -47,19 +47,23 @@ void mp_cq_reap(struct mp_chan *ch)
 	n = smp_load_acquire(&ch->cq_ring->head) - ch->cq_seen;
 	if (!n || n > ch->cq_n)
 		return;
-	ch->cq_seen += n;
+	WRITE_ONCE(ch->cq_seen, ch->cq_seen + n);
 	ch->cq_head = (ch->cq_head + n) & (ch->cq_entries - 1);
 	WRITE_ONCE(ch->cq_n, ch->cq_n - n);
 	mp_cq_unreserve(ch, n);
 }
 
-/* Rings: completions in the ring the owner has not consumed. */
+/*
+ * Rings: completions in the ring the owner has not consumed (without the
+ * lock): the tail published against the owner's head, or, for a head
+ * that claims more than was posted, against the head last taken.
+ */
 u32 mp_cq_avail(struct mp_chan *ch)
 {
-	u32 n = READ_ONCE(ch->cq_n);
-	u32 gone = READ_ONCE(ch->cq_ring->head) - READ_ONCE(ch->cq_seen);
+	u32 tail = READ_ONCE(ch->cq_tail);
+	u32 n = tail - READ_ONCE(ch->cq_ring->head);
 
-	return gone > n ? n : n - gone;
+	return n > ch->cq_entries ? tail - READ_ONCE(ch->cq_seen) : n;
 }
 
 bool mp_cq_reserve(struct mp_chan *ch, u32 n)
@@ -97,12 +101,16 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 	c->opcode = opcode;
 	c->flags = flags;
 	c->user_data = user_data;
-	if (ch->ring)	/* the entry is written before the tail moves */
-		smp_store_release(&ch->cq_ring->tail, ch->cq_seen + ch->cq_n + 1);
+	if (ch->ring) {
+		WRITE_ONCE(ch->cq_tail, ch->cq_seen + ch->cq_n + 1);
+		smp_store_release(&ch->cq_ring->tail, ch->cq_tail); /* entry first */
+	}
 	WRITE_ONCE(ch->cq_n, ch->cq_n + 1);
-	/* a thread waiting in SUBMIT, or poll()/epoll on the channel */
+	/* another thread waiting in SUBMIT; poll()/epoll on the channel */
 	if (wq_has_sleeper(&ch->wait))
 		wake_up(&ch->wait);
+	if (wq_has_sleeper(&ch->poll_wait))
+		wake_up(&ch->poll_wait);
 }
 
 /*

@@ -199,6 +199,8 @@ bool mp_handle_mark(struct mp_handle *h)
 	idle = wq_has_sleeper(&ch->wait);
 	if (marked && idle)
 		wake_up(&ch->wait);
+	if (marked && wq_has_sleeper(&ch->poll_wait))
+		wake_up(&ch->poll_wait);
 	return idle;
 }
 
@@ -259,8 +261,12 @@ static int mp_listener_wake(struct wait_queue_entry *entry, unsigned int mode,
 	}
 	if (!READ_ONCE(h->naccepts))
 		return 0;
+	/*
+	 * A polled channel is marked (its pollers woken) like an idle one,
+	 * but lets the wakeup go on: whether its thread waits cannot be told.
+	 */
 	if (!w->mark_busy && !wq_has_sleeper(&h->ch->wait) &&
-	    mp_clone_covered(h->sk))
+	    !wq_has_sleeper(&h->ch->poll_wait) && mp_clone_covered(h->sk))
 		return 0;
 	return mp_handle_mark(h);
 }

@@ -11,6 +11,7 @@
  * lock.
  */
 #include <linux/log2.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -34,6 +35,7 @@ long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg)
 	if (b.flags || b.resv[0] || b.resv[1] ||
 	    b.group >= MEGAPIPE_MAX_BUF_GROUPS)
 		return -EINVAL;
+	b.group = array_index_nospec(b.group, MEGAPIPE_MAX_BUF_GROUPS);
 	if (!b.ring) {
 		if (b.tail || b.entries)
 			return -EINVAL;
@@ -64,7 +66,10 @@ long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg)
 
 /*
  * Take the next buffer of @group into *@b: 0, -ENOBUFS (none, or no such
- * group), or -EFAULT.  mp_buf_put_back() returns it if it was not used.
+ * group), or -EFAULT / -EINVAL for an entry that cannot be read or is not
+ * a buffer (length 0 or over INT_MAX, reserved bits): that entry is
+ * consumed all the same, so that one bad entry does not stop the group.
+ * mp_buf_put_back() returns a buffer that was not used.
  */
 int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 {
@@ -72,7 +77,9 @@ int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 	u32 tail;
 
 	lockdep_assert_held(&ch->lock);
-	br = group < MEGAPIPE_MAX_BUF_GROUPS ? ch->bufs[group] : NULL;
+	if (group >= MEGAPIPE_MAX_BUF_GROUPS)
+		return -ENOBUFS;
+	br = ch->bufs[array_index_nospec(group, MEGAPIPE_MAX_BUF_GROUPS)];
 	if (!br)
 		return -ENOBUFS;
 	if (get_user(tail, (u32 __user *)u64_to_user_ptr(br->tail)))
@@ -83,11 +90,13 @@ int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 		return -ENOBUFS;
 	if (copy_from_user(b, u64_to_user_ptr(br->ring) +
 			   (br->head & (br->entries - 1)) * sizeof(*b),
-			   sizeof(*b)))
+			   sizeof(*b))) {
+		br->head++;
 		return -EFAULT;
-	if (!b->len || b->len > INT_MAX)
-		return -ENOBUFS;
+	}
 	br->head++;
+	if (!b->len || b->len > INT_MAX || b->resv)
+		return -EINVAL;
 	return 0;
 }
 

@@ -89,6 +89,7 @@ static int mp_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ch->req_cache);
 	INIT_LIST_HEAD(&ch->handle_cache);
 	init_waitqueue_head(&ch->wait);
+	init_waitqueue_head(&ch->poll_wait);
 	INIT_LIST_HEAD(&ch->listeners);
 	mp_handles_init(ch);
 	ch->mm = current->mm;
@@ -550,9 +551,11 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 /*
  * poll()/epoll on the channel: readable when a SUBMIT would find work (a
- * ready handle or posted completions).  The poller's entry on ch->wait
- * makes the channel an idle one for its listeners' wakers, which mark it
- * and wake the entry, as they wake a thread waiting in SUBMIT.  A
+ * ready handle or posted completions).  Pollers wait on a queue of their
+ * own: an epoll set holds its entry there whether or not its thread
+ * waits, so it cannot say the channel is idle (ch->wait, SUBMIT's, does).
+ * A listener's new connection marks a polled channel and wakes its
+ * pollers without taking the exclusive wakeup (mp_listener_wake()).  A
  * connection queued before the entry was there is looked for here, as
  * SUBMIT's wait looks for it (mp_listeners_recheck()); not behind a
  * SUBMIT in progress, which does that itself before it sleeps.
@@ -561,7 +564,7 @@ static __poll_t mp_poll(struct file *file, poll_table *pt)
 {
 	struct mp_chan *ch = file->private_data;
 
-	poll_wait(file, &ch->wait, pt);
+	poll_wait(file, &ch->poll_wait, pt);
 	/* pairs with mp_setup()'s store-release: the queues are there */
 	if (!smp_load_acquire(&ch->set_up))
 		return 0;

@@ -91,7 +91,9 @@ struct mp_chan {
 	/* ready handles, marked by the socket callbacks */
 	spinlock_t ready_lock;
 	struct list_head ready;
-	wait_queue_head_t wait;
+	wait_queue_head_t wait;		/* threads waiting in SUBMIT */
+	wait_queue_head_t poll_wait;	/* poll()/epoll on the channel fd */
+	u32 cq_tail;			/* rings: the tail published */
 };
 
 /*

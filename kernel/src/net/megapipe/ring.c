@@ -131,7 +131,10 @@ int mp_ring_mmap(struct mp_chan *ch, struct vm_area_struct *vma)
 	} else {
 		return -EINVAL;
 	}
-	if (len > bytes)
+	/* private copies would never reach the kernel; rings are not code */
+	if (len > bytes || !(vma->vm_flags & VM_SHARED) ||
+	    (vma->vm_flags & VM_EXEC))
 		return -EINVAL;
+	vm_flags_clear(vma, VM_MAYEXEC);
 	return remap_vmalloc_range(vma, ring, 0);
 }

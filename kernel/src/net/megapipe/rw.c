@@ -182,9 +182,13 @@ static bool mp_read_buffer(struct mp_handle *h, struct mp_req *req)
 	return true;
 }
 
+/* recvmsg calls of one run of a handle's multishot READ; then it waits */
+#define MP_READ_BUDGET	16
+
 void mp_read_run(struct mp_handle *h)
 {
 	struct socket *sock = h->sk->sk_socket;
+	unsigned int budget = MP_READ_BUDGET;
 	struct msghdr msg;
 	struct mp_req *req;
 	int ret;
@@ -194,6 +198,11 @@ void mp_read_run(struct mp_handle *h)
 		if (mp_nothing_to_read(h))
 			break;
 		if (req->op_flags & MEGAPIPE_READ_BUFFER) {
+			/* a sender faster than us: the others' turn, then again */
+			if (!budget--) {
+				mp_handle_mark(h);
+				break;
+			}
 			if (!mp_read_buffer(h, req))
 				break;
 			continue;

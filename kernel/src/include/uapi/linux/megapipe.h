@@ -52,9 +52,11 @@
  * completions not yet copied out, or a socket event for a pending
  * request.  A SUBMIT with timeout_ns 0 then runs it and copies the
  * completions out; it may find none (the event needed no completion).
- * Never writable: requests are not limited by the fd.  A thread waiting
- * on the channel fd in poll or epoll counts as an idle waiter of the
- * channel for its listeners' wakeups, as one waiting in SUBMIT does.
+ * Never writable: requests are not limited by the fd.  A listener's new
+ * connection marks a polled channel and wakes its pollers, whichever
+ * CPU's it is, and still goes on to wake a thread waiting in SUBMIT or
+ * accept(2) elsewhere: a thread in poll or epoll cannot be told from one
+ * busy elsewhere whose channel fd is in an epoll set.
  *
  * Two transports (MEGAPIPE_IOC_SETUP chooses, once): copies, where each
  * SUBMIT reads its requests from and writes its completions to arrays the
@@ -142,9 +144,9 @@ struct megapipe_info {
  *		1..MEGAPIPE_MAX_SQ_ENTRIES; out: rounded up to a power of
  *		two.  Else in: 0
  * @resv0:	in: zero
- * @sq_ring_size: out: with MEGAPIPE_SETUP_RING, the bytes to mmap() at
- *		MEGAPIPE_OFF_SQ_RING; else 0
- * @cq_ring_size: out: likewise at MEGAPIPE_OFF_CQ_RING
+ * @sq_ring_size: in: 0; out: with MEGAPIPE_SETUP_RING, the bytes to
+ *		mmap() at MEGAPIPE_OFF_SQ_RING; else 0
+ * @cq_ring_size: in: 0; out: likewise at MEGAPIPE_OFF_CQ_RING
  * @resv:	in: zero; out: zero
  *
  * Errors: EBUSY the channel is already set up; EINVAL bad size, flags or
@@ -171,10 +173,12 @@ struct megapipe_setup {
  * @head (a store-release).  User space produces the submission ring and
  * consumes the completion ring; the kernel the reverse.  The kernel does
  * not trust what user space writes: it keeps its own copy of the index it
- * owns, reads each request once, and ignores a head or tail that claims
- * more entries than there can be.  Map each with mmap(PROT_READ |
- * PROT_WRITE, MAP_SHARED) at MEGAPIPE_OFF_SQ_RING / MEGAPIPE_OFF_CQ_RING,
- * of the sizes MEGAPIPE_IOC_SETUP returned.  Size: 256 bytes.
+ * owns and reads each request once; a submission tail that claims more
+ * entries than the ring holds fails the SUBMIT with EINVAL, a completion
+ * head that claims more than was posted is ignored.  Map each with
+ * mmap(PROT_READ | PROT_WRITE, MAP_SHARED) at MEGAPIPE_OFF_SQ_RING /
+ * MEGAPIPE_OFF_CQ_RING, of the sizes MEGAPIPE_IOC_SETUP returned (a
+ * private or executable mapping is EINVAL).  Size: 256 bytes.
  */
 struct megapipe_ring {
 	__u32	head;
@@ -478,10 +482,11 @@ struct megapipe_buf {
  * its own head on, reading each entry once as it takes it; a buffer taken
  * is named in a READ's completion and is the process's again from then
  * on, to be put back at the tail.  The kernel's head starts at 0.  The
- * ring and the buffers must stay mapped while registered (a fault fails
- * the READ with -EFAULT); a tail more than @entries ahead of the head, or
- * an entry of length 0, is no buffer.  READs of a group removed while
- * they are pending complete with -ENOBUFS when data arrives.
+ * ring and the buffers must stay mapped while registered; an entry that
+ * faults, or of length 0 or over INT_MAX, or with @resv set, fails the
+ * READ that took it (-EFAULT, -EINVAL) and is consumed.  A tail more than
+ * @entries ahead of the head is no buffer.  READs of a group removed
+ * while they are pending complete with -ENOBUFS when data arrives.
  *
  * @ring:	in: user pointer to the entries, or 0 to remove
  * @tail:	in: user pointer to the tail (4-byte aligned)
@@ -513,6 +518,8 @@ struct megapipe_buffers {
  * take up to this many requests from the submission ring (0..max_batch;
  * fewer if fewer are there); @min_complete: wait until at least this many
  * completions are in the completion ring unconsumed (0..cq_entries).
+ * A submission tail more than the ring's size ahead of its head: EINVAL,
+ * nothing taken.
  * Out: @submitted the requests taken (the ring's head moved past them),
  * @error as below, @completed the unconsumed completions in the ring at
  * return.  A refused request is consumed too (the head moves past it): it
