@@ -92,6 +92,7 @@ struct mp_channel;
 #define MP_FEAT_USER_DATA	MEGAPIPE_FEAT_USER_DATA	/* mp_set_user_data() */
 #define MP_FEAT_POLL		MEGAPIPE_FEAT_POLL	/* mp_fd() */
 #define MP_FEAT_BUFFERS		MEGAPIPE_FEAT_BUFFERS	/* mp_provide_buffers() */
+#define MP_FEAT_SOCKOPT		MEGAPIPE_FEAT_SOCKOPT	/* mp_setsockopt() & co */
 
 /*
  * One completion, as mp_dispatch() hands it out (the layout of struct
@@ -152,6 +153,15 @@ int mp_read_multishot(struct mp_channel *mp, int handle, unsigned int group);
 void *mp_buffer(struct mp_channel *mp, unsigned int group, unsigned int bid);
 int mp_buffer_release(struct mp_channel *mp, unsigned int group,
 		      unsigned int bid);
+/* since 1.2 */
+int mp_setsockopt(struct mp_channel *mp, int handle, int level, int optname,
+		  const void *optval, socklen_t optlen);
+int mp_getsockopt(struct mp_channel *mp, int handle, int level, int optname,
+		  void *optval, socklen_t *optlen);
+int mp_getsockname(struct mp_channel *mp, int handle, struct sockaddr *addr,
+		   socklen_t *addrlen);
+int mp_getpeername(struct mp_channel *mp, int handle, struct sockaddr *addr,
+		   socklen_t *addrlen);
 
 int mp_flush(struct mp_channel *mp);
 int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,

@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +50,8 @@
 #define EP_FEATURES	(MEGAPIPE_FEAT_ACCEPT_FD | MEGAPIPE_FEAT_CONNECT | \
 			 MEGAPIPE_FEAT_CANCEL | MEGAPIPE_FEAT_EXPORT | \
 			 MEGAPIPE_FEAT_WRITEV | MEGAPIPE_FEAT_USER_DATA | \
-			 MEGAPIPE_FEAT_POLL | MEGAPIPE_FEAT_BUFFERS)
+			 MEGAPIPE_FEAT_POLL | MEGAPIPE_FEAT_BUFFERS | \
+			 MEGAPIPE_FEAT_SOCKOPT)
 
 enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING };
 
@@ -638,7 +641,13 @@ static void run_disconnect(struct ep_chan *ch, struct ep_handle *h)
 	struct ep_req *r = q_pop(&h->wq, &h->wq_tail);
 
 	cancel_rq(ch, h);
-	shutdown(h->fd, SHUT_RDWR);
+	/*
+	 * As the device: a registered socket is shut down (its fd stays the
+	 * caller's), the channel's own one only closed, which is a reset
+	 * when it has SO_LINGER {1, 0} or unread input and a FIN otherwise.
+	 */
+	if (!h->owned)
+		shutdown(h->fd, SHUT_RDWR);
 	finish(ch, h, r, 0);
 	h_release(ch, h);
 }
@@ -1034,6 +1043,88 @@ static int ep_export(struct mp_channel *mp, struct megapipe_export *e)
 }
 
 /*
+ * MEGAPIPE_IOC_SOCKOPT: the options the device takes, and the same
+ * refusals (EOPNOTSUPP for the rest, EINVAL for a lingering SO_LINGER),
+ * on the handle's fd.
+ */
+static const struct { int level, optname; bool set; } ep_sockopts[] = {
+	{ SOL_SOCKET, SO_KEEPALIVE, true },	{ SOL_SOCKET, SO_RCVBUF, true },
+	{ SOL_SOCKET, SO_SNDBUF, true },	{ SOL_SOCKET, SO_PRIORITY, true },
+	{ SOL_SOCKET, SO_LINGER, true },	{ SOL_SOCKET, SO_TYPE, false },
+	{ SOL_SOCKET, SO_DOMAIN, false },	{ SOL_SOCKET, SO_PROTOCOL, false },
+	{ SOL_SOCKET, SO_INCOMING_CPU, false },	{ SOL_SOCKET, SO_COOKIE, false },
+	{ IPPROTO_TCP, TCP_NODELAY, true },	{ IPPROTO_TCP, TCP_CORK, true },
+	{ IPPROTO_TCP, TCP_KEEPIDLE, true },	{ IPPROTO_TCP, TCP_KEEPINTVL, true },
+	{ IPPROTO_TCP, TCP_KEEPCNT, true },	{ IPPROTO_TCP, TCP_USER_TIMEOUT, true },
+	{ IPPROTO_TCP, TCP_CONGESTION, true },	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, true },
+	{ IPPROTO_TCP, TCP_INFO, false },	{ IPPROTO_TCP, TCP_MAXSEG, false },
+	{ IPPROTO_IP, IP_TOS, true },		{ IPPROTO_IPV6, IPV6_TCLASS, true },
+};
+
+static int ep_sockopt(struct mp_channel *mp, struct megapipe_sockopt *o)
+{
+	struct ep_chan *ch = mp->be;
+	void *val = (void *)(uintptr_t)o->optval;
+	socklen_t len = o->optlen;
+	struct ep_handle *h;
+	unsigned int i;
+	int r;
+
+	if (!ch->set_up)
+		return -EBADFD;
+	if (o->resv || o->cmd > MEGAPIPE_SOCKOPT_PEERNAME ||
+	    (o->cmd >= MEGAPIPE_SOCKOPT_SOCKNAME && (o->level || o->optname)))
+		return -EINVAL;
+	h = h_get(ch, o->handle);
+	if (!h || h->closing)
+		return -EBADF;
+	if (o->cmd >= MEGAPIPE_SOCKOPT_SOCKNAME) {
+		r = o->cmd == MEGAPIPE_SOCKOPT_PEERNAME ?
+			getpeername(h->fd, val, &len) : getsockname(h->fd, val, &len);
+		goto out;
+	}
+	for (i = 0; i < sizeof(ep_sockopts) / sizeof(ep_sockopts[0]); i++)
+		if (ep_sockopts[i].level == o->level &&
+		    ep_sockopts[i].optname == o->optname)
+			break;
+	if (i == sizeof(ep_sockopts) / sizeof(ep_sockopts[0]) ||
+	    (o->cmd == MEGAPIPE_SOCKOPT_SET && !ep_sockopts[i].set))
+		return -EOPNOTSUPP;
+	if (o->cmd == MEGAPIPE_SOCKOPT_GET) {
+		r = getsockopt(h->fd, o->level, o->optname, val, &len);
+		goto out;
+	}
+	if (o->optlen > INT_MAX)
+		return -EINVAL;
+	if (o->level == SOL_SOCKET && o->optname == SO_LINGER) {
+		struct linger lg;
+		struct iovec to = { &lg, sizeof(lg) }, from = { val, sizeof(lg) };
+
+		if (o->optlen < sizeof(lg))
+			return -EINVAL;
+		/*
+		 * One copy, checked and set; EFAULT (not SIGSEGV) for a bad
+		 * pointer, as the device; a plain copy where a sandbox
+		 * refuses the call.
+		 */
+		if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != sizeof(lg)) {
+			if (errno == EFAULT)
+				return -EFAULT;
+			memcpy(&lg, val, sizeof(lg));
+		}
+		if (lg.l_onoff && lg.l_linger)
+			return -EINVAL;
+		return setsockopt(h->fd, o->level, o->optname, &lg, sizeof(lg)) ? -errno : 0;
+	}
+	return setsockopt(h->fd, o->level, o->optname, val, len) ? -errno : 0;
+out:
+	if (r)
+		return -errno;
+	o->optlen = len;
+	return 0;
+}
+
+/*
  * Check request @q and, if it is good, take it: 0 or the -errno for which
  * it is refused (nothing done then).
  */
@@ -1383,6 +1474,7 @@ const struct mp_backend_ops mp_epoll_ops = {
 	.reg		= ep_reg,
 	.unreg		= ep_unreg,
 	.export_fd	= ep_export,
+	.sockopt	= ep_sockopt,
 	.buffers	= ep_buffers,
 	.submit		= ep_submit,
 	.poll_fd	= ep_poll_fd,

@@ -140,6 +140,11 @@ static int k_export(struct mp_channel *mp, struct megapipe_export *e)
 	return k_ioctl(mp, MEGAPIPE_IOC_EXPORT, e);
 }
 
+static int k_sockopt(struct mp_channel *mp, struct megapipe_sockopt *o)
+{
+	return k_ioctl(mp, MEGAPIPE_IOC_SOCKOPT, o);
+}
+
 /* Move up to @max completions from the completion ring to @c. */
 static unsigned int k_reap(struct k_chan *k, struct megapipe_cqe *c,
 			   unsigned int max)
@@ -241,6 +246,7 @@ const struct mp_backend_ops mp_kernel_ops = {
 	.reg		= k_reg,
 	.unreg		= k_unreg,
 	.export_fd	= k_export,
+	.sockopt	= k_sockopt,
 	.buffers	= k_buffers,
 	.submit		= k_submit,
 	.poll_fd	= k_poll_fd,

@@ -906,6 +906,70 @@ MP_EXPORT int mp_flush(struct mp_channel *mp)
 	return mp_submit(mp, false, 0);
 }
 
+/* ---- the socket behind a handle (MEGAPIPE_IOC_SOCKOPT) ------------------ */
+
+static int sockopt(struct mp_channel *mp, int handle, unsigned int cmd,
+		   int level, int optname, void *val, socklen_t *len)
+{
+	struct megapipe_sockopt o = {
+		.handle = (uint32_t)handle, .cmd = cmd, .level = level,
+		.optname = optname, .optval = (uintptr_t)val, .optlen = *len,
+	};
+	int ret;
+
+	if (mp_enter(mp))
+		return -1;
+	if (need_feature(mp, MEGAPIPE_FEAT_SOCKOPT))
+		return -1;
+	if (!slot_usable(mp, handle))
+		return -1;
+	ret = mp->ops->sockopt(mp, &o);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	*len = o.optlen;
+	return 0;
+}
+
+MP_EXPORT int mp_setsockopt(struct mp_channel *mp, int handle, int level,
+			    int optname, const void *optval, socklen_t optlen)
+{
+	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_SET, level, optname,
+		       (void *)optval, &optlen);
+}
+
+MP_EXPORT int mp_getsockopt(struct mp_channel *mp, int handle, int level,
+			    int optname, void *optval, socklen_t *optlen)
+{
+	if (!optlen) {
+		errno = EFAULT;
+		return -1;
+	}
+	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_GET, level, optname,
+		       optval, optlen);
+}
+
+MP_EXPORT int mp_getsockname(struct mp_channel *mp, int handle,
+			     struct sockaddr *addr, socklen_t *addrlen)
+{
+	if (!addrlen) {
+		errno = EFAULT;
+		return -1;
+	}
+	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_SOCKNAME, 0, 0, addr, addrlen);
+}
+
+MP_EXPORT int mp_getpeername(struct mp_channel *mp, int handle,
+			     struct sockaddr *addr, socklen_t *addrlen)
+{
+	if (!addrlen) {
+		errno = EFAULT;
+		return -1;
+	}
+	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_PEERNAME, 0, 0, addr, addrlen);
+}
+
 /* ---- buffer rings (mp_provide_buffers) ----------------------------------- */
 
 struct mp_bufgroup {

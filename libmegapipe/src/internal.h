@@ -31,6 +31,7 @@ static_assert(sizeof(struct megapipe_export) == 16, "megapipe_export size");
 static_assert(sizeof(struct megapipe_req) == 64, "megapipe_req size");
 static_assert(sizeof(struct megapipe_cqe) == 32, "megapipe_cqe size");
 static_assert(sizeof(struct megapipe_submit) == 64, "megapipe_submit size");
+static_assert(sizeof(struct megapipe_sockopt) == 32, "megapipe_sockopt size");
 static_assert(sizeof(struct mp_completion) == sizeof(struct megapipe_cqe),
 	      "mp_completion is megapipe_cqe");
 
@@ -48,6 +49,7 @@ struct mp_backend_ops {
 	int (*export_fd)(struct mp_channel *mp, struct megapipe_export *e);
 	int (*submit)(struct mp_channel *mp, struct megapipe_submit *s);
 	int (*buffers)(struct mp_channel *mp, struct megapipe_buffers *b);
+	int (*sockopt)(struct mp_channel *mp, struct megapipe_sockopt *o);
 	/* The fd to poll for work (MEGAPIPE_FEAT_POLL). */
 	int (*poll_fd)(struct mp_channel *mp);
 	/*

@@ -821,6 +821,72 @@ static void do_batch(unsigned int t, uint64_t *s)
 		pthread_mutex_unlock(&reap_mu);
 }
 
+/*
+ * MEGAPIPE_IOC_SOCKOPT by thread t: a handle of ours or a bad one, any
+ * command, options taken and refused, values good, short, unmapped or
+ * in memory another thread may unmap.  A bad handle must be EBADF (or
+ * EINVAL for a bad command, checked first); an option off the list
+ * EOPNOTSUPP; nothing may hang or splat.
+ */
+static void do_sockopt(unsigned int t, uint64_t *s)
+{
+	static const int opts[][2] = {
+		{ IPPROTO_TCP, TCP_NODELAY }, { SOL_SOCKET, SO_RCVBUF },
+		{ SOL_SOCKET, SO_LINGER }, { IPPROTO_TCP, TCP_CONGESTION },
+		{ IPPROTO_TCP, TCP_INFO }, { IPPROTO_TCP, TCP_CORK },
+		{ IPPROTO_IP, IP_TOS }, { IPPROTO_IPV6, IPV6_TCLASS },
+		{ SOL_SOCKET, SO_KEEPALIVE },
+		/* refused */
+		{ IPPROTO_TCP, TCP_ULP }, { SOL_SOCKET, SO_ERROR },
+		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_BINDTODEVICE },
+		{ 9999, 1 },
+	};
+	static char val[256];
+	struct megapipe_sockopt o = { 0 };
+	struct rec *r = NULL;
+	bool bad;
+	int k = rn(s, sizeof(opts) / sizeof(opts[0])), ret;
+
+	pthread_mutex_lock(&mu);
+	if (nowned[t] && !chance(s, 5))
+		r = owned[t][rn(s, nowned[t])];
+	o.handle = r ? r->h : random_bad_handle(s);
+	bad = !r;
+	pthread_mutex_unlock(&mu);
+	o.cmd = chance(s, 20) ? 4 + rn(s, 100) : rn(s, 4);
+	if (o.cmd < MEGAPIPE_SOCKOPT_SOCKNAME || chance(s, 10)) {
+		o.level = opts[k][0];
+		o.optname = opts[k][1];
+	}
+	if (chance(s, 20))
+		o.resv = 1;
+	switch (rn(s, 5)) {
+	case 0: o.optval = 0; break;
+	case 1: o.optval = (uintptr_t)-4096; break;
+	case 2:		/* a SET's value in memory another thread may unmap */
+		if (o.cmd == MEGAPIPE_SOCKOPT_SET) {
+			o.optval = (uintptr_t)bufs[rn(s, FZ_BUFS)] + rn(s, FZ_BUFSZ);
+			break;
+		}
+		/* fall through */
+	default:
+		for (ret = 0; ret < 16; ret++)
+			val[ret] = (char)rnd(s);
+		if (o.level == IPPROTO_TCP && o.optname == TCP_CONGESTION)
+			strcpy(val, rn(s, 2) ? "reno" : "cubic");
+		o.optval = (uintptr_t)val;
+	}
+	o.optlen = rn(s, 4) ? rn(s, 24) : rnd(s);
+	ret = ioctl(ch, MEGAPIPE_IOC_SOCKOPT, &o);
+	if (ret && (errno == EINVAL || errno == EFAULT))
+		return;		/* before or after the handle lookup: both fine */
+	if (bad && !(ret && errno == EBADF))
+		FAILF("SOCKOPT cmd %u on bad handle %#x: %s", o.cmd, o.handle,
+		      ret ? strerror(errno) : "succeeded");
+	if (!ret && k >= 9 && o.cmd < MEGAPIPE_SOCKOPT_SOCKNAME)
+		FAILF("SOCKOPT %u of refused option %d/%d succeeded", o.cmd, o.level, o.optname);
+}
+
 /* REGISTER / UNREGISTER / EXPORT by thread t. */
 static void do_ioctl(unsigned int t, uint64_t *s)
 {
@@ -832,6 +898,10 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 	int ret, fd = -1, li = -1, k;
 
 	atomic_fetch_add(&st->ioctls, 1);
+	if (chance(s, 4)) {
+		do_sockopt(t, s);
+		return;
+	}
 	pthread_mutex_lock(&mu);
 	switch (rn(s, 3)) {
 	case 0:		/* REGISTER: a listener not in, or a peer fd */
@@ -1398,7 +1468,7 @@ static void check_baseline(struct __test_metadata *_metadata, long slab0)
 
 static void report(const char *what, uint64_t seed)
 {
-	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions (%lu into buffers), %lu register/unregister/export, %lu with failslab, %lu chaos actions\n",
+	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions (%lu into buffers), %lu register/unregister/export/sockopt ioctls, %lu with failslab, %lu chaos actions\n",
 	       what, (unsigned long long)seed, atomic_load(&st->reqs),
 	       atomic_load(&st->taken), atomic_load(&st->submits),
 	       atomic_load(&st->cqes), atomic_load(&st->bufcqes), atomic_load(&st->ioctls),

@@ -48,6 +48,7 @@ so=$t/usr/lib/libmegapipe.so.1
 readelf -d "$so" | grep -q 'SONAME.*\[libmegapipe\.so\.1\]' || fail "soname"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.0.*mp_dispatch' || fail "symbol version LIBMEGAPIPE_1.0"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.1.*mp_set_user_data' || fail "symbol version LIBMEGAPIPE_1.1"
+objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.2.*mp_setsockopt' || fail "symbol version LIBMEGAPIPE_1.2"
 if objdump -T "$so" | awk '$2 == "g" && $4 == ".text"' | grep -v ' mp_' | grep -q .; then
 	fail "exported symbols other than mp_*"
 fi
@@ -63,7 +64,7 @@ done
 for f in mp_create mp_destroy mp_register mp_unregister mp_accept mp_read mp_write mp_writev \
 	 mp_disconnect mp_connect mp_cancel mp_export mp_flush mp_dispatch mp_features \
 	 mp_version mp_set_cookie mp_set_user_data mp_fd mp_provide_buffers mp_read_multishot \
-	 mp_buffer mp_buffer_release; do
+	 mp_buffer mp_buffer_release mp_setsockopt mp_getsockopt mp_getsockname mp_getpeername; do
 	[ -f "$lib/man/$f.3" ] || fail "no man page for $f"
 done
 cat >"$t/user.c" <<'C'

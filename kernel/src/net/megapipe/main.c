@@ -525,6 +525,7 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case MEGAPIPE_IOC_UNREGISTER:
 	case MEGAPIPE_IOC_EXPORT:
 	case MEGAPIPE_IOC_BUFFERS:
+	case MEGAPIPE_IOC_SOCKOPT:
 		break;
 	default:
 		return -ENOTTY;
@@ -543,6 +544,8 @@ static long mp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		ret = mp_unregister(ch, uarg);
 	else if (cmd == MEGAPIPE_IOC_BUFFERS)
 		ret = mp_buffers(ch, uarg);
+	else if (cmd == MEGAPIPE_IOC_SOCKOPT)
+		ret = mp_sockopt(ch, uarg);
 	else
 		ret = mp_export(ch, uarg);
 	mutex_unlock(&ch->lock);
@@ -652,6 +655,7 @@ static int __init mp_init(void)
 	BUILD_BUG_ON(sizeof(struct megapipe_submit) != 64);
 	BUILD_BUG_ON(sizeof(struct megapipe_buffers) != 40);
 	BUILD_BUG_ON(sizeof(struct megapipe_buf) != 16);
+	BUILD_BUG_ON(sizeof(struct megapipe_sockopt) != 32);
 	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
 	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
 

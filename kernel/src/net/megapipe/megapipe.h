@@ -41,6 +41,7 @@ struct mm_struct;
 				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV | \
 				 MEGAPIPE_FEAT_USER_DATA | MEGAPIPE_FEAT_POLL | \
 				 MEGAPIPE_FEAT_RING | MEGAPIPE_FEAT_BUFFERS | \
+				 MEGAPIPE_FEAT_SOCKOPT | \
 				 (IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) ? \
 				  MEGAPIPE_FEAT_PERCORE_LISTEN : 0))
 
@@ -197,6 +198,7 @@ void mp_handle_run(struct mp_handle *h);
 long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg);
 long mp_unregister(struct mp_chan *ch, struct megapipe_unregister __user *arg);
 long mp_export(struct mp_chan *ch, struct megapipe_export __user *arg);
+long mp_sockopt(struct mp_chan *ch, struct megapipe_sockopt __user *arg);
 
 /* requests (accept.c, rw.c, disconnect.c, cancel.c) */
 struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r);

@@ -100,6 +100,7 @@
 #define MEGAPIPE_FEAT_USER_DATA		0x100ULL /* megapipe_req.user_data */
 #define MEGAPIPE_FEAT_POLL		0x200ULL /* the channel fd is pollable */
 #define MEGAPIPE_FEAT_BUFFERS		0x400ULL /* buffer rings, multishot READ */
+#define MEGAPIPE_FEAT_SOCKOPT		0x800ULL /* MEGAPIPE_IOC_SOCKOPT */
 
 /*
  * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
@@ -288,6 +289,58 @@ struct megapipe_export {
 	__u32	resv;
 };
 
+/* ---- MEGAPIPE_IOC_SOCKOPT: the socket behind a handle ------------------- */
+
+#define MEGAPIPE_SOCKOPT_SET		0 /* setsockopt(2) */
+#define MEGAPIPE_SOCKOPT_GET		1 /* getsockopt(2) */
+#define MEGAPIPE_SOCKOPT_SOCKNAME	2 /* getsockname(2) */
+#define MEGAPIPE_SOCKOPT_PEERNAME	3 /* getpeername(2) */
+
+/*
+ * setsockopt(2), getsockopt(2), getsockname(2) or getpeername(2) on the
+ * socket of a handle (MEGAPIPE_FEAT_SOCKOPT), lightweight or registered,
+ * with the checks those calls make (LSM, cgroup BPF, capabilities of the
+ * caller).  Options a channel's socket takes, SET and GET:
+ *   SOL_SOCKET   SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, SO_PRIORITY,
+ *                SO_LINGER (off, or on with l_linger 0: a reset on
+ *                DISCONNECT; a lingering close would block the channel)
+ *   IPPROTO_TCP  TCP_NODELAY, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL,
+ *                TCP_KEEPCNT, TCP_USER_TIMEOUT, TCP_CONGESTION,
+ *                TCP_NOTSENT_LOWAT
+ *   IPPROTO_IP   IP_TOS;  IPPROTO_IPV6  IPV6_TCLASS
+ * and GET only: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_INCOMING_CPU,
+ * SO_COOKIE, TCP_INFO, TCP_MAXSEG.  Anything else is EOPNOTSUPP: options
+ * that move data elsewhere (TCP_ULP for kTLS, TCP_ZEROCOPY_RECEIVE,
+ * SO_ATTACH_*), consume state the channel reports (SO_ERROR) or change
+ * the socket's binding are left to sockets with an fd (MEGAPIPE_IOC_EXPORT).
+ *
+ * @handle:	in: any handle
+ * @cmd:	in: MEGAPIPE_SOCKOPT_*
+ * @level:	in: SET/GET; zero otherwise
+ * @optname:	in: SET/GET; zero otherwise
+ * @optval:	in: the option's value (SET) or where it goes (GET, and the
+ *		address for SOCKNAME/PEERNAME)
+ * @optlen:	in: its length (SET) or the room at @optval; out (GET and
+ *		the names): the length of the value, as the calls return it
+ *		(an address longer than the room is truncated)
+ * @resv:	in: zero
+ *
+ * Errors: EBADF unknown, stale or closing handle; EINVAL bad @cmd,
+ * reserved fields, a lingering SO_LINGER, or what the option itself
+ * refuses; EOPNOTSUPP an option not listed; EFAULT; ENOTCONN (PEERNAME of
+ * an unconnected socket); those of setsockopt(2)/getsockopt(2).  Size: 32
+ * bytes.
+ */
+struct megapipe_sockopt {
+	__u32	handle;
+	__u32	cmd;
+	__s32	level;
+	__s32	optname;
+	__u64	optval;
+	__u32	optlen;
+	__u32	resv;
+};
+
 /* ---- requests ----------------------------------------------------------- */
 
 /*
@@ -331,7 +384,8 @@ struct megapipe_export {
  *		before it on the handle has completed; then completes pending
  *		reads with -ECANCELED, shuts the connection down and releases
  *		it (a lightweight socket is closed as close(2) closes, and TCP
- *		finishes the close: with unread data received, it resets the
+ *		finishes the close: with unread data received, or with
+ *		SO_LINGER {1, 0} (MEGAPIPE_IOC_SOCKOPT), it resets the
  *		connection and drops what is unsent, as close(2) does, in
  *		both backends; for a registered fd the channel drops its
  *		reference and the fd stays the caller's).  Its completion is the handle's last; the
@@ -580,5 +634,6 @@ struct megapipe_submit {
 #define MEGAPIPE_IOC_EXPORT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x04, struct megapipe_export)
 #define MEGAPIPE_IOC_SUBMIT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x05, struct megapipe_submit)
 #define MEGAPIPE_IOC_BUFFERS	_IOW(MEGAPIPE_IOC_MAGIC, 0x06, struct megapipe_buffers)
+#define MEGAPIPE_IOC_SOCKOPT	_IOWR(MEGAPIPE_IOC_MAGIC, 0x07, struct megapipe_sockopt)
 
 #endif /* _UAPI_LINUX_MEGAPIPE_H */
