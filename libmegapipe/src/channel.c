@@ -908,17 +908,23 @@ MP_EXPORT int mp_flush(struct mp_channel *mp)
 
 /* ---- the socket behind a handle (MEGAPIPE_IOC_SOCKOPT) ------------------ */
 
+/* @len: in and out (NULL: EFAULT, as the system calls) */
 static int sockopt(struct mp_channel *mp, int handle, unsigned int cmd,
 		   int level, int optname, void *val, socklen_t *len)
 {
 	struct megapipe_sockopt o = {
 		.handle = (uint32_t)handle, .cmd = cmd, .level = level,
-		.optname = optname, .optval = (uintptr_t)val, .optlen = *len,
+		.optname = optname, .optval = (uintptr_t)val,
 	};
 	int ret;
 
 	if (mp_enter(mp))
 		return -1;
+	if (!len) {
+		errno = EFAULT;
+		return -1;
+	}
+	o.optlen = *len;
 	if (need_feature(mp, MEGAPIPE_FEAT_SOCKOPT))
 		return -1;
 	if (!slot_usable(mp, handle))
@@ -942,10 +948,6 @@ MP_EXPORT int mp_setsockopt(struct mp_channel *mp, int handle, int level,
 MP_EXPORT int mp_getsockopt(struct mp_channel *mp, int handle, int level,
 			    int optname, void *optval, socklen_t *optlen)
 {
-	if (!optlen) {
-		errno = EFAULT;
-		return -1;
-	}
 	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_GET, level, optname,
 		       optval, optlen);
 }
@@ -953,20 +955,12 @@ MP_EXPORT int mp_getsockopt(struct mp_channel *mp, int handle, int level,
 MP_EXPORT int mp_getsockname(struct mp_channel *mp, int handle,
 			     struct sockaddr *addr, socklen_t *addrlen)
 {
-	if (!addrlen) {
-		errno = EFAULT;
-		return -1;
-	}
 	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_SOCKNAME, 0, 0, addr, addrlen);
 }
 
 MP_EXPORT int mp_getpeername(struct mp_channel *mp, int handle,
 			     struct sockaddr *addr, socklen_t *addrlen)
 {
-	if (!addrlen) {
-		errno = EFAULT;
-		return -1;
-	}
 	return sockopt(mp, handle, MEGAPIPE_SOCKOPT_PEERNAME, 0, 0, addr, addrlen);
 }
 
