@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define LIBMEGAPIPE_VERSION_MAJOR	1
-#define LIBMEGAPIPE_VERSION_MINOR	1
+#define LIBMEGAPIPE_VERSION_MINOR	3
 
 /* A channel; opaque. */
 struct mp_channel;
@@ -64,10 +64,14 @@ struct mp_channel;
 #define MP_OP_DISCONNECT	MEGAPIPE_OP_DISCONNECT
 #define MP_OP_CONNECT		MEGAPIPE_OP_CONNECT
 #define MP_OP_CANCEL		MEGAPIPE_OP_CANCEL
+#define MP_OP_POLL		MEGAPIPE_OP_POLL
 
 /* mp_accept() flags. */
 #define MP_ACCEPT_FD		MEGAPIPE_ACCEPT_FD
 #define MP_ACCEPT_NONBLOCK	MEGAPIPE_ACCEPT_NONBLOCK
+
+/* mp_poll() flags. */
+#define MP_POLL_MULTISHOT	MEGAPIPE_POLL_MULTISHOT
 
 /* mp_export() flags. */
 #define MP_EXPORT_NONBLOCK	MEGAPIPE_EXPORT_NONBLOCK
@@ -77,7 +81,7 @@ struct mp_channel;
 #define MP_CANCEL_ALL		MEGAPIPE_CANCEL_ALL
 
 /* mp_completion.flags. */
-#define MP_F_MORE		MEGAPIPE_CQE_F_MORE	/* the accept goes on */
+#define MP_F_MORE		MEGAPIPE_CQE_F_MORE	/* the request goes on */
 #define MP_F_FD			MEGAPIPE_CQE_F_FD	/* result is a new fd */
 #define MP_F_BUFFER		MEGAPIPE_CQE_F_BUFFER	/* read: buffer id in new_handle */
 
@@ -93,6 +97,8 @@ struct mp_channel;
 #define MP_FEAT_POLL		MEGAPIPE_FEAT_POLL	/* mp_fd() */
 #define MP_FEAT_BUFFERS		MEGAPIPE_FEAT_BUFFERS	/* mp_provide_buffers() */
 #define MP_FEAT_SOCKOPT		MEGAPIPE_FEAT_SOCKOPT	/* mp_setsockopt() & co */
+#define MP_FEAT_FILES		MEGAPIPE_FEAT_FILES	/* mp_register_file(), mp_poll() */
+#define MP_FEAT_ACCEPT_ADDR	MEGAPIPE_FEAT_ACCEPT_ADDR /* mp_accept_addr() */
 
 /*
  * One completion, as mp_dispatch() hands it out (the layout of struct
@@ -130,12 +136,15 @@ int mp_features(struct mp_channel *mp, struct mp_info *info);
 
 int mp_register(struct mp_channel *mp, int fd, uint64_t cookie,
 		const void *cpuset, size_t cpusetsize);
+int mp_register_file(struct mp_channel *mp, int fd, uint64_t cookie);
 int mp_unregister(struct mp_channel *mp, int handle);
 int mp_export(struct mp_channel *mp, int handle, unsigned int flags);
 int mp_set_cookie(struct mp_channel *mp, int handle, uint64_t cookie);
 
 int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
 	      unsigned int flags);
+int mp_accept_addr(struct mp_channel *mp, int handle, unsigned int count,
+		   unsigned int flags, struct sockaddr_storage *addrs);
 int mp_read(struct mp_channel *mp, int handle, void *buf, size_t len);
 int mp_write(struct mp_channel *mp, int handle, const void *buf, size_t len);
 int mp_writev(struct mp_channel *mp, int handle, const struct iovec *iov,
@@ -144,6 +153,8 @@ int mp_disconnect(struct mp_channel *mp, int handle);
 int mp_connect(struct mp_channel *mp, const struct sockaddr *addr,
 	       socklen_t addrlen, uint64_t cookie);
 int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops);
+int mp_poll(struct mp_channel *mp, int handle, unsigned int events,
+	    unsigned int flags);
 /* since 1.1 */
 int mp_set_user_data(struct mp_channel *mp, uint64_t data);
 int mp_fd(struct mp_channel *mp);

@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -51,9 +53,16 @@
 			 MEGAPIPE_FEAT_CANCEL | MEGAPIPE_FEAT_EXPORT | \
 			 MEGAPIPE_FEAT_WRITEV | MEGAPIPE_FEAT_USER_DATA | \
 			 MEGAPIPE_FEAT_POLL | MEGAPIPE_FEAT_BUFFERS | \
-			 MEGAPIPE_FEAT_SOCKOPT)
+			 MEGAPIPE_FEAT_SOCKOPT | MEGAPIPE_FEAT_FILES | \
+			 MEGAPIPE_FEAT_ACCEPT_ADDR)
 
-enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING };
+/* The events a POLL may wait for, and those it always gets (the device's). */
+#define EP_POLL_EVENTS	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | \
+			 EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | \
+			 EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP)
+#define EP_POLL_ALWAYS	(EPOLLERR | EPOLLHUP)
+
+enum { K_FREE, K_LISTENER, K_CONN, K_CONNECTING, K_FILE };
 
 struct ep_req {
 	struct ep_req *next;
@@ -86,11 +95,12 @@ struct ep_handle {
 	uint8_t closing;	/* DISCONNECT submitted */
 	uint8_t in_registry;
 	uint8_t nonblock_ref;	/* listener: holds a registration in lfl_tab */
+	uint32_t poll_events;	/* K_FILE: what its POLLs wait for, in epoll */
 	int fd;
 	dev_t dev;
 	ino_t ino;
 	uint64_t cookie;
-	struct ep_req *rq, *rq_tail;	/* READs, or ACCEPTs */
+	struct ep_req *rq, *rq_tail;	/* READs, ACCEPTs, or POLLs */
 	struct ep_req *wq, *wq_tail;	/* WRITE/WRITEV/DISCONNECT, or CONNECT */
 };
 
@@ -339,6 +349,7 @@ static struct ep_handle *h_alloc(struct ep_chan *ch, int fd, uint8_t kind,
 	h->closing = 0;
 	h->in_registry = 0;
 	h->nonblock_ref = 0;
+	h->poll_events = 0;
 	h->fd = fd;
 	h->cookie = cookie;
 	h->rq = h->rq_tail = h->wq = h->wq_tail = NULL;
@@ -463,7 +474,16 @@ static void run_accepts(struct ep_chan *ch, struct ep_handle *h)
 		}
 		if (!want_fd || (r->op_flags & MEGAPIPE_ACCEPT_NONBLOCK))
 			flags |= SOCK_NONBLOCK;
-		fd = accept4(h->fd, NULL, NULL, flags);
+		if (r->iov1.iov_base) {
+			/* the request's k-th connection: its address in slot k */
+			struct sockaddr_storage *slot = r->iov1.iov_base;
+			socklen_t sl = sizeof(*slot);
+
+			fd = accept4(h->fd, (struct sockaddr *)(slot + (r->total - r->left)),
+				     &sl, flags);
+		} else {
+			fd = accept4(h->fd, NULL, NULL, flags);
+		}
 		if (fd < 0) {
 			/* a connection that gave up, or a network error: as accept(2) advises, go on */
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
@@ -626,6 +646,12 @@ static unsigned int cancel_rq(struct ep_chan *ch, struct ep_handle *h)
 /* Release a handle's socket and the handle itself. */
 static void h_release(struct ep_chan *ch, struct ep_handle *h)
 {
+	/*
+	 * A file's fd is a dup: epoll forgets it only with the caller's fd
+	 * closed too, so it leaves the set first.
+	 */
+	if (h->kind == K_FILE)
+		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	if (h->owned) {
 		close(h->fd);
 	} else {
@@ -755,6 +781,80 @@ fail:
 	     MEGAPIPE_OP_CONNECT, 0, q->user_data);
 }
 
+/* ---- files and their POLLs (MEGAPIPE_REGISTER_FILE) ------------------------ */
+
+/*
+ * The file's epoll interest is what its POLLs wait for, edge-triggered:
+ * epoll then reports the wakeups that carry one of those events, as the
+ * device's wait entry filters them.
+ */
+static void file_rearm(struct ep_chan *ch, struct ep_handle *h)
+{
+	struct epoll_event ev = { .data.u64 = h->handle };
+	uint32_t events = 0;
+	struct ep_req *r;
+
+	for (r = h->rq; r; r = r->next)
+		events |= r->left;
+	if (events == h->poll_events)
+		return;
+	ev.events = events | EPOLLET;
+	if (!epoll_ctl(ch->epfd, EPOLL_CTL_MOD, h->fd, &ev))
+		h->poll_events = events;
+}
+
+/*
+ * Complete POLL @r if @mask (what the file has) holds its events; a
+ * multishot one stays armed while its next completion can be reserved.
+ * True when it is over (then it was unlinked from the queue by @pp).
+ */
+static bool poll_try(struct ep_chan *ch, struct ep_handle *h,
+		     struct ep_req **pp, uint32_t mask)
+{
+	struct ep_req *r = *pp;
+	uint32_t got = mask & (r->left | EP_POLL_ALWAYS);
+
+	if (!got)
+		return false;
+	if ((r->op_flags & MEGAPIPE_POLL_MULTISHOT) &&
+	    ch->reserved < ch->cq_entries) {
+		ch->reserved++;
+		post(ch, h->cookie, h->handle, MEGAPIPE_NO_HANDLE, (int32_t)got,
+		     MEGAPIPE_OP_POLL, MEGAPIPE_CQE_F_MORE, r->user_data);
+		return false;
+	}
+	*pp = r->next;
+	if (h->rq_tail == r) {
+		h->rq_tail = NULL;
+		if (h->rq)
+			for (h->rq_tail = h->rq; h->rq_tail->next;
+			     h->rq_tail = h->rq_tail->next)
+				;
+	}
+	finish(ch, h, r, (int32_t)got);
+	return true;
+}
+
+/* What poll(2) says the file has now. */
+static uint32_t file_mask(struct ep_handle *h)
+{
+	struct pollfd p = { .fd = h->fd, .events = EP_POLL_EVENTS & 0xffff };
+
+	if (poll(&p, 1, 0) < 0)
+		return 0;
+	return (uint32_t)(unsigned short)p.revents;
+}
+
+static void run_polls(struct ep_chan *ch, struct ep_handle *h, uint32_t mask)
+{
+	struct ep_req **pp = &h->rq;
+
+	while (*pp)
+		if (!poll_try(ch, h, pp, mask))
+			pp = &(*pp)->next;
+	file_rearm(ch, h);
+}
+
 static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
 			       uint32_t mask)
 {
@@ -775,8 +875,11 @@ static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
 		return n;
 	}
 	if (mask & MEGAPIPE_CANCEL_OP(h->kind == K_LISTENER ? MEGAPIPE_OP_ACCEPT :
-							      MEGAPIPE_OP_READ))
+				      h->kind == K_FILE ? MEGAPIPE_OP_POLL :
+							  MEGAPIPE_OP_READ))
 		n += cancel_rq(ch, h);
+	if (h->kind == K_FILE)
+		file_rearm(ch, h);
 	p = &h->wq;
 	while ((r = *p)) {
 		if (r->op == MEGAPIPE_OP_DISCONNECT ||
@@ -892,6 +995,48 @@ static int check_cpumask(const struct megapipe_register *r)
 	return -EINVAL;
 }
 
+/*
+ * A file for POLLs.  The channel keeps its own descriptor of it (a dup),
+ * as the device keeps its own reference: the caller may close its fd.
+ * Refused as the device refuses them: a file epoll cannot wait on
+ * (EPERM), a channel or an io_uring (EINVAL).
+ */
+static int ep_reg_file(struct ep_chan *ch, struct megapipe_register *r)
+{
+	char path[64], link[64];
+	struct ep_handle *h;
+	ssize_t n;
+	int fd, err = 0;
+
+	if (r->cpumask || r->cpumask_len)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = 0;
+		if (!strcmp(link, "anon_inode:[io_uring]") ||
+		    !strcmp(link, MEGAPIPE_DEVICE))
+			return -EINVAL;
+	}
+	fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	h = h_alloc(ch, fd, K_FILE, true, r->cookie, &err);
+	if (!h) {
+		close(fd);
+		return err;
+	}
+	/* no POLL yet: an interest of nothing */
+	err = ep_add(ch, h, EPOLLET);
+	if (err) {
+		h_free(ch, h);
+		close(fd);
+		return err;
+	}
+	r->handle = h->handle;
+	return 0;
+}
+
 static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 {
 	struct ep_chan *ch = mp->be;
@@ -903,10 +1048,13 @@ static int ep_reg(struct mp_channel *mp, struct megapipe_register *r)
 
 	if (!ch->set_up)
 		return -EBADFD;
-	if (r->flags || !resv_zero(r->resv, sizeof(r->resv)) || r->handle)
+	if ((r->flags & ~MEGAPIPE_REGISTER_FILE) ||
+	    !resv_zero(r->resv, sizeof(r->resv)) || r->handle)
 		return -EINVAL;
 	if (fstat(r->fd, &st))
 		return -EBADF;
+	if (r->flags & MEGAPIPE_REGISTER_FILE)
+		return ep_reg_file(ch, r);
 	if (!S_ISSOCK(st.st_mode))
 		return -ENOTSOCK;
 	if (getsockopt(r->fd, SOL_SOCKET, SO_DOMAIN, &val, &len) ||
@@ -972,7 +1120,7 @@ static int ep_unreg(struct mp_channel *mp, struct megapipe_unregister *u)
 	h = h_live(ch, u->handle);
 	if (!h)
 		return -EBADF;
-	if (h->owned)
+	if (h->owned && h->kind != K_FILE)
 		return -EINVAL;
 	if (h->rq || h->wq)
 		return -EBUSY;
@@ -1027,7 +1175,7 @@ static int ep_export(struct mp_channel *mp, struct megapipe_export *e)
 	h = h_live(ch, e->handle);
 	if (!h)
 		return -EBADF;
-	if (!h->owned)
+	if (!h->owned || h->kind == K_FILE)
 		return -EINVAL;
 	if (h->rq || h->wq)
 		return -EBUSY;
@@ -1078,6 +1226,8 @@ static int ep_sockopt(struct mp_channel *mp, struct megapipe_sockopt *o)
 	h = h_get(ch, o->handle);
 	if (!h || h->closing)
 		return -EBADF;
+	if (h->kind == K_FILE)
+		return -EOPNOTSUPP;
 	if (o->cmd >= MEGAPIPE_SOCKOPT_SOCKNAME) {
 		r = o->cmd == MEGAPIPE_SOCKOPT_PEERNAME ?
 			getpeername(h->fd, val, &len) : getsockname(h->fd, val, &len);
@@ -1152,7 +1302,7 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		h = h_live(ch, q->handle);
 		if (!h)
 			return -EBADF;
-		if (h->kind != K_LISTENER || q->addr ||
+		if (h->kind != K_LISTENER ||
 		    (q->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
 		    ((q->op_flags & MEGAPIPE_ACCEPT_NONBLOCK) &&
 		     !(q->op_flags & MEGAPIPE_ACCEPT_FD)) ||
@@ -1202,6 +1352,15 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 			return -EINVAL;
 		break;
 	}
+	case MEGAPIPE_OP_POLL:
+		h = h_live(ch, q->handle);
+		if (!h)
+			return -EBADF;
+		if (h->kind != K_FILE || q->addr || !q->len ||
+		    (q->len & ~EP_POLL_EVENTS) ||
+		    (q->op_flags & ~MEGAPIPE_POLL_MULTISHOT))
+			return -EINVAL;
+		break;
 	case MEGAPIPE_OP_CANCEL:
 		if (q->handle != MEGAPIPE_NO_HANDLE) {
 			h = h_live(ch, q->handle);
@@ -1271,6 +1430,17 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		if (was_empty)
 			run_reads(ch, h);
 		break;
+	case MEGAPIPE_OP_POLL: {
+		struct ep_req **pp = &h->rq;
+
+		q_push(&h->rq, &h->rq_tail, r);
+		/* only this one: the others complete on wakeups */
+		while (*pp != r)
+			pp = &(*pp)->next;
+		poll_try(ch, h, pp, file_mask(h));
+		file_rearm(ch, h);
+		break;
+	}
 	case MEGAPIPE_OP_DISCONNECT:
 		h->closing = 1;
 		/* fall through */
@@ -1314,6 +1484,9 @@ static void on_event(struct ep_chan *ch, uint32_t handle, uint32_t ev)
 		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len))
 			err = errno;
 		finish_connect(ch, h, -err);
+		break;
+	case K_FILE:
+		run_polls(ch, h, ev);
 		break;
 	case K_CONN:
 		if (h->rq && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
@@ -1378,13 +1551,12 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	/*
 	 * Run what the sockets' events allow now, as the device runs its
 	 * ready handles in every call: a call that does not wait (timeout 0,
-	 * the caller polling mp_fd()) makes progress too.
+	 * the caller polling mp_fd()) makes progress too, and so does one
+	 * with no room for completions (they wait in the queue).
 	 */
-	if (s->max_cqes) {
-		n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
-		for (i = 0; i < n; i++)
-			on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
-	}
+	n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
+	for (i = 0; i < n; i++)
+		on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
 	s->completed = copy_out(ch, cqes, s->max_cqes);
 	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
 		return 0;

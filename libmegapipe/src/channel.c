@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -293,8 +294,8 @@ static int need_feature(struct mp_channel *mp, uint64_t feat)
 	return -1;
 }
 
-MP_EXPORT int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
-			unsigned int flags)
+static int queue_accept(struct mp_channel *mp, int handle, unsigned int count,
+			unsigned int flags, struct sockaddr_storage *addrs)
 {
 	struct megapipe_req *r;
 	struct mp_hslot *s;
@@ -312,14 +313,34 @@ MP_EXPORT int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
 	}
 	if ((flags & MP_ACCEPT_FD) && need_feature(mp, MEGAPIPE_FEAT_ACCEPT_FD))
 		return -1;
+	if (addrs && need_feature(mp, MEGAPIPE_FEAT_ACCEPT_ADDR))
+		return -1;
 	r = sq_get(mp, count, false);
 	if (!r || acc_push(s, count))
 		return -1;
 	r->opcode = MEGAPIPE_OP_ACCEPT;
+	r->addr = (uintptr_t)addrs;
 	r->len = count;
 	r->op_flags = flags;
 	sq_commit(mp, s, r, count, NULL);
 	return 0;
+}
+
+MP_EXPORT int mp_accept(struct mp_channel *mp, int handle, unsigned int count,
+			unsigned int flags)
+{
+	return queue_accept(mp, handle, count, flags, NULL);
+}
+
+MP_EXPORT int mp_accept_addr(struct mp_channel *mp, int handle,
+			     unsigned int count, unsigned int flags,
+			     struct sockaddr_storage *addrs)
+{
+	if (!addrs) {
+		errno = EFAULT;
+		return -1;
+	}
+	return queue_accept(mp, handle, count, flags, addrs);
 }
 
 static int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
@@ -333,7 +354,7 @@ static int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
 	s = slot_usable(mp, handle);
 	if (!s)
 		return -1;
-	if (s->listener || !len || len > INT_MAX) {
+	if (s->listener || s->file || !len || len > INT_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -378,7 +399,7 @@ MP_EXPORT int mp_writev(struct mp_channel *mp, int handle,
 	s = slot_usable(mp, handle);
 	if (!s)
 		return -1;
-	if (s->listener || iovcnt <= 0 || (unsigned int)iovcnt > mp->info.max_iov) {
+	if (s->listener || s->file || iovcnt <= 0 || (unsigned int)iovcnt > mp->info.max_iov) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -428,7 +449,7 @@ MP_EXPORT int mp_disconnect(struct mp_channel *mp, int handle)
 	s = slot_usable(mp, handle);
 	if (!s)
 		return -1;
-	if (s->listener) {
+	if (s->listener || s->file) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -511,6 +532,37 @@ MP_EXPORT int mp_cancel(struct mp_channel *mp, int handle, unsigned int ops)
 	r->opcode = MEGAPIPE_OP_CANCEL;
 	r->handle = MEGAPIPE_NO_HANDLE;
 	r->op_flags = ops;
+	sq_commit(mp, s, r, 1, NULL);
+	return 0;
+}
+
+/* The events a POLL may wait for (the kernel's list). */
+#define MP_POLL_EVENTS	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | \
+			 EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | \
+			 EPOLLWRBAND | EPOLLMSG | EPOLLRDHUP)
+
+MP_EXPORT int mp_poll(struct mp_channel *mp, int handle, unsigned int events,
+		      unsigned int flags)
+{
+	struct megapipe_req *r;
+	struct mp_hslot *s;
+
+	if (mp_enter(mp) || need_feature(mp, MEGAPIPE_FEAT_FILES))
+		return -1;
+	s = slot_usable(mp, handle);
+	if (!s)
+		return -1;
+	if (!s->file || !events || (events & ~MP_POLL_EVENTS) ||
+	    (flags & ~MP_POLL_MULTISHOT)) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = sq_get(mp, 1, false);
+	if (!r)
+		return -1;
+	r->opcode = MEGAPIPE_OP_POLL;
+	r->len = events;
+	r->op_flags = flags;
 	sq_commit(mp, s, r, 1, NULL);
 	return 0;
 }
@@ -599,6 +651,41 @@ MP_EXPORT int mp_register(struct mp_channel *mp, int fd, uint64_t cookie,
 		errno = err;
 		return -1;
 	}
+	return reg.handle;
+}
+
+MP_EXPORT int mp_register_file(struct mp_channel *mp, int fd, uint64_t cookie)
+{
+	struct megapipe_register reg = {
+		.fd = fd,
+		.flags = MEGAPIPE_REGISTER_FILE,
+		.cookie = cookie,
+	};
+	struct megapipe_unregister unreg = { 0 };
+	struct mp_hslot *s;
+	int ret;
+
+	if (mp_enter(mp) || need_feature(mp, MEGAPIPE_FEAT_FILES))
+		return -1;
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	ret = mp->ops->reg(mp, &reg);
+	if (ret) {
+		errno = -ret;
+		return -1;
+	}
+	s = slot_new(mp, reg.handle, false, false, cookie);
+	if (!s) {
+		int err = errno;
+
+		unreg.handle = reg.handle;
+		mp->ops->unreg(mp, &unreg);
+		errno = err;
+		return -1;
+	}
+	s->file = 1;
 	return reg.handle;
 }
 
@@ -808,8 +895,9 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		}
 		for (i = 0; i < sub.completed; i++) {
 			cq_push(mp, &mp->fetch[i]);
-			/* an armed READ holds a reservation for its next one too */
-			if (mp->fetch[i].op == MEGAPIPE_OP_READ &&
+			/* an armed READ or POLL holds a reservation for its next one too */
+			if ((mp->fetch[i].op == MEGAPIPE_OP_READ ||
+			     mp->fetch[i].op == MEGAPIPE_OP_POLL) &&
 			    (mp->fetch[i].flags & MEGAPIPE_CQE_F_MORE))
 				mp->owed++;
 		}
@@ -1106,7 +1194,7 @@ MP_EXPORT int mp_read_multishot(struct mp_channel *mp, int handle,
 	if (!s)
 		return -1;
 	/* one group per handle: its completions name buffers of that group */
-	if (s->listener || !group_get(mp, group) ||
+	if (s->listener || s->file || !group_get(mp, group) ||
 	    (s->buf_group != MP_NO_GROUP && s->buf_group != group)) {
 		errno = EINVAL;
 		return -1;
@@ -1189,6 +1277,8 @@ static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
 	case MEGAPIPE_OP_READ:
 		if (c->flags & MEGAPIPE_CQE_F_BUFFER)
 			buf_out(mp, s, c);
+		/* fall through */
+	case MEGAPIPE_OP_POLL:
 		if (s && !(c->flags & MEGAPIPE_CQE_F_MORE))
 			s->busy--;
 		break;

@@ -66,6 +66,7 @@ extern const struct mp_backend_ops mp_epoll_ops;
 struct mp_hslot {
 	uint32_t handle;	/* full value; MEGAPIPE_NO_HANDLE: free slot */
 	uint8_t listener;
+	uint8_t file;		/* mp_register_file(): polls only */
 	uint8_t lw;		/* lightweight: no fd of the caller's */
 	uint8_t closing;	/* disconnect queued: no more requests */
 	uint8_t cookie_dirty;	/* next request carries SET_COOKIE */

@@ -104,7 +104,7 @@ static void t_refusals(void)
 	reg.resv[1] = 1;
 	T_ASSERT(ops->reg(&ch, &reg) == -EINVAL, "register resv");
 	reg.resv[1] = 0;
-	reg.flags = 1;
+	reg.flags = 2;	/* 1 is MEGAPIPE_REGISTER_FILE */
 	T_ASSERT(ops->reg(&ch, &reg) == -EINVAL, "register flags");
 	reg.flags = 0;
 	reg.cpumask_len = 8;

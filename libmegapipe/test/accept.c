@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Accept: counts, MORE, order of accept requests, fds on request. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -122,9 +123,68 @@ static void t_lightweight_unregister(void)
 	T_OK();
 }
 
+static void t_peer_address(void)
+{
+	struct mp_channel *mp = t_channel(64);
+	struct sockaddr_storage peers[3];
+	struct sockaddr_in addr, local;
+	struct mp_completion c;
+	socklen_t len;
+	int lfd = t_listener(&addr), lh, i, cl[3];
+
+	T_BEGIN("mp_accept_addr: each connection's peer address in its slot, in order");
+	if (!t_has(MP_FEAT_ACCEPT_ADDR, t_name)) {
+		close(lfd);
+		mp_destroy(mp);
+		return;
+	}
+	lh = mp_register(mp, lfd, 1, NULL, 0);
+	T_ASSERT(lh >= 0, "register: %s", strerror(errno));
+	memset(peers, 0xa5, sizeof(peers));
+	T_CALL(mp_accept_addr(mp, lh, 3, 0, peers));
+	for (i = 0; i < 3; i++) {
+		cl[i] = t_client(&addr);
+		T_ASSERT(cl[i] >= 0, "client");
+		T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_ACCEPT && c.result == 0,
+			 "accept %d: %d", i, c.result);
+		len = sizeof(local);
+		T_ASSERT(!getsockname(cl[i], (struct sockaddr *)&local, &len), "getsockname");
+		T_ASSERT(peers[i].ss_family == AF_INET &&
+			 ((struct sockaddr_in *)&peers[i])->sin_port == local.sin_port &&
+			 ((struct sockaddr_in *)&peers[i])->sin_addr.s_addr ==
+			 local.sin_addr.s_addr, "slot %d: family %d port %u, the client's %u",
+			 i, peers[i].ss_family,
+			 ntohs(((struct sockaddr_in *)&peers[i])->sin_port),
+			 ntohs(local.sin_port));
+	}
+	T_ASSERT(((unsigned char *)&peers[2])[sizeof(peers[2]) - 1] == 0xa5,
+		 "past the address, the slot is untouched");
+	T_ERRNO(mp_accept_addr(mp, lh, 1, 0, NULL), EFAULT);
+	for (i = 0; i < 3; i++)
+		close(cl[i]);
+	mp_destroy(mp);
+	close(lfd);
+	T_OK();
+
+	T_BEGIN("mp_accept_addr: an unwritable slot ends the accept with EFAULT");
+	mp = t_channel(64);
+	lfd = t_listener(&addr);
+	lh = mp_register(mp, lfd, 1, NULL, 0);
+	T_ASSERT(lh >= 0, "register");
+	T_CALL(mp_accept_addr(mp, lh, 2, 0, (struct sockaddr_storage *)(uintptr_t)4096));
+	cl[0] = t_client(&addr);
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_ACCEPT && c.result == -EFAULT &&
+		 !(c.flags & MP_F_MORE), "result %d flags %#x", c.result, c.flags);
+	close(cl[0]);
+	mp_destroy(mp);
+	close(lfd);
+	T_OK();
+}
+
 int main(void)
 {
 	t_count();
+	t_peer_address();
 	t_backlog_and_order();
 	t_accept_fd();
 	t_lightweight_unregister();

@@ -621,6 +621,10 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 		q->opcode = MEGAPIPE_OP_ACCEPT;
 		q->len = 1 + rn(s, 4);
 		q->op_flags = rn(s, 3) ? 0 : rn(s, 4);	/* FD, NONBLOCK, both */
+		/* peer addresses into the pool, or where nothing is mapped */
+		if (chance(s, 20))
+			q->addr = (uintptr_t)pick_buf(s, q->len *
+						      sizeof(struct sockaddr_storage));
 		if (r->rd_n >= FZ_Q)
 			q->opcode = 0, p->must_refuse = true;
 	} else if (d < 45) {

@@ -49,6 +49,12 @@ readelf -d "$so" | grep -q 'SONAME.*\[libmegapipe\.so\.1\]' || fail "soname"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.0.*mp_dispatch' || fail "symbol version LIBMEGAPIPE_1.0"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.1.*mp_set_user_data' || fail "symbol version LIBMEGAPIPE_1.1"
 objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.2.*mp_setsockopt' || fail "symbol version LIBMEGAPIPE_1.2"
+objdump -T "$so" | grep -q 'LIBMEGAPIPE_1\.3.*mp_poll' || fail "symbol version LIBMEGAPIPE_1.3"
+# the header's version is the library's
+v=$(sed -n 's/^VERSION[[:space:]]*:= *//p' "$lib/Makefile")
+hmaj=$(sed -n 's/^#define LIBMEGAPIPE_VERSION_MAJOR[[:space:]]*//p' "$lib/include/megapipe.h")
+hmin=$(sed -n 's/^#define LIBMEGAPIPE_VERSION_MINOR[[:space:]]*//p' "$lib/include/megapipe.h")
+[ "${v%.*}" = "$hmaj.$hmin" ] || fail "header says $hmaj.$hmin, the library is $v"
 if objdump -T "$so" | awk '$2 == "g" && $4 == ".text"' | grep -v ' mp_' | grep -q .; then
 	fail "exported symbols other than mp_*"
 fi

@@ -13,21 +13,46 @@
 #include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/net.h>
+#include <linux/audit.h>
 #include <linux/socket.h>
+#include <linux/uaccess.h>
 #include <net/sock.h>
 
 #include "megapipe.h"
 
 int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
 {
-	if (r->addr ||
-	    (r->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
+	if ((r->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
 	    ((r->op_flags & MEGAPIPE_ACCEPT_NONBLOCK) &&
 	     !(r->op_flags & MEGAPIPE_ACCEPT_FD)) ||
 	    !r->len || r->len > ch->cq_entries)
 		return -EINVAL;
+	/* the peer addresses: one struct sockaddr_storage per connection */
+	if (r->addr && !access_ok(u64_to_user_ptr(r->addr),
+				  (size_t)r->len * sizeof(struct sockaddr_storage)))
+		return -EFAULT;
 	*need = r->len;
 	return 0;
+}
+
+/*
+ * The peer address of @sock into the ACCEPT's slot for its connection
+ * number @k, as accept(2) gives it (audited as accept(2) audits it).
+ */
+static int mp_accept_addr(struct mp_req *req, struct socket *sock, u32 k)
+{
+	struct sockaddr_storage ss;
+	void __user *slot;
+	int len, err;
+
+	len = READ_ONCE(sock->ops)->getname(sock, (struct sockaddr *)&ss, 1);
+	if (len < 0)
+		return len;
+	err = audit_sockaddr(len, &ss);
+	if (err)
+		return err;
+	slot = u64_to_user_ptr(req->addr + (u64)k * sizeof(ss));
+	return copy_to_user(slot, &ss, len) ? -EFAULT : 0;
 }
 
 int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
@@ -92,6 +117,18 @@ static int mp_accept_one(struct mp_handle *h, struct mp_req *req)
 		goto out_fd;
 	}
 got_it:
+	/* as accept(2): an address that cannot be written loses the connection */
+	if (req->addr) {
+		err = mp_accept_addr(req, newsock ? newsock :
+				     sock_from_file(newfile), req->done);
+		if (err) {
+			if (newfile)
+				fput(newfile);
+			else
+				mp_lw_release(newsock);
+			goto out_fd;
+		}
+	}
 	nh = mp_handle_new(ch, newfile, newsock, false, want_fd, &err);
 	if (!nh) {
 		if (newfile)
@@ -111,6 +148,7 @@ got_it:
 		flags |= MEGAPIPE_CQE_F_FD;
 	}
 	req->len--;
+	req->done++;		/* connections taken: the next address slot */
 	if (req->len)
 		flags |= MEGAPIPE_CQE_F_MORE;
 	mp_req_complete(req, want_fd ? fd : 0, nh->id, flags);

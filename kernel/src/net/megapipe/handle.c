@@ -163,7 +163,7 @@ struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 	h->id = ch->slots[i].gen << MEGAPIPE_HANDLE_INDEX_BITS | i;
 	h->file = file;
 	h->sock = file ? sock_from_file(file) : sock;
-	h->sk = h->sock->sk;
+	h->sk = h->sock ? h->sock->sk : NULL;
 	h->listener = listener;
 	h->fd_backed = fd_backed;
 	INIT_LIST_HEAD(&h->sock_node);
@@ -402,6 +402,10 @@ static void mp_handle_detach(struct mp_handle *h)
 {
 	u32 i;
 
+	if (h->is_file) {
+		mp_file_detach(h);
+		return;
+	}
 	if (!h->wait.head)
 		return;
 	remove_wait_queue(h->wait.head, &h->wait.entry);
@@ -493,6 +497,10 @@ void mp_handle_run(struct mp_handle *h)
 		mp_connect_run(h);
 		return;
 	}
+	if (h->is_file) {
+		mp_poll_run(h);
+		return;
+	}
 	if (h->listener) {
 		mp_accept_run(h);
 		return;
@@ -573,6 +581,38 @@ static int mp_copy_cpumask(struct mp_handle *h,
 	return err;
 }
 
+/* MEGAPIPE_REGISTER_FILE: any pollable file, for POLLs (poll.c). */
+static long mp_register_file(struct mp_chan *ch,
+			     const struct megapipe_register *reg,
+			     struct file *file, u32 __user *uhandle)
+{
+	struct mp_handle *h;
+	int err = 0;
+
+	if (reg->cpumask || !mp_file_allowed(file, &err)) {
+		fput(file);
+		return err ? err : -EINVAL;
+	}
+	h = mp_handle_new(ch, file, NULL, false, true, &err);
+	if (!h) {
+		fput(file);
+		return err;
+	}
+	/* not a socket to the channel, even if it is one */
+	h->sock = NULL;
+	h->sk = NULL;
+	h->is_file = true;
+	err = mp_file_attach(h);
+	if (!err && put_user(h->id, uhandle))
+		err = -EFAULT;
+	if (err) {
+		mp_handle_free(h);	/* drops the file reference */
+		return err;
+	}
+	h->cookie = reg->cookie;
+	return 0;
+}
+
 long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg)
 {
 	struct megapipe_register reg;
@@ -584,7 +624,7 @@ long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg)
 
 	if (copy_from_user(&reg, arg, sizeof(reg)))
 		return -EFAULT;
-	if (reg.flags || reg.resv[0] || reg.resv[1] ||
+	if ((reg.flags & ~MEGAPIPE_REGISTER_FILE) || reg.resv[0] || reg.resv[1] ||
 	    !reg.cpumask != !reg.cpumask_len ||
 	    reg.cpumask_len % sizeof(u64) ||
 	    reg.cpumask_len > MEGAPIPE_CPUMASK_MAX_BYTES)
@@ -592,6 +632,8 @@ long mp_register(struct mp_chan *ch, struct megapipe_register __user *arg)
 	file = fget(reg.fd);
 	if (!file)
 		return -EBADF;
+	if (reg.flags & MEGAPIPE_REGISTER_FILE)
+		return mp_register_file(ch, &reg, file, &arg->handle);
 	sock = sock_from_file(file);
 	if (!sock) {
 		err = -ENOTSOCK;

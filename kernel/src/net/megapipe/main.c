@@ -207,7 +207,7 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 			h = mp_handle_get(ch, r->handle);
 		if (!h)
 			return -EBADF;
-		if (def->needs_handle && def->on_listener != h->listener)
+		if (def->needs_handle && !(def->takes & mp_handle_kind(h)))
 			return -EINVAL;
 	}
 	if (!mp_cq_reserve(ch, need))
@@ -614,6 +614,11 @@ static void mp_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "handles:\t%u\n", ch->nlive);
 	for (i = 0; i < ch->nslots; i++) {
 		h = ch->slots[i].h;
+		if (h && h->is_file) {
+			seq_printf(m, "handle:\t%#x\tfile:\t%pD\n", h->id,
+				   h->file);
+			continue;
+		}
 		if (!h || !h->sk->sk_socket)
 			continue;
 		seq_printf(m, "handle:\t%#x\tino:\t%lu\t%s\n", h->id,
@@ -622,6 +627,14 @@ static void mp_show_fdinfo(struct seq_file *m, struct file *file)
 			   h->fd_backed ? "connection" : "lightweight");
 	}
 	mutex_unlock(&ch->lock);
+}
+
+static const struct file_operations mp_fops;
+
+/* Is @file a channel?  (A channel must not hold one: poll.c, scm.c.) */
+bool megapipe_is_channel(const struct file *file)
+{
+	return file->f_op == &mp_fops;
 }
 
 static const struct file_operations mp_fops = {

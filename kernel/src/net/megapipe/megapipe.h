@@ -41,7 +41,8 @@ struct mm_struct;
 				 MEGAPIPE_FEAT_EXPORT | MEGAPIPE_FEAT_WRITEV | \
 				 MEGAPIPE_FEAT_USER_DATA | MEGAPIPE_FEAT_POLL | \
 				 MEGAPIPE_FEAT_RING | MEGAPIPE_FEAT_BUFFERS | \
-				 MEGAPIPE_FEAT_SOCKOPT | \
+				 MEGAPIPE_FEAT_SOCKOPT | MEGAPIPE_FEAT_FILES | \
+				 MEGAPIPE_FEAT_ACCEPT_ADDR | \
 				 (IS_ENABLED(CONFIG_TCP_PERCORE_LISTEN) ? \
 				  MEGAPIPE_FEAT_PERCORE_LISTEN : 0))
 
@@ -121,17 +122,20 @@ struct mp_handle {
 	/* sk_prot when hooked: a ULP or sockmap since may hold data elsewhere */
 	const struct proto *prot;
 	struct mp_wait wait;		/* a connection's; a listener's first */
-	struct mp_wait *waits;		/* a per-core listener's others */
+	/* a per-core listener's others; a file's queues (poll.c) */
+	struct mp_wait *waits;
 	u32 nwaits;
+	u32 poll_events;		/* a file's: what its POLLs wait for */
 	u32 naccepts;			/* ACCEPTs pending (read by the waker) */
 	bool listener;
+	bool is_file;			/* MEGAPIPE_REGISTER_FILE: POLLs only */
 	bool fd_backed;			/* the caller has an fd of it */
 	bool closing;			/* DISCONNECT submitted */
 	bool connecting;		/* its CONNECT runs: no request names it */
 	cpumask_var_t cpus;		/* listeners */
 	struct list_head sock_node;	/* in mp_chan.listeners, or cached */
 	struct list_head ready_node;	/* in mp_chan.ready */
-	struct list_head accepts, reads, writes;
+	struct list_head accepts, reads, writes;	/* a file's POLLs: reads */
 	u32 pending;			/* requests not completed */
 };
 
@@ -144,17 +148,27 @@ struct mp_req {
 	u64 user_data;		/* returned in each of its completions */
 	u16 buf_group;		/* READ with MEGAPIPE_READ_BUFFER */
 	u32 len;		/* bytes; ACCEPT: connections still to take */
-	u32 done;		/* bytes written so far */
+	u32 done;		/* bytes written so far; ACCEPT: connections */
 	struct iovec *iov;	/* WRITEV: the kernel's copy */
 	u32 nr_iov;
 	const struct cred *cred;	/* ACCEPT: its submitter's */
 };
 
+/* The kinds of handle (mp_opdef.takes). */
+#define MP_H_CONN	0x1
+#define MP_H_LISTENER	0x2
+#define MP_H_FILE	0x4
+
+static inline u8 mp_handle_kind(const struct mp_handle *h)
+{
+	return h->is_file ? MP_H_FILE : h->listener ? MP_H_LISTENER : MP_H_CONN;
+}
+
 /* The opcode table (opdef.c), as io_uring's. */
 struct mp_opdef {
 	const char *name;
 	bool needs_handle;	/* else MEGAPIPE_NO_HANDLE allowed */
-	bool on_listener;	/* only on listeners; else only on connections */
+	u8 takes;		/* MP_H_*: the handles it is for */
 	bool set_cookie;	/* MEGAPIPE_REQ_F_SET_COOKIE allowed */
 	/* check the opcode's fields; completions it reserves */
 	int (*prep)(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
@@ -241,6 +255,18 @@ u32 mp_connect_cancel_all(struct mp_chan *ch);
 int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
+
+/* poll.c */
+bool mp_file_allowed(struct file *file, int *err);
+int mp_file_attach(struct mp_handle *h);
+void mp_file_detach(struct mp_handle *h);
+int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
+		   const struct megapipe_req *r);
+void mp_poll_run(struct mp_handle *h);
+
+/* main.c */
+#include <linux/megapipe.h>	/* megapipe_is_channel() */
 
 /* kbuf.c */
 struct mp_bufring;

@@ -127,6 +127,9 @@ long mp_sockopt(struct mp_chan *ch, struct megapipe_sockopt __user *arg)
 	h = mp_handle_get(ch, o.handle);
 	if (!h)
 		return -EBADF;
+	/* a file's handle only polls, even when the file is a socket */
+	if (h->is_file)
+		return -EOPNOTSUPP;
 	sock = h->file ? sock_from_file(h->file) : h->sock;
 	if (!sock)
 		return -EBADF;

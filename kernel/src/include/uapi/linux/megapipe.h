@@ -37,9 +37,9 @@
  * kernel.megapipe_group, 2 nobody; else open() fails with EPERM.
  *
  * A channel belongs to the process (address space) and fd table that
- * opened it: every ioctl from another process (after fork() or
- * SCM_RIGHTS), or from a thread that unshared its fd table, fails with
- * EPERM.  A request runs with the credentials of the thread that
+ * opened it: every ioctl from another process (after fork()), or from a
+ * thread that unshared its fd table, fails with EPERM; SCM_RIGHTS
+ * refuses to pass a channel fd (EINVAL, as for an io_uring).  A request runs with the credentials of the thread that
  * submitted it, whichever thread's SUBMIT runs it, and the sockets it
  * makes are that thread's, as socket(2) and accept(2) would make them
  * (netfilter's owner match, nft meta skuid/skgid, nflog/nfqueue).  A
@@ -101,6 +101,8 @@
 #define MEGAPIPE_FEAT_POLL		0x200ULL /* the channel fd is pollable */
 #define MEGAPIPE_FEAT_BUFFERS		0x400ULL /* buffer rings, multishot READ */
 #define MEGAPIPE_FEAT_SOCKOPT		0x800ULL /* MEGAPIPE_IOC_SOCKOPT */
+#define MEGAPIPE_FEAT_FILES		0x1000ULL /* MEGAPIPE_REGISTER_FILE, OP_POLL */
+#define MEGAPIPE_FEAT_ACCEPT_ADDR	0x2000ULL /* ACCEPT's @addr: peer addresses */
 
 /*
  * @abi_version:	out: MEGAPIPE_ABI_VERSION of the kernel
@@ -201,6 +203,10 @@ struct megapipe_ring {
 /* ---- MEGAPIPE_IOC_REGISTER / _UNREGISTER: sockets in, handles out ------- */
 
 #define MEGAPIPE_CPUMASK_MAX_BYTES	1024	/* 8192 CPUs */
+#define MEGAPIPE_FILE_MAX_QUEUES	4	/* see MEGAPIPE_REGISTER_FILE */
+
+/* megapipe_register.flags */
+#define MEGAPIPE_REGISTER_FILE		0x1U /* any pollable fd, for POLL */
 
 /*
  * @fd:		in: a TCP socket (IPv4 or IPv6) in the caller's fd table,
@@ -355,7 +361,15 @@ struct megapipe_sockopt {
  *		The new handle's cookie is 0 until set
  *		(MEGAPIPE_REQ_F_SET_COOKIE).  The first error (e.g. -EMFILE)
  *		ends the request; connections that gave up before being
- *		accepted are skipped silently.
+ *		accepted are skipped silently.  @addr: 0, or
+ *		(MEGAPIPE_FEAT_ACCEPT_ADDR) a user pointer to @len struct
+ *		sockaddr_storage: the peer address of the request's i-th
+ *		connection (its i-th completion, from 0) is written to
+ *		element i before that completion is posted, as accept(2)
+ *		writes it (audited likewise; a sockaddr_in or sockaddr_in6,
+ *		the rest of the element untouched).  An element that cannot
+ *		be written loses its connection, as in accept(2), and ends
+ *		the request with -EFAULT.
  * READ		@addr/@len: a buffer (@len 1..INT_MAX).  Completes once at
  *		least one byte is there: @result bytes read, 0 at end of
  *		stream (every later read too), -ECONNRESET etc.
@@ -401,13 +415,32 @@ struct megapipe_sockopt {
  * CANCEL	@handle: the handle whose pending requests to cancel, or
  *		MEGAPIPE_NO_HANDLE for the channel's pending CONNECTs.
  *		@op_flags: mask of MEGAPIPE_CANCEL_OP(opcode) of ACCEPT, READ,
- *		WRITE, WRITEV, CONNECT; 0 means all of these.  Requests
+ *		WRITE, WRITEV, CONNECT, POLL; 0 means all of these.  Requests
  *		submitted before it on the handle and still pending
  *		complete with -ECANCELED (a write with bytes already queued:
  *		with that partial count), each before the CANCEL's own
  *		completion, whose @result is how many were cancelled.  A
  *		handle with a DISCONNECT queued takes it too; the DISCONNECT
  *		then runs if no write is left before it, completing after.
+ * POLL	@handle: a handle of MEGAPIPE_REGISTER_FILE (MEGAPIPE_FEAT_FILES).
+ *		@len: the events to wait for, EPOLLIN, EPOLLOUT, EPOLLPRI,
+ *		EPOLLRDHUP and the other bits of <linux/eventpoll.h> below
+ *		EPOLLEXCLUSIVE (EPOLLERR and EPOLLHUP are always reported);
+ *		@op_flags: 0 or MEGAPIPE_POLL_MULTISHOT.  Completes with
+ *		@result the events of @len (and EPOLLERR, EPOLLHUP) the file
+ *		has, as poll(2) reports them, once it has some: at
+ *		submission if they are there, else when the file wakes its
+ *		waiters with one of them.  It only waits: reading or
+ *		writing the fd is the caller's.  With MEGAPIPE_POLL_MULTISHOT
+ *		it stays armed and completes again (MEGAPIPE_CQE_F_MORE)
+ *		each time the file wakes its waiters with one of the events
+ *		and has them, as an EPOLLET epoll reports, until a CANCEL, or
+ *		a completion that finds no completion-queue room for the next
+ *		one (that last one comes without MEGAPIPE_CQE_F_MORE).  A
+ *		file whose wait queue dies before it (signalfd's, when the
+ *		process that made it is gone) ends its POLLs: -ECANCELED.
+ *		Another thread wakes a channel by writing to an eventfd the
+ *		channel polls.
  *
  * Ordering: per handle, reads complete in submission order and so do
  * writes (WRITE, WRITEV, DISCONNECT).  After a write completes short or
@@ -421,7 +454,8 @@ struct megapipe_sockopt {
 #define MEGAPIPE_OP_DISCONNECT		5
 #define MEGAPIPE_OP_CONNECT		6
 #define MEGAPIPE_OP_CANCEL		7
-#define MEGAPIPE_OP_LAST		MEGAPIPE_OP_CANCEL
+#define MEGAPIPE_OP_POLL		8
+#define MEGAPIPE_OP_LAST		MEGAPIPE_OP_POLL
 
 /* megapipe_req.flags, for every opcode but CONNECT and CANCEL. */
 #define MEGAPIPE_REQ_F_SET_COOKIE	0x1U /* handle's cookie = @cookie first */
@@ -434,13 +468,17 @@ struct megapipe_sockopt {
 #define MEGAPIPE_READ_BUFFER		0x1U /* into a buffer of @buf_group */
 #define MEGAPIPE_READ_MULTISHOT		0x2U /* with _BUFFER: stays armed */
 
+/* megapipe_req.op_flags of POLL (MEGAPIPE_FEAT_FILES). */
+#define MEGAPIPE_POLL_MULTISHOT		0x1U /* stays armed */
+
 /* megapipe_req.op_flags of CANCEL. */
 #define MEGAPIPE_CANCEL_OP(op)		(1U << (op))
 #define MEGAPIPE_CANCEL_ALL		(MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_ACCEPT) | \
 					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_READ) | \
 					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_WRITE) | \
 					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_WRITEV) | \
-					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT))
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_CONNECT) | \
+					 MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_POLL))
 
 /*
  * One request.  Fields an opcode does not use must be zero.
@@ -449,9 +487,12 @@ struct megapipe_sockopt {
  * @resv0:	zero
  * @flags:	MEGAPIPE_REQ_F_*
  * @handle:	the target handle (MEGAPIPE_NO_HANDLE for CONNECT)
- * @addr:	user pointer: buffer, iovec array or sockaddr
- * @len:	bytes, iovec count, sockaddr length, or accept count
- * @op_flags:	MEGAPIPE_ACCEPT_*, MEGAPIPE_READ_* or MEGAPIPE_CANCEL_OP() mask
+ * @addr:	user pointer: buffer, iovec array, sockaddr, or ACCEPT's
+ *		peer addresses
+ * @len:	bytes, iovec count, sockaddr length, accept count, or POLL's
+ *		events
+ * @op_flags:	MEGAPIPE_ACCEPT_*, MEGAPIPE_READ_*, MEGAPIPE_POLL_* or a
+ *		MEGAPIPE_CANCEL_OP() mask
  * @cookie:	with MEGAPIPE_REQ_F_SET_COOKIE, or CONNECT's new cookie
  * @user_data:	any value, returned in each of the request's completions
  *		(megapipe_cqe.user_data); MEGAPIPE_FEAT_USER_DATA (a kernel
@@ -479,7 +520,7 @@ struct megapipe_req {
 
 /* ---- completions -------------------------------------------------------- */
 
-#define MEGAPIPE_CQE_F_MORE		0x1U /* the ACCEPT goes on */
+#define MEGAPIPE_CQE_F_MORE		0x1U /* the ACCEPT, READ or POLL goes on */
 /* ACCEPT: @result is a new fd, @new_handle is fd-backed */
 #define MEGAPIPE_CQE_F_FD		0x2U
 /* READ: the data is in the buffer whose id is @new_handle */
@@ -492,7 +533,7 @@ struct megapipe_req {
  * @handle:	the request's handle (MEGAPIPE_NO_HANDLE for CONNECT)
  * @new_handle:	ACCEPT/CONNECT: the new handle; a READ with
  *		MEGAPIPE_CQE_F_BUFFER: the buffer's id; else MEGAPIPE_NO_HANDLE
- * @result:	bytes, accepted fd, count, 0, or -errno
+ * @result:	bytes, accepted fd, count, POLL's events, 0, or -errno
  * @opcode:	the request's MEGAPIPE_OP_*
  * @resv0:	zero
  * @flags:	MEGAPIPE_CQE_F_*
