@@ -999,7 +999,7 @@ static int check_cpumask(const struct megapipe_register *r)
  * A file for POLLs.  The channel keeps its own descriptor of it (a dup),
  * as the device keeps its own reference: the caller may close its fd.
  * Refused as the device refuses them: a file epoll cannot wait on
- * (EPERM), a channel or an io_uring (EINVAL).
+ * (EPERM), a channel, an io_uring or an epoll set (EINVAL).
  */
 static int ep_reg_file(struct ep_chan *ch, struct megapipe_register *r)
 {
@@ -1015,6 +1015,7 @@ static int ep_reg_file(struct ep_chan *ch, struct megapipe_register *r)
 	if (n > 0) {
 		link[n] = 0;
 		if (!strcmp(link, "anon_inode:[io_uring]") ||
+		    !strcmp(link, "anon_inode:[eventpoll]") ||
 		    !strcmp(link, MEGAPIPE_DEVICE))
 			return -EINVAL;
 	}

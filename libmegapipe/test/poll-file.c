@@ -289,6 +289,12 @@ static void t_refused(void)
 	T_ERRNO(mp_register_file(mp, -1, 0), EBADF);
 	T_ERRNO(mp_register_file(mp, 1000000, 0), EBADF);
 	T_ERRNO(mp_register_file(mp, mp_fd(mp), 0), EINVAL);
+	{
+		int ep = epoll_create1(EPOLL_CLOEXEC);
+
+		T_ERRNO(mp_register_file(mp, ep, 0), EINVAL);
+		close(ep);
+	}
 	T_ASSERT(!t_pair(mp, &lh, &h, &cfd, 0), "a connection");
 	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	fh = mp_register_file(mp, efd, 0);

@@ -8,7 +8,7 @@
  *    off, the pending POLL ends with -ECANCELED, and unregistering or
  *    closing the channel later touches nothing freed (KASAN watches);
  *  - what may not be held: the channel itself, another channel, an
- *    io_uring (EINVAL), a file without poll (EPERM), and a channel fd in
+ *    io_uring, an epoll set (EINVAL), a file without poll (EPERM), and a channel fd in
  *    SCM_RIGHTS on a Unix socket a channel holds (EINVAL: no cycle);
  *  - a file handle takes POLLs only; sockets' opcodes and SOCKOPT refuse
  *    it; fdinfo names its file;
@@ -210,6 +210,12 @@ TEST_F(poll, refused_files)
 		EXPECT_EQ(EINVAL, errno);
 		close(ring);
 	}
+	/* an epoll set may watch the channel: a wakeup loop */
+	fd = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, mp_reg_file(self->ch, fd, 0));
+	EXPECT_EQ(EINVAL, errno);
+	close(fd);
 	fd = mkstemp(path);
 	ASSERT_LE(0, fd);
 	unlink(path);

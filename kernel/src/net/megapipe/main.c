@@ -672,6 +672,8 @@ static int __init mp_init(void)
 	BUILD_BUG_ON(MP_MAX_HANDLES > (1U << MEGAPIPE_HANDLE_INDEX_BITS));
 	BUILD_BUG_ON(MEGAPIPE_OP_LAST >= 32);
 
+	if (mp_caches_init())
+		return -ENOMEM;
 	register_sysctl_init("kernel", mp_sysctls);
 	return misc_register(&mp_misc);
 }

@@ -193,6 +193,8 @@ int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max, u32 __user *ucount, u32 base);
 
 /* handle.c */
+extern struct kmem_cache *mp_handle_cachep, *mp_req_cachep;
+int mp_caches_init(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
 void mp_handle_cache_free(struct mp_chan *ch);

@@ -101,7 +101,7 @@ struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r)
 		ch->nr_req_cache--;
 		memset(req, 0, sizeof(*req));
 	} else {
-		req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
+		req = kmem_cache_zalloc(mp_req_cachep, GFP_KERNEL_ACCOUNT);
 		if (!req)
 			return NULL;
 	}
@@ -128,7 +128,7 @@ void mp_req_free(struct mp_req *req)
 		ch->nr_req_cache++;
 		return;
 	}
-	kfree(req);
+	kmem_cache_free(mp_req_cachep, req);
 }
 
 /* The channel goes away: free its cached requests. */
@@ -137,7 +137,7 @@ void mp_req_cache_free(struct mp_chan *ch)
 	struct mp_req *req, *tmp;
 
 	list_for_each_entry_safe(req, tmp, &ch->req_cache, node)
-		kfree(req);
+		kmem_cache_free(mp_req_cachep, req);
 	INIT_LIST_HEAD(&ch->req_cache);
 	ch->nr_req_cache = 0;
 }

@@ -34,7 +34,10 @@
  * Files a channel may hold.  Not one that can hold the channel in turn:
  * another channel, or an io_uring (whose registered files can): nothing
  * would ever free such a cycle.  (A Unix socket cannot carry a channel:
- * SCM_RIGHTS refuses channel fds, as it refuses io_uring's.)
+ * SCM_RIGHTS refuses channel fds, as it refuses io_uring's.)  Nor an
+ * epoll set: it may watch the channel's fd, and its wakeup, forwarded
+ * synchronously, would then wake the channel's pollers from within their
+ * own wakeup (epoll's loop check cannot see through a channel).
  */
 bool mp_file_allowed(struct file *file, int *err)
 {
@@ -42,7 +45,8 @@ bool mp_file_allowed(struct file *file, int *err)
 		*err = -EPERM;
 		return false;
 	}
-	if (megapipe_is_channel(file) || io_is_uring_fops(file)) {
+	if (megapipe_is_channel(file) || io_is_uring_fops(file) ||
+	    file_is_epoll(file)) {
 		*err = -EINVAL;
 		return false;
 	}

@@ -39,11 +39,12 @@
  * A channel belongs to the process (address space) and fd table that
  * opened it: every ioctl from another process (after fork()), or from a
  * thread that unshared its fd table, fails with EPERM; SCM_RIGHTS
- * refuses to pass a channel fd (EINVAL, as for an io_uring).  A request runs with the credentials of the thread that
- * submitted it, whichever thread's SUBMIT runs it, and the sockets it
- * makes are that thread's, as socket(2) and accept(2) would make them
- * (netfilter's owner match, nft meta skuid/skgid, nflog/nfqueue).  A
- * channel lives until its last fd is closed: a fork()ed child that keeps
+ * refuses to pass a channel fd (EINVAL, as for an io_uring).  A request
+ * runs with the credentials of the thread that submitted it, whichever
+ * thread's SUBMIT runs it, and the sockets it makes are that thread's, as
+ * socket(2) and accept(2) would make them (netfilter's owner match, nft
+ * meta skuid/skgid, nflog/nfqueue).  A channel lives until its last fd
+ * is closed: a fork()ed child that keeps
  * the fd keeps the channel's sockets (libmegapipe opens it O_CLOEXEC).
  * A channel holds at most RLIMIT_NOFILE handles (EMFILE).
  *
@@ -213,7 +214,19 @@ struct megapipe_ring {
  *		listening or connected.  The channel takes its own reference;
  *		the fd stays the caller's, who must not do I/O on it nor
  *		close it while it is registered.
- * @flags:	in: 0 (none defined)
+ * @flags:	in: 0, or MEGAPIPE_REGISTER_FILE (MEGAPIPE_FEAT_FILES):
+ *		@fd is any file that supports poll (a timerfd, eventfd,
+ *		signalfd, pipe, UDP or Unix socket, a TCP socket too), and
+ *		the handle takes MEGAPIPE_OP_POLL requests only.  The
+ *		channel holds its own reference to the file, as for a
+ *		socket; the caller keeps using its fd as it likes (a POLL
+ *		only waits).  Refused: a file without poll (EPERM, as
+ *		epoll_ctl(2)); a channel or an io_uring (EINVAL: one could
+ *		hold the other, a reference cycle nothing would free); an
+ *		epoll set (EINVAL: it may watch the channel, a wakeup
+ *		loop); a file whose poll names no wait queue or more than
+ *		MEGAPIPE_FILE_MAX_QUEUES (EOPNOTSUPP: a POLL on it could
+ *		never be woken).  No cpumask.
  * @cookie:	in: carried by every completion of the handle
  * @cpumask:	in: user pointer to a CPU bitmap (listeners only; 0: all
  *		CPUs): an array of __u64, CPU n is bit n % 64 of word n / 64
@@ -423,9 +436,10 @@ struct megapipe_sockopt {
  *		handle with a DISCONNECT queued takes it too; the DISCONNECT
  *		then runs if no write is left before it, completing after.
  * POLL	@handle: a handle of MEGAPIPE_REGISTER_FILE (MEGAPIPE_FEAT_FILES).
- *		@len: the events to wait for, EPOLLIN, EPOLLOUT, EPOLLPRI,
- *		EPOLLRDHUP and the other bits of <linux/eventpoll.h> below
- *		EPOLLEXCLUSIVE (EPOLLERR and EPOLLHUP are always reported);
+ *		@len: the events to wait for: EPOLLIN, EPOLLPRI, EPOLLOUT,
+ *		EPOLLRDNORM, EPOLLRDBAND, EPOLLWRNORM, EPOLLWRBAND,
+ *		EPOLLMSG, EPOLLRDHUP (EPOLLERR and EPOLLHUP are always
+ *		reported);
  *		@op_flags: 0 or MEGAPIPE_POLL_MULTISHOT.  Completes with
  *		@result the events of @len (and EPOLLERR, EPOLLHUP) the file
  *		has, as poll(2) reports them, once it has some: at
