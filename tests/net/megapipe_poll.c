@@ -341,6 +341,49 @@ TEST_F(poll, release_many)
 }
 
 /*
+ * A multishot POLL holds one reservation at a time: with a queue of 4 and
+ * nothing reaped, wakeups 1-3 post with MORE, the 4th finds no room for a
+ * next one and posts the last, later ones nothing.
+ */
+TEST_F(poll, multishot_queue_full)
+{
+	struct megapipe_cqe c[16];
+	struct megapipe_req r;
+	struct megapipe_submit out;
+	int ch4, efd, h, i;
+	__u64 one = 1;
+
+	ch4 = mp_open(4);
+	ASSERT_LE(0, ch4);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_LE(0, efd);
+	h = mp_reg_file(ch4, efd, 5);
+	ASSERT_LE(0, h);
+	poll_req(&r, h, EPOLLIN, MEGAPIPE_POLL_MULTISHOT);
+	ASSERT_EQ(0, mp_sub(ch4, &r, 1, NULL, 0, 0, 0, &out));
+	ASSERT_EQ(1, out.submitted);
+	for (i = 0; i < 10; i++) {
+		ASSERT_EQ(8, write(efd, &one, 8));
+		/* runs the marked handle, takes no completion */
+		ASSERT_EQ(0, mp_sub(ch4, NULL, 0, NULL, 0, 0, 0, &out));
+	}
+	ASSERT_EQ(0, mp_sub(ch4, NULL, 0, c, 16, 0, 0, &out));
+	ASSERT_EQ(4, out.completed);
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(MEGAPIPE_OP_POLL, c[i].opcode);
+		EXPECT_EQ(EPOLLIN, c[i].result);
+		EXPECT_EQ(i < 3 ? MEGAPIPE_CQE_F_MORE : 0, c[i].flags) TH_LOG("completion %d", i);
+	}
+	/* over: more wakeups post nothing, and the handle can leave */
+	ASSERT_EQ(8, write(efd, &one, 8));
+	ASSERT_EQ(0, mp_sub(ch4, NULL, 0, c, 16, 0, 0, &out));
+	EXPECT_EQ(0, out.completed);
+	EXPECT_EQ(0, mp_unreg(ch4, h));
+	close(efd);
+	close(ch4);
+}
+
+/*
  * Churn: POLLs (one-shot and multishot, IN and OUT), CANCELs, reads,
  * unregisters and re-registers of 16 eventfds, with a thread writing to
  * them all the while, so that wakeups race with every step.  Each

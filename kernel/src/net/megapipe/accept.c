@@ -120,7 +120,7 @@ got_it:
 	/* as accept(2): an address that cannot be written loses the connection */
 	if (req->addr) {
 		err = mp_accept_addr(req, newsock ? newsock :
-				     sock_from_file(newfile), req->done);
+				     sock_from_file(newfile), req->accepted);
 		if (err) {
 			if (newfile)
 				fput(newfile);
@@ -148,7 +148,7 @@ got_it:
 		flags |= MEGAPIPE_CQE_F_FD;
 	}
 	req->len--;
-	req->done++;		/* connections taken: the next address slot */
+	req->accepted++;	/* the next connection's address slot */
 	if (req->len)
 		flags |= MEGAPIPE_CQE_F_MORE;
 	mp_req_complete(req, want_fd ? fd : 0, nh->id, flags);

@@ -148,7 +148,8 @@ struct mp_req {
 	u64 user_data;		/* returned in each of its completions */
 	u16 buf_group;		/* READ with MEGAPIPE_READ_BUFFER */
 	u32 len;		/* bytes; ACCEPT: connections still to take */
-	u32 done;		/* bytes written so far; ACCEPT: connections */
+	u32 done;		/* bytes written so far */
+	u32 accepted;		/* ACCEPT: connections taken so far */
 	struct iovec *iov;	/* WRITEV: the kernel's copy */
 	u32 nr_iov;
 	const struct cred *cred;	/* ACCEPT: its submitter's */

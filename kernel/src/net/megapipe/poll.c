@@ -15,6 +15,8 @@
  * POLLFREE, upon which an entry leaves its queue and forgets it, and is
  * otherwise removed under RCU, as epoll and io_uring do.
  */
+#include <linux/fs.h>
+#include <linux/uaccess.h>
 #include <linux/eventpoll.h>
 #include <linux/file.h>
 #include <linux/io_uring.h>
