@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mp_server: the channel server skeleton of mp-echo, kv-mp and mp-http:
+ * a thread per --threads pinned to its CPU of --cpus, a channel per thread
+ * (on the device's shared-memory rings where it has them), the one
+ * listener registered in each with its thread's CPU, accepts kept armed,
+ * per-connection state by handle index, reads (multishot from a buffer
+ * ring where the channel has MP_FEAT_BUFFERS), each reply written in full
+ * before more input is taken, disconnects, and the stop (srv_run()'s
+ * eventfd, polled in the channel) and "ready"/"stats" lines of
+ * bench/servers.  A protocol plugs in with struct mps_proto: bytes in,
+ * what to write, whether to close.
+ */
+#ifndef MP_SERVER_H
+#define MP_SERVER_H
+
+#include <stddef.h>
+
+#include "server_common.h"
+
+/* What follows the reply. */
+enum mps_next {
+	MPS_READ,	/* write the reply (if any), then read on */
+	MPS_AGAIN,	/* write the reply, then call input() again, new input or not */
+	MPS_CLOSE,	/* write the reply (if any), then close */
+};
+
+struct mps_reply {
+	const void *data;	/* valid until the next input() or close() */
+	size_t len;
+	enum mps_next next;
+};
+
+struct mps_proto {
+	size_t state_size;	/* per-connection state, zeroed before open() */
+	/* A new connection (optional).  Non-zero: refuse it (an error). */
+	int (*open)(void *state, struct srv_thread *t);
+	/*
+	 * Input: take what it can of [data, data + len) and fill *r (zeroed
+	 * before the call).  Returns the bytes taken, or -1 for a protocol
+	 * error (counted; the connection is dropped).  Bytes not taken are
+	 * offered again, followed by what arrives next, once the reply is
+	 * written: a protocol that takes less than all must reply, or bound
+	 * what it leaves (an incomplete request).  Never called while the
+	 * previous reply is being written, so it may reuse its memory.
+	 */
+	long (*input)(void *state, struct srv_thread *t, const char *data,
+		      size_t len, struct mps_reply *r);
+	/* The connection is gone (optional): free what open() and input() took. */
+	void (*close)(void *state, struct srv_thread *t);
+};
+
+/*
+ * Take the skeleton's own options out of argv and return the new argc:
+ * --copy (the channel's copy transport instead of shared-memory rings, as
+ * MEGAPIPE_RING=0) and --single (one read at a time even where multishot
+ * reads exist).  To compare them.
+ */
+int mps_options(int argc, char **argv);
+
+/*
+ * Listen on --addr/--port and serve @proto until SIGINT/SIGTERM, with the
+ * output contract of bench/servers (srv_run()); "<design>: backend
+ * kernel|epoll" on stderr.
+ */
+void mps_run(const struct srv_opts *o, const struct mps_proto *proto);
+
+#endif
