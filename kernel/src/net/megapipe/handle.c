@@ -525,7 +525,8 @@ void mp_handle_run(struct mp_handle *h)
 	}
 	/* reads first: the write side may free the handle (DISCONNECT) */
 	mp_read_run(h);
-	mp_write_run(h);
+	if (mp_write_ready(h))
+		mp_write_run(h);
 }
 
 /*

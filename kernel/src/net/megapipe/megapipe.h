@@ -239,6 +239,7 @@ int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 		    const struct megapipe_req *r);
 void mp_read_run(struct mp_handle *h);
+bool mp_write_ready(struct mp_handle *h);
 bool mp_write_run(struct mp_handle *h);
 
 int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r,

@@ -17,6 +17,7 @@
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <net/sock.h>
+#include <net/tcp_states.h>
 
 #include "megapipe.h"
 
@@ -244,6 +245,39 @@ static int mp_send(struct socket *sock, struct mp_req *req)
 		req->done += ret;
 	}
 	return 0;
+}
+
+/*
+ * May the head write make progress now?  A DISCONNECT may; a write when
+ * the socket has room as poll(2) says it (EPOLLOUT: a third of the send
+ * buffer free), or an error or shutdown to report.  A stalled write is
+ * not retried on every wakeup of its socket (data arriving, an ACK that
+ * frees nothing): TCP takes a few bytes into its last segment each time,
+ * which would make how much of the write is queued when it is cancelled
+ * depend on unrelated events, and differ from the epoll backend, which
+ * retries on EPOLLOUT.  As tcp_poll(), SOCK_NOSPACE is set before the
+ * second look, so that the room freed later wakes the handle.
+ */
+bool mp_write_ready(struct mp_handle *h)
+{
+	struct mp_req *req = list_first_entry_or_null(&h->writes, struct mp_req,
+						      node);
+	struct sock *sk = h->sk;
+
+	if (!req)
+		return false;
+	if (req->opcode == MEGAPIPE_OP_DISCONNECT || READ_ONCE(sk->sk_err) ||
+	    (READ_ONCE(sk->sk_shutdown) & SEND_SHUTDOWN) ||
+	    !((1 << READ_ONCE(sk->sk_state)) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT)) ||
+	    READ_ONCE(sk->sk_prot) != h->prot)
+		return true;
+	if (__sk_stream_is_writeable(sk, 1))
+		return true;
+	sk_set_bit(SOCKWQ_ASYNC_NOSPACE, sk);
+	set_bit(SOCK_NOSPACE, &sk->sk_socket->flags);
+	/* pairs with tcp_check_space(): it sees the bit, or this the room */
+	smp_mb__after_atomic();
+	return __sk_stream_is_writeable(sk, 1);
 }
 
 /*
