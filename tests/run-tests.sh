@@ -42,6 +42,7 @@ fi
 for t in "$here"/scripts/*.sh; do
 	[ -x "$t" ] && tests+=("scripts/$(basename "$t" .sh)|$here/..|$t")
 done
+base=("${tests[@]}")
 # Second pass: with per-core listen on in the initial netns (mode 1: plain
 # listeners get clones, SO_REUSEPORT ones are left alone; new namespaces
 # copy it), every test that does not set the mode itself runs again: the
@@ -63,6 +64,18 @@ if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
 			continue ;;
 		esac
 		tests+=("${e%%|*}[percore]|${e#*|}")
+	done
+fi
+# Third pass: the upstream selftests and the example servers with Receive
+# Flow Deliver on in the initial netns (net.ipv4.tcp_rfd=1; new namespaces
+# copy it): connect() picks other ports and replies are steered, and
+# nothing else may change.
+rfd_sysctl=/proc/sys/net/ipv4/tcp_rfd
+if [ "${MP_RFD_PASS:-1}" = 1 ] && [ -w "$rfd_sysctl" ]; then
+	for e in "${base[@]}"; do
+		case ${e%%|*} in
+		upstream/* | scripts/servers) tests+=("${e%%|*}[rfd]|${e#*|}") ;;
+		esac
 	done
 fi
 # MP_TESTS (a regex) selects tests by name.
@@ -90,6 +103,10 @@ for e in "${tests[@]}"; do
 	case $name in
 	*"[percore]") echo 1 > "$pcl_sysctl" ;;
 	*) [ -w "${pcl_sysctl:-/nonexistent}" ] && echo 0 > "$pcl_sysctl" ;;
+	esac
+	case $name in
+	*"[rfd]") echo 1 > "$rfd_sysctl" ;;
+	*) [ -w "${rfd_sysctl:-/nonexistent}" ] && echo 0 > "$rfd_sysctl" ;;
 	esac
 	(cd "$cwd" && timeout -k 10 "$per_test_timeout" $cmd) > "$log" 2>&1
 	rc=$?

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Receive Flow Deliver (RFD), the active half.
+ *
+ * A connection that a server opens (a proxy to its backend) is cheapest
+ * when its replies are processed on the CPU that opened it.  With
+ * net.ipv4.tcp_rfd on, connect() on CPU c first tries the local ports
+ * that encode c, port p encoding CPU (p >> 1) % nr_cpu_ids, and falls
+ * back to any free port (counted) when none of them is free.  Where RPS
+ * decides, a TCP packet whose destination port lies in the namespace's
+ * ip_local_port_range, is not one of its ip_local_reserved_ports and is
+ * not a bare SYN is handed to the CPU that its port encodes, if that CPU
+ * is online; every other packet is left to RPS/RFS as before.
+ *
+ * The decision needs only the packet's headers, so it works on any
+ * device, with or without an RPS map: turning the sysctl on enables the
+ * RPS hook (rps_needed).  A port's CPU never changes while the CPU stays
+ * online, so the packets of a flow are delivered in order.
+ *
+ * The counters, per namespace and per CPU, are in /proc/net/tcp_rfd.
+ */
+
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/proc_fs.h>
+#include <linux/reciprocal_div.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <linux/tcp.h>
+#include <net/inet_rfd.h>
+#include <net/ip.h>
+#include <net/netns/generic.h>
+#include <net/rps.h>
+
+DEFINE_STATIC_KEY_FALSE(inet_rfd_key);
+
+/* Per netns, per CPU; unsigned long as the SNMP MIB counters. */
+struct rfd_stats {
+	unsigned long ports;	 /* connect() got a port of its CPU */
+	unsigned long fallbacks; /* connect() found none free: any port */
+	unsigned long steered;	 /* packet sent on to its port's CPU */
+	unsigned long local;	 /* packet already on its port's CPU */
+	unsigned long offline;	 /* its port's CPU offline: left to RPS */
+};
+
+struct rfd_net {
+	u8 sysctl_rfd;		/* net.ipv4.tcp_rfd */
+	struct rfd_stats __percpu *stats;
+	struct ctl_table_header *sysctl_hdr;
+};
+
+static unsigned int rfd_net_id __read_mostly;
+static struct reciprocal_value rfd_ncpus __read_mostly;
+
+/* Serialises the sysctl's writers with each other and with the keys. */
+static DEFINE_MUTEX(rfd_mutex);
+
+static struct rfd_net *rfd_net(const struct net *net)
+{
+	return net_generic(net, rfd_net_id);
+}
+
+/* The CPU that port pair @pair (port >> 1) encodes. */
+static u32 rfd_pair_cpu(u32 pair)
+{
+	return pair - nr_cpu_ids * reciprocal_divide(pair, rfd_ncpus);
+}
+
+int __inet_rfd_connect_cpu(const struct net *net)
+{
+	if (!READ_ONCE(rfd_net(net)->sysctl_rfd))
+		return -1;
+	return raw_smp_processor_id();
+}
+
+/*
+ * 0 if @port encodes @cpu, else how far the first port of the next pair
+ * that encodes @cpu is.
+ */
+u32 inet_rfd_port_skip(int port, int cpu)
+{
+	u32 pair = (u32)port >> 1;
+	u32 have = rfd_pair_cpu(pair);
+
+	if (have == cpu)
+		return 0;
+	/* the pairs between, then back to the first port of the pair */
+	if (cpu > have)
+		return 2 * (cpu - have) - (port & 1);
+	return 2 * (cpu + nr_cpu_ids - have) - (port & 1);
+}
+
+void inet_rfd_count_port(const struct net *net, bool encoded)
+{
+	struct rfd_stats __percpu *stats = rfd_net(net)->stats;
+
+	if (encoded)
+		this_cpu_inc(stats->ports);
+	else
+		this_cpu_inc(stats->fallbacks);
+}
+
+/* The TCP header of an IPv4 or IPv6 packet at skb->data, or NULL. */
+static const struct tcphdr *rfd_tcp_header(struct sk_buff *skb,
+					   struct tcphdr *buf)
+{
+	unsigned int thoff;
+
+	switch (skb->protocol) {
+	case htons(ETH_P_IP): {
+		const struct iphdr *iph;
+		struct iphdr _iph;
+
+		iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
+		if (!iph || iph->version != 4 || iph->ihl < 5 ||
+		    iph->protocol != IPPROTO_TCP || ip_is_fragment(iph))
+			return NULL;
+		thoff = iph->ihl * 4;
+		break;
+	}
+	case htons(ETH_P_IPV6): {
+		const struct ipv6hdr *ip6h;
+		struct ipv6hdr _ip6h;
+
+		/* Extension headers: left to RPS. */
+		ip6h = skb_header_pointer(skb, 0, sizeof(_ip6h), &_ip6h);
+		if (!ip6h || ip6h->version != 6 ||
+		    ip6h->nexthdr != IPPROTO_TCP)
+			return NULL;
+		thoff = sizeof(*ip6h);
+		break;
+	}
+	default:
+		return NULL;
+	}
+	return skb_header_pointer(skb, thoff, sizeof(*buf), buf);
+}
+
+int __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb)
+{
+	struct net *net = dev_net(dev);
+	struct rfd_net *rn = rfd_net(net);
+	const struct tcphdr *th;
+	struct tcphdr _th;
+	int low, high, port;
+	u32 cpu;
+
+	if (!READ_ONCE(rn->sysctl_rfd))
+		return -1;
+	th = rfd_tcp_header(skb, &_th);
+	/* A bare SYN opens a passive connection: not ours to place. */
+	if (!th || (th->syn && !th->ack))
+		return -1;
+	port = ntohs(th->dest);
+	inet_get_local_port_range(net, &low, &high);
+	if (port < low || port > high || inet_is_local_reserved_port(net, port))
+		return -1;
+	cpu = rfd_pair_cpu(port >> 1);
+	if (unlikely(!cpu_online(cpu))) {
+		this_cpu_inc(rn->stats->offline);
+		return -1;
+	}
+	if (cpu == smp_processor_id())
+		this_cpu_inc(rn->stats->local);
+	else
+		this_cpu_inc(rn->stats->steered);
+	return cpu;
+}
+
+/* Under rfd_mutex: a namespace turns RFD on (@on) or off. */
+static void rfd_keys(bool on)
+{
+	if (on) {
+		static_branch_inc(&rps_needed);
+		static_branch_inc(&inet_rfd_key);
+	} else {
+		static_branch_dec(&inet_rfd_key);
+		static_branch_dec(&rps_needed);
+	}
+}
+
+static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
+		      size_t *lenp, loff_t *ppos)
+{
+	u8 *valp = table->data;
+	struct ctl_table tmp = *table;
+	u8 val;
+	int ret;
+
+	mutex_lock(&rfd_mutex);
+	val = *valp;
+	tmp.data = &val;
+	ret = proc_dou8vec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (write && !ret && val != *valp) {
+		/* The keys before the value on, after it off. */
+		if (val)
+			rfd_keys(true);
+		WRITE_ONCE(*valp, val);
+		if (!val)
+			rfd_keys(false);
+	}
+	mutex_unlock(&rfd_mutex);
+	return ret;
+}
+
+/* /proc/net/tcp_rfd: this namespace's counters, a row per CPU. */
+static int rfd_seq_show(struct seq_file *seq, void *v)
+{
+	struct rfd_net *rn = rfd_net(seq_file_single_net(seq));
+	u64 sum[5] = {};
+	int cpu, i;
+
+	seq_puts(seq, "cpu ports fallbacks steered local offline\n");
+	for_each_possible_cpu(cpu) {
+		const struct rfd_stats *s = per_cpu_ptr(rn->stats, cpu);
+		unsigned long v[5] = {
+			READ_ONCE(s->ports), READ_ONCE(s->fallbacks),
+			READ_ONCE(s->steered), READ_ONCE(s->local),
+			READ_ONCE(s->offline),
+		};
+
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
+			   v[0], v[1], v[2], v[3], v[4]);
+		for (i = 0; i < 5; i++)
+			sum[i] += v[i];
+	}
+	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
+		   sum[0], sum[1], sum[2], sum[3], sum[4]);
+	return 0;
+}
+
+static struct ctl_table rfd_sysctl_table[] = {
+	{
+		.procname	= "tcp_rfd",
+		.maxlen		= sizeof(u8),
+		.mode		= 0644,
+		.proc_handler	= rfd_sysctl,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_ONE,
+	},
+};
+
+static int __net_init rfd_net_init(struct net *net)
+{
+	struct rfd_net *rn = rfd_net(net);
+	struct ctl_table *table = rfd_sysctl_table;
+
+	rn->stats = alloc_percpu_gfp(struct rfd_stats, GFP_KERNEL_ACCOUNT);
+	if (!rn->stats)
+		return -ENOMEM;
+	if (!net_eq(net, &init_net)) {
+		table = kmemdup(table, sizeof(rfd_sysctl_table), GFP_KERNEL);
+		if (!table)
+			goto err;
+	}
+	table[0].data = &rn->sysctl_rfd;
+	rn->sysctl_hdr = register_net_sysctl_sz(net, "net/ipv4", table,
+						ARRAY_SIZE(rfd_sysctl_table));
+	if (!rn->sysctl_hdr)
+		goto err_table;
+	if (!proc_create_net_single("tcp_rfd", 0444, net->proc_net,
+				    rfd_seq_show, NULL))
+		goto err_sysctl;
+
+	/* A new namespace starts with the initial namespace's setting. */
+	if (!net_eq(net, &init_net)) {
+		mutex_lock(&rfd_mutex);
+		if (READ_ONCE(rfd_net(&init_net)->sysctl_rfd)) {
+			rfd_keys(true);
+			WRITE_ONCE(rn->sysctl_rfd, 1);
+		}
+		mutex_unlock(&rfd_mutex);
+	}
+	return 0;
+
+err_sysctl:
+	unregister_net_sysctl_table(rn->sysctl_hdr);
+err_table:
+	if (!net_eq(net, &init_net))
+		kfree(table);
+err:
+	free_percpu(rn->stats);
+	return -ENOMEM;
+}
+
+static void __net_exit rfd_net_exit(struct net *net)
+{
+	struct rfd_net *rn = rfd_net(net);
+	const struct ctl_table *table = rn->sysctl_hdr->ctl_table_arg;
+
+	remove_proc_entry("tcp_rfd", net->proc_net);
+	unregister_net_sysctl_table(rn->sysctl_hdr);
+	if (!net_eq(net, &init_net))
+		kfree(table);
+	mutex_lock(&rfd_mutex);
+	if (rn->sysctl_rfd)
+		rfd_keys(false);
+	mutex_unlock(&rfd_mutex);
+	free_percpu(rn->stats);
+}
+
+static struct pernet_operations rfd_net_ops = {
+	.init	= rfd_net_init,
+	.exit	= rfd_net_exit,
+	.id	= &rfd_net_id,
+	.size	= sizeof(struct rfd_net),
+};
+
+static int __init inet_rfd_init(void)
+{
+	rfd_ncpus = reciprocal_value(nr_cpu_ids);
+	return register_pernet_subsys(&rfd_net_ops);
+}
+fs_initcall(inet_rfd_init);

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rfd: Receive Flow Deliver for active connections (net.ipv4.tcp_rfd).
+ * Each test runs in a network namespace of its own with the sysctl on
+ * (unless it says otherwise):
+ *
+ *  - rfd.encodes_cpu: connect() on every CPU we may run on gets local
+ *    ports that encode that CPU ((port >> 1) % nr_cpu_ids), IPv4, IPv6
+ *    and v4-mapped; /proc/net/tcp_rfd counts them, no fallback.
+ *  - rfd.fallback: with IP_LOCAL_PORT_RANGE of 8 ports, connect() takes
+ *    the CPU's own ports first, then the others (counted as fallbacks),
+ *    then fails with EADDRNOTAVAIL, as without RFD.
+ *  - rfd.off_counts_nothing: with the sysctl off nothing is counted.
+ *  - rfd.steers_replies: on loopback a packet is processed on the CPU that
+ *    sends it; with RFD on, every reply to a connection made on CPU c is
+ *    processed on c (SO_INCOMING_CPU after each), with it off on the
+ *    sender's CPU.
+ *  - rfd.veth: the same across a veth pair into a second namespace (the
+ *    server's), each reply checked.
+ *  - rfd.channel_connect: a /dev/megapipe CONNECT submitted on CPU c gets a
+ *    port of c (the server sees it as the peer's port).
+ *  - rfd_hotplug.owner_offline: the CPU a port encodes goes offline: its
+ *    packets are left to RPS (counted) and still arrive; back online, they
+ *    go to it again.
+ *  - sysctl: only 0 and 1; a new namespace starts with the initial one's
+ *    value.
+ */
+#include <pthread.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "megapipe_lib.h"
+
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE	51
+#endif
+
+#define RFD_SYSCTL	"/proc/sys/net/ipv4/tcp_rfd"
+#define RFD_PROC	"/proc/net/tcp_rfd"
+#define MAX_CPUS	16
+#define ROUNDS		8
+
+struct rfd_counters {
+	long long ports, fallbacks, steered, local, offline;
+};
+
+/* The "all" row of /proc/net/tcp_rfd; 0 or -1. */
+static int rfd_read(struct rfd_counters *c)
+{
+	char line[256];
+	FILE *f = fopen(RFD_PROC, "re");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "all %lld %lld %lld %lld %lld", &c->ports,
+			   &c->fallbacks, &c->steered, &c->local,
+			   &c->offline) == 5)
+			ret = 0;
+	fclose(f);
+	return ret;
+}
+
+/* nr_cpu_ids: one more than the last possible CPU. */
+static int nr_cpu_ids(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	char buf[256], *p;
+	long last = -1;
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* "0-3" or "0,2-5": the number after the last separator */
+	p = buf + strlen(buf);
+	while (p > buf && p[-1] != '-' && p[-1] != ',')
+		p--;
+	last = strtol(p, NULL, 10);
+	return (int)last + 1;
+}
+
+static int port_cpu(int port, int ncpu_ids)
+{
+	return (port >> 1) % ncpu_ids;
+}
+
+static int port_range(int *low, int *high)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fscanf(f, "%d %d", low, high) == 2 ? 0 : -1;
+	fclose(f);
+	return ret;
+}
+
+/* Where a test socket connects: loopback of family, or v4-mapped. */
+enum { V4, V6, V4MAPPED };
+
+static socklen_t dst_addr(int kind, uint16_t port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_storage v4;
+
+	if (kind == V6)
+		return lib_lo_addr(AF_INET6, port, ss);
+	lib_lo_addr(AF_INET, port, &v4);
+	if (kind == V4) {
+		memcpy(ss, &v4, sizeof(v4));
+		return sizeof(struct sockaddr_in);
+	}
+	lib_addr_as(AF_INET6, &v4, ss);
+	return sizeof(struct sockaddr_in6);
+}
+
+/* A socket of the kind's family, with IP_LOCAL_PORT_RANGE if @range. */
+static int dial(int kind, uint16_t port, uint32_t range)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = dst_addr(kind, port, &ss);
+	int fd = socket(kind == V4 ? AF_INET : AF_INET6,
+			SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if ((range && setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range,
+				 sizeof(range))) ||
+	    connect(fd, (struct sockaddr *)&ss, len)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+FIXTURE(rfd) {
+	int cpus[MAX_CPUS];
+	int n;
+	int ncpu_ids;
+	int low, high;
+	int l;		/* listener on LIB_PORT (below the local range) */
+};
+
+FIXTURE_VARIANT(rfd) {
+	int kind;
+};
+
+FIXTURE_VARIANT_ADD(rfd, ipv4) { .kind = V4 };
+FIXTURE_VARIANT_ADD(rfd, ipv6) { .kind = V6 };
+FIXTURE_VARIANT_ADD(rfd, v4mapped) { .kind = V4MAPPED };
+
+FIXTURE_SETUP(rfd)
+{
+	self->l = -1;
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	self->ncpu_ids = nr_cpu_ids();
+	ASSERT_LT(0, self->ncpu_ids);
+	if (lib_netns_enter()) {
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	ASSERT_EQ(0, lib_raise_nofile(1024));
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1)) {
+		TH_LOG("%s: %s", RFD_SYSCTL, strerror(errno));
+	}
+	ASSERT_EQ(0, port_range(&self->low, &self->high));
+	ASSERT_GT(self->low, LIB_PORT);
+	self->l = lib_listener(variant->kind == V6 ? AF_INET6 : AF_INET,
+			       LIB_PORT, 512, 0);
+	ASSERT_LE(0, self->l);
+}
+
+FIXTURE_TEARDOWN(rfd)
+{
+	if (self->l >= 0)
+		close(self->l);
+}
+
+TEST_F(rfd, encodes_cpu)
+{
+	int k = 16, i, j, port, fds[16];
+	struct rfd_counters a, b;
+
+	ASSERT_EQ(0, rfd_read(&a));
+	for (i = 0; i < self->n; i++) {
+		ASSERT_EQ(0, lib_pin(self->cpus[i]));
+		for (j = 0; j < k; j++) {
+			fds[j] = dial(variant->kind, LIB_PORT, 0);
+			ASSERT_LE(0, fds[j]) {
+				TH_LOG("connect #%d on cpu %d: %s", j,
+				       self->cpus[i], strerror(errno));
+			}
+			port = lib_sock_port(fds[j]);
+			ASSERT_LE(self->low, port);
+			ASSERT_GE(self->high, port);
+			EXPECT_EQ(self->cpus[i], port_cpu(port, self->ncpu_ids)) {
+				TH_LOG("connect on cpu %d got port %d (cpu %d of %d)",
+				       self->cpus[i], port,
+				       port_cpu(port, self->ncpu_ids),
+				       self->ncpu_ids);
+			}
+		}
+		for (j = 0; j < k; j++)
+			close(fds[j]);
+	}
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_EQ(k * self->n, b.ports - a.ports);
+	EXPECT_EQ(0, b.fallbacks - a.fallbacks);
+}
+
+TEST_F(rfd, fallback)
+{
+	int lo = 41000, width = 8, cpu = self->cpus[0], enc = 0, i, port;
+	uint32_t range = (uint32_t)(lo + width - 1) << 16 | lo;
+	struct rfd_counters a, b;
+	int fds[8];
+
+	for (i = lo; i < lo + width; i++)
+		enc += port_cpu(i, self->ncpu_ids) == cpu;
+	ASSERT_EQ(0, lib_pin(cpu));
+	ASSERT_EQ(0, rfd_read(&a));
+	for (i = 0; i < width; i++) {
+		fds[i] = dial(variant->kind, LIB_PORT, range);
+		ASSERT_LE(0, fds[i]) {
+			TH_LOG("connect #%d of %d: %s", i, width, strerror(errno));
+		}
+		port = lib_sock_port(fds[i]);
+		ASSERT_LE(lo, port);
+		ASSERT_GT(lo + width, port);
+		/* first every port of ours, then the others */
+		EXPECT_EQ(i < enc, port_cpu(port, self->ncpu_ids) == cpu) {
+			TH_LOG("connect #%d got port %d (cpu %d), %d ports are cpu %d's",
+			       i, port, port_cpu(port, self->ncpu_ids), enc, cpu);
+		}
+	}
+	/* the range is full: as without RFD */
+	EXPECT_EQ(-1, dial(variant->kind, LIB_PORT, range));
+	EXPECT_EQ(EADDRNOTAVAIL, errno);
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_EQ(enc, b.ports - a.ports);
+	/* each connect that found none of ours free, the failed one too */
+	EXPECT_EQ(width - enc + 1, b.fallbacks - a.fallbacks);
+	for (i = 0; i < width; i++)
+		close(fds[i]);
+}
+
+TEST_F(rfd, off_counts_nothing)
+{
+	struct rfd_counters a, b;
+	int i, fd, a_fd;
+	char buf[64] = "x";
+
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
+	ASSERT_EQ(0, lib_sysctl_read(RFD_SYSCTL));
+	ASSERT_EQ(0, rfd_read(&a));
+	for (i = 0; i < 8; i++) {
+		fd = dial(variant->kind, LIB_PORT, 0);
+		ASSERT_LE(0, fd);
+		a_fd = accept(self->l, NULL, NULL);
+		ASSERT_LE(0, a_fd);
+		ASSERT_EQ(sizeof(buf), write(a_fd, buf, sizeof(buf)));
+		ASSERT_EQ(sizeof(buf), read(fd, buf, sizeof(buf)));
+		close(a_fd);
+		close(fd);
+	}
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_EQ(0, b.ports - a.ports);
+	EXPECT_EQ(0, b.fallbacks - a.fallbacks);
+	EXPECT_EQ(0, b.steered - a.steered);
+	EXPECT_EQ(0, b.local - a.local);
+}
+
+/*
+ * Ping-pong between a client socket @c, used on @ccpu, and the server end
+ * @s, written on @scpu; after each reply, the CPU that processed it.
+ * Returns how many of ROUNDS replies were processed on @want, or -1.
+ */
+static int replies_on(int c, int ccpu, int s, int scpu, int want)
+{
+	char buf[64];
+	int r, cpu, hits = 0;
+	socklen_t len;
+
+	memset(buf, 'r', sizeof(buf));
+	for (r = 0; r < ROUNDS; r++) {
+		if (lib_pin(scpu) || write(s, buf, sizeof(buf)) != sizeof(buf))
+			return -1;
+		if (lib_pin(ccpu) || read(c, buf, sizeof(buf)) != sizeof(buf))
+			return -1;
+		len = sizeof(cpu);
+		if (getsockopt(c, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len))
+			return -1;
+		hits += cpu == want;
+	}
+	return hits;
+}
+
+TEST_F(rfd, steers_replies)
+{
+	int ccpu, scpu, c, s, on;
+	struct rfd_counters a, b;
+
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ccpu = self->cpus[0];
+	scpu = self->cpus[1];
+	for (on = 1; on >= 0; on--) {
+		ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, on));
+		ASSERT_EQ(0, lib_pin(ccpu));
+		c = dial(variant->kind, LIB_PORT, 0);
+		ASSERT_LE(0, c);
+		s = accept(self->l, NULL, NULL);
+		ASSERT_LE(0, s);
+		ASSERT_EQ(0, rfd_read(&a));
+		/* on loopback, off: processed where sent */
+		EXPECT_EQ(ROUNDS, replies_on(c, ccpu, s, scpu, on ? ccpu : scpu)) {
+			TH_LOG("tcp_rfd=%d: replies sent on cpu %d to a port of cpu %d",
+			       on, scpu, ccpu);
+		}
+		ASSERT_EQ(0, rfd_read(&b));
+		if (on) {
+			EXPECT_LE(ROUNDS, b.steered - a.steered);
+		} else {
+			EXPECT_EQ(0, b.steered - a.steered);
+		}
+		close(s);
+		close(c);
+	}
+}
+
+/*
+ * The server end in a second namespace behind a veth pair: a child
+ * process, pinned to @scpu, that answers each byte it reads with 64.
+ */
+static pid_t veth_server(int scpu, int *ready_fd)
+{
+	int p[2], q[2];
+	pid_t pid;
+	char ch;
+
+	if (pipe(p) || pipe(q))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int l, s, one = 1;
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons(LIB_PORT) };
+		char buf[64];
+
+		close(p[0]);
+		close(q[1]);
+		if (lib_pin(scpu) || unshare(CLONE_NEWNET))
+			_exit(1);
+		/* the parent moves the peer in, then we configure it */
+		if (write(p[1], "n", 1) != 1 || read(q[0], &ch, 1) != 1)
+			_exit(2);
+		if (system("ip link set lo up && ip addr add 10.81.0.2/24 dev rfdv1 && ip link set rfdv1 up"))
+			_exit(3);
+		a.sin_addr.s_addr = htonl(0x0a510002);
+		l = socket(AF_INET, SOCK_STREAM, 0);
+		if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4))
+			_exit(4);
+		if (write(p[1], "l", 1) != 1)
+			_exit(5);
+		s = accept(l, NULL, NULL);
+		if (s < 0)
+			_exit(6);
+		memset(buf, 's', sizeof(buf));
+		while (read(s, &ch, 1) == 1)
+			if (write(s, buf, sizeof(buf)) != sizeof(buf))
+				_exit(7);
+		_exit(0);
+	}
+	close(p[1]);
+	close(q[0]);
+	if (read(p[0], &ch, 1) != 1)
+		return -1;
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd),
+			 "ip link add rfdv0 type veth peer name rfdv1 netns %d && "
+			 "ip addr add 10.81.0.1/24 dev rfdv0 && ip link set rfdv0 up",
+			 (int)pid);
+		if (system(cmd))
+			return -1;
+	}
+	if (write(q[1], "g", 1) != 1 || read(p[0], &ch, 1) != 1)
+		return -1;
+	close(q[1]);
+	*ready_fd = p[0];
+	return pid;
+}
+
+TEST_F(rfd, veth)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LIB_PORT) };
+	int ccpu, scpu, c, r, cpu, hits = 0, rfd_fd = -1, st;
+	struct rfd_counters x, y;
+	socklen_t len;
+	char buf[64];
+	pid_t pid;
+
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ccpu = self->cpus[0];
+	scpu = self->cpus[1];
+	pid = veth_server(scpu, &rfd_fd);
+	ASSERT_LT(0, pid) {
+		TH_LOG("veth pair into a second namespace: %s", strerror(errno));
+	}
+	ASSERT_EQ(0, lib_pin(ccpu));
+	a.sin_addr.s_addr = htonl(0x0a510002);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&a, sizeof(a)));
+	EXPECT_EQ(ccpu, port_cpu(lib_sock_port(c), self->ncpu_ids));
+	ASSERT_EQ(0, rfd_read(&x));
+	for (r = 0; r < ROUNDS; r++) {
+		ASSERT_EQ(1, write(c, "p", 1));
+		ASSERT_EQ(sizeof(buf), recv(c, buf, sizeof(buf), MSG_WAITALL));
+		len = sizeof(cpu);
+		ASSERT_EQ(0, getsockopt(c, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len));
+		hits += cpu == ccpu;
+	}
+	ASSERT_EQ(0, rfd_read(&y));
+	/* the server answers on scpu: every reply must be moved to ccpu */
+	EXPECT_EQ(ROUNDS, hits);
+	EXPECT_LE(ROUNDS, y.steered - x.steered);
+	close(c);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		TH_LOG("server: status %#x", st);
+	}
+	close(rfd_fd);
+	system("ip link del rfdv0 2>/dev/null");
+}
+
+TEST_F(rfd, channel_connect)
+{
+	int ch, i, a, port;
+	struct sockaddr_storage dst, peer;
+
+	if (variant->kind == V4MAPPED)
+		SKIP(return, "IPv4 and IPv6 only");
+	ch = mp_open(16);
+	ASSERT_LE(0, ch);
+	for (i = 0; i < self->n; i++) {
+		struct megapipe_req r = {
+			.opcode = MEGAPIPE_OP_CONNECT,
+			.handle = MEGAPIPE_NO_HANDLE,
+			.addr = (uintptr_t)&dst,
+			.len = dst_addr(variant->kind, LIB_PORT, &dst),
+			.cookie = i,
+		};
+		struct megapipe_submit out;
+		struct megapipe_cqe c;
+
+		ASSERT_EQ(0, lib_pin(self->cpus[i]));
+		ASSERT_EQ(0, mp_sub(ch, &r, 1, &c, 1, 1, 5000000000LL, &out));
+		ASSERT_EQ(1, out.completed);
+		ASSERT_EQ(0, c.result);
+		a = accept(self->l, (struct sockaddr *)&peer,
+			   &(socklen_t){ sizeof(peer) });
+		ASSERT_LE(0, a);
+		port = lib_addr_port(&peer);
+		EXPECT_EQ(self->cpus[i], port_cpu(port, self->ncpu_ids)) {
+			TH_LOG("CONNECT on cpu %d got port %d", self->cpus[i], port);
+		}
+		close(a);
+	}
+	close(ch);
+}
+
+FIXTURE(rfd_hotplug) {
+	int cpus[MAX_CPUS];
+	int n;
+	int ncpu_ids;
+	int cpu;		/* the one taken offline: the last */
+	int offline;
+	char online[64];
+	int l;
+};
+
+FIXTURE_SETUP(rfd_hotplug)
+{
+	self->l = -1;
+	self->offline = 0;
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	self->ncpu_ids = nr_cpu_ids();
+	ASSERT_LT(0, self->ncpu_ids);
+	if (lib_netns_enter()) {
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	self->cpu = self->cpus[self->n - 1];
+	snprintf(self->online, sizeof(self->online),
+		 "/sys/devices/system/cpu/cpu%d/online", self->cpu);
+	if (access(self->online, W_OK))
+		SKIP(return, "%s: %s", self->online, strerror(errno));
+	if (lib_sysctl_read(self->online) != 1)
+		SKIP(return, "cpu%d is not online", self->cpu);
+	self->l = lib_listener(AF_INET, LIB_PORT, 16, 0);
+	ASSERT_LE(0, self->l);
+}
+
+FIXTURE_TEARDOWN_PARENT(rfd_hotplug)
+{
+	if (self->offline && lib_sysctl_write(self->online, 1))
+		TH_LOG("could not bring cpu%d back online: %s", self->cpu,
+		       strerror(errno));
+}
+
+TEST_F_TIMEOUT(rfd_hotplug, owner_offline, 120)
+{
+	int scpu = self->cpus[0], c, s;
+	struct rfd_counters a, b;
+	char buf[64] = "o";
+
+	ASSERT_EQ(0, lib_pin(self->cpu));
+	c = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(self->cpu, port_cpu(lib_sock_port(c), self->ncpu_ids));
+	s = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(ROUNDS, replies_on(c, self->cpu, s, scpu, self->cpu));
+
+	ASSERT_EQ(0, lib_pin(scpu));
+	self->offline = 1;
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
+	ASSERT_EQ(0, rfd_read(&a));
+	/* its packets are left to RPS: here, processed where sent */
+	ASSERT_EQ(ROUNDS, replies_on(c, scpu, s, scpu, scpu));
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_LE(ROUNDS, b.offline - a.offline);
+	EXPECT_EQ(0, b.steered - a.steered);
+
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
+	self->offline = 0;
+	ASSERT_EQ(ROUNDS, replies_on(c, self->cpu, s, scpu, self->cpu));
+	ASSERT_EQ(sizeof(buf), write(c, buf, sizeof(buf)));
+	ASSERT_EQ(sizeof(buf), read(s, buf, sizeof(buf)));
+	close(s);
+	close(c);
+	close(self->l);
+}
+
+/*
+ * Only 0 and 1; a new namespace starts with the initial namespace's value
+ * (an fd opened before unshare() stays on the initial namespace's file).
+ */
+TEST(sysctl)
+{
+	int init_fd, v0;
+	char buf[8] = "";
+
+	v0 = lib_sysctl_read(RFD_SYSCTL);
+	ASSERT_LE(0, v0) {
+		TH_LOG("%s: %s", RFD_SYSCTL, strerror(errno));
+	}
+	init_fd = open(RFD_SYSCTL, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, init_fd);
+	EXPECT_EQ(-1, write(init_fd, "2\n", 2));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(2, pwrite(init_fd, "1\n", 2, 0));
+	if (lib_netns_enter()) {
+		EXPECT_EQ(2, pwrite(init_fd, v0 ? "1\n" : "0\n", 2, 0));
+		if (errno == EPERM)
+			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
+		ASSERT_EQ(0, -errno);
+	}
+	EXPECT_EQ(1, lib_sysctl_read(RFD_SYSCTL));
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
+	ASSERT_EQ(2, pread(init_fd, buf, sizeof(buf) - 1, 0));
+	EXPECT_STREQ("1\n", buf);
+	ASSERT_EQ(2, pwrite(init_fd, v0 ? "1\n" : "0\n", 2, 0));
+	close(init_fd);
+	ASSERT_EQ(0, rfd_read(&(struct rfd_counters){}));
+}
+
+TEST_HARNESS_MAIN
