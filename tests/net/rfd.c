@@ -7,16 +7,20 @@
  *  - rfd.encodes_cpu: connect() on every CPU we may run on gets local
  *    ports that encode that CPU ((port >> 1) % nr_cpu_ids), IPv4, IPv6
  *    and v4-mapped; /proc/net/tcp_rfd counts them, no fallback.
- *  - rfd.fallback: with IP_LOCAL_PORT_RANGE of 8 ports, connect() takes
- *    the CPU's own ports first, then the others (counted as fallbacks),
- *    then fails with EADDRNOTAVAIL, as without RFD.
+ *  - rfd.fallback, rfd.fallback_netns_range: with a range of 8 ports
+ *    (IP_LOCAL_PORT_RANGE, scanned by 1; ip_local_port_range, by 2),
+ *    connect() takes the CPU's own ports first, then the others (counted
+ *    as fallbacks), then fails with EADDRNOTAVAIL, as without RFD.
+ *  - rfd.listener_in_range: a listener on a port of the range: its
+ *    packets go to the port's CPU, unless the port is reserved.
  *  - rfd.off_counts_nothing: with the sysctl off nothing is counted.
  *  - rfd.steers_replies: on loopback a packet is processed on the CPU that
  *    sends it; with RFD on, every reply to a connection made on CPU c is
  *    processed on c (SO_INCOMING_CPU after each), with it off on the
  *    sender's CPU.
- *  - rfd.veth: the same across a veth pair into a second namespace (the
- *    server's), each reply checked.
+ *  - rfd.veth, rfd.veth_gro: the same across a veth pair into a second
+ *    namespace (the server's), each reply checked; with GRO on, through
+ *    NAPI and netif_receive_skb_list().
  *  - rfd.channel_connect: a /dev/megapipe CONNECT submitted on CPU c gets a
  *    port of c (the server sees it as the peer's port).
  *  - rfd_hotplug.owner_offline: the CPU a port encodes goes offline: its
@@ -218,19 +222,38 @@ TEST_F(rfd, encodes_cpu)
 	EXPECT_EQ(0, b.fallbacks - a.fallbacks);
 }
 
-TEST_F(rfd, fallback)
+/*
+ * 8 ports from an odd one, @lo, whose pair is @cpu's, so that the range
+ * holds @cpu's ports whatever nr_cpu_ids is: the socket's own
+ * IP_LOCAL_PORT_RANGE (@sockopt: connect() scans by 1) or the
+ * namespace's ip_local_port_range (by 2, one parity then the other).
+ */
+static void fallback(struct __test_metadata *_metadata, int kind, int cpu,
+		     int ncpu_ids, bool sockopt)
 {
-	int lo = 41000, width = 8, cpu = self->cpus[0], enc = 0, i, port;
+	int lo = 2 * (20500 / ncpu_ids * ncpu_ids + cpu) + 1;
+	int width = 8, enc = 0, i, port;
 	uint32_t range = (uint32_t)(lo + width - 1) << 16 | lo;
 	struct rfd_counters a, b;
 	int fds[8];
 
+	if (!sockopt) {
+		char v[32];
+		FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "we");
+
+		ASSERT_NE(NULL, f);
+		snprintf(v, sizeof(v), "%d %d\n", lo, lo + width - 1);
+		ASSERT_LT(0, fputs(v, f));
+		ASSERT_EQ(0, fclose(f));
+		range = 0;
+	}
 	for (i = lo; i < lo + width; i++)
-		enc += port_cpu(i, self->ncpu_ids) == cpu;
+		enc += port_cpu(i, ncpu_ids) == cpu;
+	ASSERT_LE(1, enc);
 	ASSERT_EQ(0, lib_pin(cpu));
 	ASSERT_EQ(0, rfd_read(&a));
 	for (i = 0; i < width; i++) {
-		fds[i] = dial(variant->kind, LIB_PORT, range);
+		fds[i] = dial(kind, LIB_PORT, range);
 		ASSERT_LE(0, fds[i]) {
 			TH_LOG("connect #%d of %d: %s", i, width, strerror(errno));
 		}
@@ -238,13 +261,13 @@ TEST_F(rfd, fallback)
 		ASSERT_LE(lo, port);
 		ASSERT_GT(lo + width, port);
 		/* first every port of ours, then the others */
-		EXPECT_EQ(i < enc, port_cpu(port, self->ncpu_ids) == cpu) {
+		EXPECT_EQ(i < enc, port_cpu(port, ncpu_ids) == cpu) {
 			TH_LOG("connect #%d got port %d (cpu %d), %d ports are cpu %d's",
-			       i, port, port_cpu(port, self->ncpu_ids), enc, cpu);
+			       i, port, port_cpu(port, ncpu_ids), enc, cpu);
 		}
 	}
 	/* the range is full: as without RFD */
-	EXPECT_EQ(-1, dial(variant->kind, LIB_PORT, range));
+	EXPECT_EQ(-1, dial(kind, LIB_PORT, range));
 	EXPECT_EQ(EADDRNOTAVAIL, errno);
 	ASSERT_EQ(0, rfd_read(&b));
 	EXPECT_EQ(enc, b.ports - a.ports);
@@ -252,6 +275,69 @@ TEST_F(rfd, fallback)
 	EXPECT_EQ(width - enc + 1, b.fallbacks - a.fallbacks);
 	for (i = 0; i < width; i++)
 		close(fds[i]);
+}
+
+TEST_F(rfd, fallback)
+{
+	fallback(_metadata, variant->kind, self->cpus[0], self->ncpu_ids, true);
+}
+
+TEST_F(rfd, fallback_netns_range)
+{
+	fallback(_metadata, variant->kind, self->cpus[self->n - 1],
+		 self->ncpu_ids, false);
+}
+
+/*
+ * A listener on a port inside the range (of the other CPU): its packets
+ * after the SYN are processed on the CPU its port encodes, unless the
+ * port is in ip_local_reserved_ports.
+ */
+TEST_F(rfd, listener_in_range)
+{
+	int ccpu, scpu, port, l, c, s, cpu, reserved;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64] = "l";
+
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ccpu = self->cpus[0];
+	scpu = self->cpus[1];
+	port = 2 * (20000 / self->ncpu_ids * self->ncpu_ids + scpu);
+	ASSERT_EQ(scpu, port_cpu(port, self->ncpu_ids));
+	ASSERT_LE(self->low, port);
+	for (reserved = 0; reserved <= 1; reserved++) {
+		FILE *f = fopen("/proc/sys/net/ipv4/ip_local_reserved_ports", "we");
+
+		ASSERT_NE(NULL, f);
+		if (reserved)
+			fprintf(f, "%d\n", port);
+		else
+			fputs("\n", f);
+		ASSERT_EQ(0, fclose(f));
+		l = lib_listener(variant->kind == V6 ? AF_INET6 : AF_INET, port, 4, 0);
+		ASSERT_LE(0, l);
+		ASSERT_EQ(0, lib_pin(ccpu));
+		len = dst_addr(variant->kind, port, &ss);
+		c = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, c);
+		ASSERT_EQ(0, connect(c, (struct sockaddr *)&ss, len));
+		s = accept(l, NULL, NULL);
+		ASSERT_LE(0, s);
+		ASSERT_EQ(sizeof(buf), write(c, buf, sizeof(buf)));
+		ASSERT_EQ(sizeof(buf), read(s, buf, sizeof(buf)));
+		len = sizeof(cpu);
+		ASSERT_EQ(0, getsockopt(s, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len));
+		/* sent on ccpu: processed there, or moved to the port's CPU */
+		EXPECT_EQ(reserved ? ccpu : scpu, cpu) {
+			TH_LOG("listener port %d (cpu %d), %sreserved: data processed on cpu %d",
+			       port, scpu, reserved ? "" : "not ", cpu);
+		}
+		close(s);
+		close(c);
+		close(l);
+	}
 }
 
 TEST_F(rfd, off_counts_nothing)
@@ -307,8 +393,9 @@ static int replies_on(int c, int ccpu, int s, int scpu, int want)
 
 TEST_F(rfd, steers_replies)
 {
-	int ccpu, scpu, c, s, on;
+	int ccpu, scpu, c, s, on, cpu;
 	struct rfd_counters a, b;
+	socklen_t len;
 
 	if (self->n < 2)
 		SKIP(return, "needs two CPUs");
@@ -328,6 +415,15 @@ TEST_F(rfd, steers_replies)
 			       on, scpu, ccpu);
 		}
 		ASSERT_EQ(0, rfd_read(&b));
+		/*
+		 * On, the client's packets (its ACKs, sent where it processes
+		 * the replies) go to a port below the range: not steered.
+		 */
+		len = sizeof(cpu);
+		ASSERT_EQ(0, getsockopt(s, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len));
+		if (on) {
+			EXPECT_EQ(ccpu, cpu);
+		}
 		if (on) {
 			EXPECT_LE(ROUNDS, b.steered - a.steered);
 		} else {
@@ -405,31 +501,32 @@ static pid_t veth_server(int scpu, int *ready_fd)
 	return pid;
 }
 
-TEST_F(rfd, veth)
+/*
+ * With @gro, GRO on the client's end of the pair: veth then receives
+ * through NAPI and netif_receive_skb_list(), not netif_rx().
+ */
+static void veth_rounds(struct __test_metadata *_metadata, int ccpu, int scpu,
+			int ncpu_ids, bool gro)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LIB_PORT) };
-	int ccpu, scpu, c, r, cpu, hits = 0, rfd_fd = -1, st;
+	int c, r, cpu, hits = 0, rfd_fd = -1, st;
 	struct rfd_counters x, y;
 	socklen_t len;
 	char buf[64];
 	pid_t pid;
 
-	if (variant->kind != V4)
-		SKIP(return, "IPv4 only");
-	if (self->n < 2)
-		SKIP(return, "needs two CPUs");
-	ccpu = self->cpus[0];
-	scpu = self->cpus[1];
 	pid = veth_server(scpu, &rfd_fd);
 	ASSERT_LT(0, pid) {
 		TH_LOG("veth pair into a second namespace: %s", strerror(errno));
 	}
+	if (gro)
+		ASSERT_EQ(0, system("ethtool -K rfdv0 gro on"));
 	ASSERT_EQ(0, lib_pin(ccpu));
 	a.sin_addr.s_addr = htonl(0x0a510002);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_LE(0, c);
 	ASSERT_EQ(0, connect(c, (struct sockaddr *)&a, sizeof(a)));
-	EXPECT_EQ(ccpu, port_cpu(lib_sock_port(c), self->ncpu_ids));
+	EXPECT_EQ(ccpu, port_cpu(lib_sock_port(c), ncpu_ids));
 	ASSERT_EQ(0, rfd_read(&x));
 	for (r = 0; r < ROUNDS; r++) {
 		ASSERT_EQ(1, write(c, "p", 1));
@@ -448,7 +545,26 @@ TEST_F(rfd, veth)
 		TH_LOG("server: status %#x", st);
 	}
 	close(rfd_fd);
-	system("ip link del rfdv0 2>/dev/null");
+	/* the pair went with the server's namespace */
+	EXPECT_NE(0, system("ip link show rfdv0 >/dev/null 2>&1"));
+}
+
+TEST_F(rfd, veth)
+{
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	veth_rounds(_metadata, self->cpus[0], self->cpus[1], self->ncpu_ids, false);
+}
+
+TEST_F(rfd, veth_gro)
+{
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	veth_rounds(_metadata, self->cpus[0], self->cpus[1], self->ncpu_ids, true);
 }
 
 TEST_F(rfd, channel_connect)
@@ -583,19 +699,23 @@ TEST(sysctl)
 	EXPECT_EQ(-1, write(init_fd, "2\n", 2));
 	EXPECT_EQ(EINVAL, errno);
 	ASSERT_EQ(2, pwrite(init_fd, "1\n", 2, 0));
+	/* from here on, no ASSERT before the initial value is back */
 	if (lib_netns_enter()) {
+		int e = errno;
+
 		EXPECT_EQ(2, pwrite(init_fd, v0 ? "1\n" : "0\n", 2, 0));
-		if (errno == EPERM)
+		if (e == EPERM)
 			SKIP(return, "needs CAP_SYS_ADMIN for a netns");
-		ASSERT_EQ(0, -errno);
+		ASSERT_EQ(0, -e);
 	}
 	EXPECT_EQ(1, lib_sysctl_read(RFD_SYSCTL));
-	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
-	ASSERT_EQ(2, pread(init_fd, buf, sizeof(buf) - 1, 0));
+	EXPECT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
+	EXPECT_EQ(0, lib_sysctl_read(RFD_SYSCTL));
+	EXPECT_EQ(2, pread(init_fd, buf, sizeof(buf) - 1, 0));
 	EXPECT_STREQ("1\n", buf);
+	EXPECT_EQ(0, rfd_read(&(struct rfd_counters){}));
 	ASSERT_EQ(2, pwrite(init_fd, v0 ? "1\n" : "0\n", 2, 0));
 	close(init_fd);
-	ASSERT_EQ(0, rfd_read(&(struct rfd_counters){}));
 }
 
 TEST_HARNESS_MAIN

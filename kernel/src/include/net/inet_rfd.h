@@ -27,9 +27,9 @@ struct sk_buff;
 extern struct static_key_false inet_rfd_key;
 
 int __inet_rfd_connect_cpu(const struct net *net);
-u32 inet_rfd_port_skip(int port, int cpu);
+u32 inet_rfd_port_distance(int port, int cpu);
 void inet_rfd_count_port(const struct net *net, bool encoded);
-int __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb);
+bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu);
 
 /*
  * connect(): the CPU whose ports to try first, or -1 when RFD is off in
@@ -43,15 +43,16 @@ static inline int inet_rfd_connect_cpu(const struct net *net)
 }
 
 /*
- * Where RPS decides: the CPU that the destination port of @skb (an IPv4
- * or IPv6 TCP packet at skb->data) encodes, or -1 to leave the packet to
- * RPS/RFS.
+ * Where RPS decides: true if RFD places @skb (an IPv4 or IPv6 TCP packet
+ * at skb->data), with *@cpu the CPU that its destination port encodes, or
+ * -1 when that is this CPU; false to leave the packet to RPS/RFS.
  */
-static inline int inet_rfd_steer(struct net_device *dev, struct sk_buff *skb)
+static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
+				  int *cpu)
 {
 	if (static_branch_unlikely(&inet_rfd_key))
-		return __inet_rfd_steer(dev, skb);
-	return -1;
+		return __inet_rfd_steer(dev, skb, cpu);
+	return false;
 }
 
 #else /* !CONFIG_TCP_RFD */
@@ -61,7 +62,7 @@ static inline int inet_rfd_connect_cpu(const struct net *net)
 	return -1;
 }
 
-static inline u32 inet_rfd_port_skip(int port, int cpu)
+static inline u32 inet_rfd_port_distance(int port, int cpu)
 {
 	return 0;
 }
@@ -70,9 +71,10 @@ static inline void inet_rfd_count_port(const struct net *net, bool encoded)
 {
 }
 
-static inline int inet_rfd_steer(struct net_device *dev, struct sk_buff *skb)
+static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
+				  int *cpu)
 {
-	return -1;
+	return false;
 }
 
 #endif /* CONFIG_TCP_RFD */
@@ -86,7 +88,7 @@ static inline int inet_rfd_steer(struct net_device *dev, struct sk_buff *skb)
 static inline bool inet_rfd_skip_port(int cpu, int *port, int *i, int step,
 				      int high)
 {
-	u32 skip = inet_rfd_port_skip(*port, cpu);
+	u32 skip = inet_rfd_port_distance(*port, cpu);
 
 	if (!skip)
 		return false;

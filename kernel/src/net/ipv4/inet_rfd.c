@@ -14,8 +14,11 @@
  *
  * The decision needs only the packet's headers, so it works on any
  * device, with or without an RPS map: turning the sysctl on enables the
- * RPS hook (rps_needed).  A port's CPU never changes while the CPU stays
- * online, so the packets of a flow are delivered in order.
+ * RPS hook (rps_needed).  A packet already on its port's CPU is processed
+ * there at once.  A port's CPU never changes while the CPU stays online,
+ * so the packets of a flow are delivered in order.  The headers are read
+ * here rather than with the flow dissector: only IPv4/IPv6 TCP ports are
+ * wanted, and the dissector's general walk costs more per packet.
  *
  * The counters, per namespace and per CPU, are in /proc/net/tcp_rfd.
  */
@@ -82,7 +85,7 @@ int __inet_rfd_connect_cpu(const struct net *net)
  * 0 if @port encodes @cpu, else how far the first port of the next pair
  * that encodes @cpu is.
  */
-u32 inet_rfd_port_skip(int port, int cpu)
+u32 inet_rfd_port_distance(int port, int cpu)
 {
 	u32 pair = (u32)port >> 1;
 	u32 have = rfd_pair_cpu(pair);
@@ -141,47 +144,52 @@ static const struct tcphdr *rfd_tcp_header(struct sk_buff *skb,
 	return skb_header_pointer(skb, thoff, sizeof(*buf), buf);
 }
 
-int __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb)
+bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 {
 	struct net *net = dev_net(dev);
 	struct rfd_net *rn = rfd_net(net);
 	const struct tcphdr *th;
 	struct tcphdr _th;
 	int low, high, port;
-	u32 cpu;
+	u32 owner;
 
 	if (!READ_ONCE(rn->sysctl_rfd))
-		return -1;
+		return false;
 	th = rfd_tcp_header(skb, &_th);
 	/* A bare SYN opens a passive connection: not ours to place. */
 	if (!th || (th->syn && !th->ack))
-		return -1;
+		return false;
 	port = ntohs(th->dest);
 	inet_get_local_port_range(net, &low, &high);
 	if (port < low || port > high || inet_is_local_reserved_port(net, port))
-		return -1;
-	cpu = rfd_pair_cpu(port >> 1);
-	if (unlikely(!cpu_online(cpu))) {
+		return false;
+	owner = rfd_pair_cpu(port >> 1);
+	if (unlikely(!cpu_online(owner))) {
 		this_cpu_inc(rn->stats->offline);
-		return -1;
+		return false;
 	}
-	if (cpu == smp_processor_id())
+	if (owner == smp_processor_id()) {
+		/* processed here, at once, as without RPS */
 		this_cpu_inc(rn->stats->local);
-	else
+		*cpu = -1;
+	} else {
 		this_cpu_inc(rn->stats->steered);
-	return cpu;
+		*cpu = owner;
+	}
+	return true;
 }
 
-/* Under rfd_mutex: a namespace turns RFD on (@on) or off. */
-static void rfd_keys(bool on)
+/* Under rfd_mutex: a namespace turns RFD on, or off. */
+static void rfd_enable(void)
 {
-	if (on) {
-		static_branch_inc(&rps_needed);
-		static_branch_inc(&inet_rfd_key);
-	} else {
-		static_branch_dec(&inet_rfd_key);
-		static_branch_dec(&rps_needed);
-	}
+	static_branch_inc(&rps_needed);
+	static_branch_inc(&inet_rfd_key);
+}
+
+static void rfd_disable(void)
+{
+	static_branch_dec(&inet_rfd_key);
+	static_branch_dec(&rps_needed);
 }
 
 static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
@@ -192,6 +200,12 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 	u8 val;
 	int ret;
 
+	/*
+	 * It patches the code of every namespace's receive path: not for
+	 * the root of a user namespace alone.
+	 */
+	if (write && !capable(CAP_NET_ADMIN))
+		return -EPERM;
 	mutex_lock(&rfd_mutex);
 	val = *valp;
 	tmp.data = &val;
@@ -199,10 +213,10 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 	if (write && !ret && val != *valp) {
 		/* The keys before the value on, after it off. */
 		if (val)
-			rfd_keys(true);
+			rfd_enable();
 		WRITE_ONCE(*valp, val);
 		if (!val)
-			rfd_keys(false);
+			rfd_disable();
 	}
 	mutex_unlock(&rfd_mutex);
 	return ret;
@@ -215,10 +229,13 @@ static int rfd_seq_show(struct seq_file *seq, void *v)
 	u64 sum[5] = {};
 	int cpu, i;
 
+	BUILD_BUG_ON(sizeof(struct rfd_stats) !=
+		     ARRAY_SIZE(sum) * sizeof(unsigned long));
+
 	seq_puts(seq, "cpu ports fallbacks steered local offline\n");
 	for_each_possible_cpu(cpu) {
 		const struct rfd_stats *s = per_cpu_ptr(rn->stats, cpu);
-		unsigned long v[5] = {
+		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->ports), READ_ONCE(s->fallbacks),
 			READ_ONCE(s->steered), READ_ONCE(s->local),
 			READ_ONCE(s->offline),
@@ -226,7 +243,7 @@ static int rfd_seq_show(struct seq_file *seq, void *v)
 
 		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
 			   v[0], v[1], v[2], v[3], v[4]);
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < ARRAY_SIZE(sum); i++)
 			sum[i] += v[i];
 	}
 	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
@@ -253,6 +270,18 @@ static int __net_init rfd_net_init(struct net *net)
 	rn->stats = alloc_percpu_gfp(struct rfd_stats, GFP_KERNEL_ACCOUNT);
 	if (!rn->stats)
 		return -ENOMEM;
+	/*
+	 * A new namespace starts with the initial namespace's setting, set
+	 * before its sysctl can be written.
+	 */
+	if (!net_eq(net, &init_net)) {
+		mutex_lock(&rfd_mutex);
+		if (READ_ONCE(rfd_net(&init_net)->sysctl_rfd)) {
+			rfd_enable();
+			rn->sysctl_rfd = 1;
+		}
+		mutex_unlock(&rfd_mutex);
+	}
 	if (!net_eq(net, &init_net)) {
 		table = kmemdup(table, sizeof(rfd_sysctl_table), GFP_KERNEL);
 		if (!table)
@@ -266,16 +295,6 @@ static int __net_init rfd_net_init(struct net *net)
 	if (!proc_create_net_single("tcp_rfd", 0444, net->proc_net,
 				    rfd_seq_show, NULL))
 		goto err_sysctl;
-
-	/* A new namespace starts with the initial namespace's setting. */
-	if (!net_eq(net, &init_net)) {
-		mutex_lock(&rfd_mutex);
-		if (READ_ONCE(rfd_net(&init_net)->sysctl_rfd)) {
-			rfd_keys(true);
-			WRITE_ONCE(rn->sysctl_rfd, 1);
-		}
-		mutex_unlock(&rfd_mutex);
-	}
 	return 0;
 
 err_sysctl:
@@ -284,6 +303,10 @@ err_table:
 	if (!net_eq(net, &init_net))
 		kfree(table);
 err:
+	mutex_lock(&rfd_mutex);
+	if (rn->sysctl_rfd)
+		rfd_disable();
+	mutex_unlock(&rfd_mutex);
 	free_percpu(rn->stats);
 	return -ENOMEM;
 }
@@ -299,7 +322,7 @@ static void __net_exit rfd_net_exit(struct net *net)
 		kfree(table);
 	mutex_lock(&rfd_mutex);
 	if (rn->sysctl_rfd)
-		rfd_keys(false);
+		rfd_disable();
 	mutex_unlock(&rfd_mutex);
 	free_percpu(rn->stats);
 }
