@@ -161,10 +161,10 @@ tag=$$
 if [ $topology = veth ]; then
 	srv_ns=mpsrv$tag cli_ns=mpcli$tag
 	srv_dev=mpvs$tag cli_dev=mpvc$tag
-	srv_addr=10.77.0.1
+	srv_addr=10.77.0.1 cli_addr=10.77.0.2
 else
 	srv_ns=mplo$tag cli_ns=$srv_ns
-	srv_addr=127.0.0.1
+	srv_addr=127.0.0.1 cli_addr=127.0.0.1
 fi
 
 server_pid=
@@ -194,6 +194,7 @@ design_setup() {
 		local s=${setup#script:}
 		[[ $s == /* ]] || s=$root/$s
 		MP_SERVER_CPUS=$server_cpus MP_CLIENT_CPUS=$client_cpus MP_NETNS=$srv_ns \
+		MP_CLIENT_NETNS=$cli_ns MP_CLIENT_ADDR=$cli_addr MP_ROOT=$root \
 			nsx "$srv_ns" "$s" || { fail "design setup: $s failed"; return 1; }
 		;;
 	*) fail "design $design: unknown setup '$setup'"; return 1 ;;
@@ -210,7 +211,7 @@ srv_out=$out/server.out
 cli_out=$out/load.json
 cli_err=$out/load.err
 : > "$srv_out"; : > "$cli_out"; : > "$cli_err"
-load_json=null load_rc=-1 server_rc=-1 ready=false stats=null
+load_json=null load_rc=-1 server_rc=-1 ready=false stats=null owner=null rfd=null
 busy_json={} srv_busy_avg=null srv_busy_min=null cli_busy_avg=null
 percore=null percore_mode=null server_stalls=null
 t_start=$(date +%s.%N)
@@ -251,6 +252,13 @@ else
 		busy_json=$(busy_json "$tmp/snap0" "$tmp/snap1")
 		read -r srv_busy_avg srv_busy_min <<<"$(busy_of "$tmp/snap0" "$tmp/snap1" "${scpus[@]}")"
 		read -r cli_busy_avg _ <<<"$(busy_of "$tmp/snap0" "$tmp/snap1" "${ccpus[@]}")"
+		# Receive Flow Deliver counters of the server's namespace
+		# ("all" row of /proc/net/tcp_rfd, warm-up included).
+		if row=$(nsx "$srv_ns" cat /proc/net/tcp_rfd 2>/dev/null | grep '^all '); then
+			read -r _ a b c d e <<<"$row"
+			rfd="{\"ports\": $a, \"fallbacks\": $b, \"steered\": $c, \"local\": $d, \"offline\": $e}"
+			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline)"
+		fi
 		# Per-core listen counters of the server's (fresh) namespace,
 		# warm-up included, read after the measurement window.
 		if row=$(percore_all "$srv_ns"); then
@@ -303,6 +311,12 @@ else
 			fail "--stall: the server reported no stalls"
 		fi
 	fi
+	# a proxy's "owner passive_reads N passive_local N active_reads N
+	# active_local N" (srv-proxy --owner-stats)
+	if st=$(grep -m1 '^owner ' "$srv_out"); then
+		read -r _ _ pr _ pl _ ar _ al <<<"$st"
+		owner="{\"passive_reads\": $pr, \"passive_local\": $pl, \"active_reads\": $ar, \"active_local\": $al}"
+	fi
 	if st=$(grep -m1 '^stats ' "$srv_out"); then
 		read -r _ _ acc _ req _ err _ <<<"$st"
 		stats="{\"accepted\": ${acc:-null}, \"requests\": ${req:-null}, \"errors\": ${err:-null}}"
@@ -329,7 +343,8 @@ status=ok
 		"$(json_str "$(uname -r)")" "$ncpus" "$(json_str "$binary $extra")" "$(json_str "$setup")"
 	printf ' "server_ready": %s, "server_rc": %d, "server_stats": %s,\n' "$ready" "$server_rc" "$stats"
 	printf ' "load_rc": %d, "load": %s,\n' "$load_rc" "$load_json"
-	printf ' "percore_listen": %s, "percore": %s,\n' "$percore_mode" "$percore"
+	printf ' "percore_listen": %s, "percore": %s, "owner": %s, "rfd": %s,\n' \
+		"$percore_mode" "$percore" "$owner" "$rfd"
 	printf ' "stall": %s, "stall_mode": %s, "slow_ms": %s, "server_stalls": %s,\n' \
 		"$(json_str "$stall")" "$(json_str "$stall_mode")" "${slow_ms:-null}" "$server_stalls"
 	printf ' "cpu_busy": %s, "server_busy_avg": %s, "server_busy_min": %s, "client_busy_avg": %s,\n' \

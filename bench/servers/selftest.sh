@@ -81,7 +81,7 @@ stop() {
 	wait "$pid"
 	rc=$?
 	pid=
-	line=$(tail -n 1 "$TMP/srv.out")
+	line=$(grep '^stats ' "$TMP/srv.out" | tail -n 1)
 	if [ "$rc" -ne 0 ]; then
 		fail "$name: exit status $rc after SIG$sig; stderr: $(cat "$TMP/srv.err")"
 	elif ! [[ $line =~ ^stats\ accepted\ ([0-9]+)\ requests\ ([0-9]+)\ errors\ ([0-9]+)$ ]]; then
@@ -186,6 +186,32 @@ if ip -6 addr show lo 2>/dev/null | grep -q '::1'; then
 		stop "srv-epoll-reuseport ipv6" TERM $((2 * per_run))
 	fi
 fi
+
+# The proxy (srv-proxy) in front of an echo backend: every operation goes
+# through it both ways, and --owner-stats counts the reads of both sides.
+bport=$((port + 1000))
+./srv-epoll-shared --addr 127.0.0.1 --port "$bport" --threads 1 --proto echo \
+	>"$TMP/backend.out" 2>&1 &
+bpid=$!
+for ((i = 0; i < 600; i++)); do
+	grep -q '^ready' "$TMP/backend.out" && break
+	sleep 0.1
+done
+if start "srv-proxy" ./srv-proxy --threads 2 --cpus 0-1 \
+	 --backend "127.0.0.1:$bport" --owner-stats; then
+	load "srv-proxy echo short" --mode short --proto echo
+	load "srv-proxy echo persistent" --mode persistent --proto echo
+	stop "srv-proxy" TERM 0 $((per_run + CONNS)) $((2 * per_run))
+	if [[ $(grep '^owner ' "$TMP/srv.out") =~ passive_reads\ ([0-9]+).*active_reads\ ([0-9]+) ]] &&
+	   [ "${BASH_REMATCH[1]}" -ge $((2 * per_run)) ] &&
+	   [ "${BASH_REMATCH[2]}" -ge $((2 * per_run)) ]; then
+		pass "srv-proxy owner stats: $(grep '^owner ' "$TMP/srv.out")"
+	else
+		fail "srv-proxy: owner line missing or short: $(grep '^owner ' "$TMP/srv.out")"
+	fi
+fi
+kill "$bpid" 2>/dev/null
+wait "$bpid" 2>/dev/null
 
 # expect_failure NAME KIND MP-LOAD-ARGS...: mp-load must exit 1 and report
 # failures of KIND.

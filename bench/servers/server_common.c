@@ -50,11 +50,12 @@ static void usage(unsigned int extra, int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: %s [--port P] [--addr A] [--threads N] [--cpus LIST]\n"
-		"          [--proto echo|http] [--backlog N] [--max-conns N] [--size N]%s%s%s\n",
+		"          [--proto echo|http] [--backlog N] [--max-conns N] [--size N]%s%s%s%s\n",
 		prog,
 		extra & SRV_OPT_TRIGGER ? "\n          [--trigger edge|level]" : "",
 		extra & SRV_OPT_SHARED_LISTENER ? "\n          [--shared-listener]" : "",
-		extra & SRV_OPT_STALL ? "\n          [--stall-thread I --stall-ms MS --stall-every-ms MS [--stall-mode sleep|spin]]" : "");
+		extra & SRV_OPT_STALL ? "\n          [--stall-thread I --stall-ms MS --stall-every-ms MS [--stall-mode sleep|spin]]" : "",
+		extra & SRV_OPT_BACKEND ? "\n          --backend ADDR:PORT [--owner-stats]" : "");
 	exit(status);
 }
 
@@ -99,6 +100,31 @@ static void parse_addr(struct srv_opts *o, const char *s)
 	}
 }
 
+/* --backend ADDR:PORT (IPv4) */
+static void parse_backend(struct srv_opts *o, const char *s)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&o->backend;
+	const char *colon = strrchr(s, ':');
+	char host[64];
+
+	memset(&o->backend, 0, sizeof(o->backend));
+	if (!colon || (size_t)(colon - s) >= sizeof(host)) {
+		fprintf(stderr, "%s: invalid --backend '%s' (expected ADDR:PORT)\n",
+			prog, s);
+		exit(2);
+	}
+	memcpy(host, s, colon - s);
+	host[colon - s] = 0;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) != 1) {
+		fprintf(stderr, "%s: invalid --backend address '%s' (IPv4)\n",
+			prog, host);
+		exit(2);
+	}
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons(parse_num("--backend port", colon + 1, 1, 65535));
+	o->backend_len = sizeof(*in4);
+}
+
 static void set_port(struct srv_opts *o)
 {
 	if (o->addr.ss_family == AF_INET)
@@ -112,7 +138,8 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 {
 	enum { O_PORT = 256, O_ADDR, O_THREADS, O_CPUS, O_PROTO, O_BACKLOG,
 	       O_MAX_CONNS, O_SIZE, O_TRIGGER, O_SHARED, O_STALL_THREAD,
-	       O_STALL_MS, O_STALL_EVERY, O_STALL_MODE, O_HELP };
+	       O_STALL_MS, O_STALL_EVERY, O_STALL_MODE, O_BACKEND,
+	       O_OWNER_STATS, O_HELP };
 	static const struct option longopts[] = {
 		{ "port",		required_argument, NULL, O_PORT },
 		{ "addr",		required_argument, NULL, O_ADDR },
@@ -128,6 +155,8 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 		{ "stall-ms",		required_argument, NULL, O_STALL_MS },
 		{ "stall-every-ms",	required_argument, NULL, O_STALL_EVERY },
 		{ "stall-mode",		required_argument, NULL, O_STALL_MODE },
+		{ "backend",		required_argument, NULL, O_BACKEND },
+		{ "owner-stats",	no_argument,	   NULL, O_OWNER_STATS },
 		{ "help",		no_argument,	   NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -215,6 +244,16 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 			else
 				usage(extra, 2);
 			break;
+		case O_BACKEND:
+		case O_OWNER_STATS:
+			if (!(extra & SRV_OPT_BACKEND))
+				inapplicable(c == O_BACKEND ? "--backend" : "--owner-stats",
+					     extra);
+			if (c == O_BACKEND)
+				parse_backend(o, optarg);
+			else
+				o->owner_stats = true;
+			break;
 		case O_HELP:
 			usage(extra, 0);
 			break;
@@ -225,6 +264,10 @@ void srv_parse_args(int argc, char **argv, struct srv_opts *o,
 	if (optind < argc)
 		usage(extra, 2);
 
+	if ((extra & SRV_OPT_BACKEND) && !o->backend_len) {
+		fprintf(stderr, "%s: --backend is required\n", prog);
+		exit(2);
+	}
 	if (!o->threads)
 		o->threads = o->cpus ? ncpus : 1;
 	if (o->cpus && o->threads > ncpus) {

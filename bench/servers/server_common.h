@@ -17,6 +17,7 @@ enum srv_proto { PROTO_ECHO, PROTO_HTTP };
 #define SRV_OPT_TRIGGER		(1u << 0)	/* --trigger edge|level */
 #define SRV_OPT_SHARED_LISTENER	(1u << 1)	/* --shared-listener */
 #define SRV_OPT_STALL		(1u << 2)	/* --stall-* (srv_stall_*) */
+#define SRV_OPT_BACKEND		(1u << 3)	/* --backend A:P, --owner-stats */
 
 struct srv_opts {
 	const char *design;
@@ -41,6 +42,10 @@ struct srv_opts {
 	unsigned int stall_ms;
 	unsigned int stall_every_ms;
 	bool stall_spin;		/* busy-wait instead of sleeping */
+	/* A proxy's backend (--backend ADDR:PORT, IPv4) */
+	struct sockaddr_storage backend;
+	socklen_t backend_len;
+	bool owner_stats;		/* --owner-stats */
 };
 
 /* Per-thread counters, only ever written by their own thread. */
