@@ -7,20 +7,23 @@
 # server's namespace, per-core listen on, the proxy's port (8080) in
 # ip_local_reserved_ports (so that Receive Flow Deliver leaves the accepted
 # side to RPS: the same rule in every proxy design), and
-# net.ipv4.tcp_rfd=$MP_PROXY_RFD (default 0).  The backend dies with the
-# client's namespace at teardown.
+# net.ipv4.tcp_rfd and net.ipv4.tcp_local_established both
+# $MP_PROXY_RFD (default 0).  The backend dies with the client's namespace
+# at teardown.
 set -euo pipefail
 : "${MP_CLIENT_NETNS:?} ${MP_CLIENT_ADDR:?} ${MP_CLIENT_CPUS:?} ${MP_ROOT:?}"
 rfd=${MP_PROXY_RFD:-0}
 
 sysctl -q -w net.ipv4.ip_local_reserved_ports=8080
 sysctl -q -w net.ipv4.tcp_percore_listen=1
-if [ -e /proc/sys/net/ipv4/tcp_rfd ]; then
-	sysctl -q -w net.ipv4.tcp_rfd="$rfd"
-elif [ "$rfd" != 0 ]; then
-	echo "proxy-setup: no net.ipv4.tcp_rfd on this kernel" >&2
-	exit 1
-fi
+for k in tcp_rfd tcp_local_established; do
+	if [ -e /proc/sys/net/ipv4/$k ]; then
+		sysctl -q -w net.ipv4.$k="$rfd"
+	elif [ "$rfd" != 0 ]; then
+		echo "proxy-setup: no net.ipv4.$k on this kernel" >&2
+		exit 1
+	fi
+done
 
 log=$(mktemp /tmp/proxy-backend.XXXXXX)
 ip netns exec "$MP_CLIENT_NETNS" setsid taskset -c "$MP_CLIENT_CPUS" \

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-CPU local established tables.
+ *
+ * With net.ipv4.tcp_local_established on in a namespace, a TCP socket
+ * owned by CPU c is also entered in CPU c's local table: a socket
+ * accept()ed on c, or one connected out from c with a Receive Flow
+ * Deliver port (net.ipv4.tcp_rfd), whose port encodes c.  The
+ * established lookup (IPv4 and IPv6) looks in the local table of the CPU
+ * it runs on first and falls back to the global table, ehash.  With RFD
+ * and per-core listen, the packets of a connection are processed on its
+ * owner, so the lookup reads lines that only the owner writes.
+ *
+ * An entry is a small object of its own, freed after an RCU grace
+ * period, that points to the socket; the chains are plain RCU lists.  The
+ * socket it points to may have been freed and reused meanwhile (TCP
+ * sockets are SLAB_TYPESAFE_BY_RCU): a hit takes a reference and checks
+ * again that the socket is in ehash with the same 4-tuple, as the ehash
+ * lookup does.  Entries are added under the socket's ehash bucket lock,
+ * only while it is in ehash, and removed under that lock before it
+ * leaves ehash (inet_unhash(), and the TIME_WAIT hashdance, which
+ * replaces it by its timewait socket): a local table holds no socket
+ * that ehash does not, and a miss falls back to ehash.
+ *
+ * Value 2 of the sysctl also checks every hit against ehash: the first
+ * socket that the ehash lookup would find must be the local hit; a
+ * difference is counted and warned about (a debug aid for tests).
+ *
+ * Counters, per namespace and per CPU: /proc/net/tcp_local_established.
+ */
+
+#include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/proc_fs.h>
+#include <linux/rculist.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/sysctl.h>
+#include <net/inet6_hashtables.h>
+#include <net/inet_hashtables.h>
+#include <net/inet_local_established.h>
+#include <net/netns/generic.h>
+#include <net/tcp.h>
+
+DEFINE_STATIC_KEY_FALSE(inet_lest_key);
+
+#define LEST_BITS	10
+#define LEST_BUCKETS	BIT(LEST_BITS)
+
+struct inet_lest_entry {
+	struct hlist_node node;
+	struct sock *sk;
+	int cpu;			/* whose table */
+	struct rcu_head rcu;
+};
+
+/* One CPU's table: its own CPU adds, any CPU may remove. */
+struct lest_table {
+	spinlock_t lock;	/* writers of chain[] */
+	struct hlist_head chain[LEST_BUCKETS];
+};
+
+struct lest_stats {
+	unsigned long hits;	/* lookups found in this CPU's table */
+	unsigned long misses;	/* ... not: looked up in ehash */
+	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
+	unsigned long nomem;	/* entries that could not be allocated */
+	unsigned long mismatches; /* value 2: a hit ehash would not give */
+};
+
+struct lest_net {
+	u8 sysctl;		/* net.ipv4.tcp_local_established */
+	/* allocated when the sysctl is first turned on, freed with the netns */
+	struct lest_table __percpu *tables;
+	struct lest_stats __percpu *stats;
+	struct ctl_table_header *sysctl_hdr;
+};
+
+static unsigned int lest_net_id __read_mostly;
+static struct kmem_cache *lest_cachep __read_mostly;
+static DEFINE_MUTEX(lest_mutex);
+
+static struct lest_net *lest_net(const struct net *net)
+{
+	return net_generic(net, lest_net_id);
+}
+
+static struct inet_lest_entry **lest_slot(struct sock *sk)
+{
+	return &inet_csk(sk)->icsk_lest;
+}
+
+void __inet_lest_insert(struct sock *sk, int cpu)
+{
+	struct lest_net *ln = lest_net(sock_net(sk));
+	struct lest_table __percpu *tables;
+	struct inet_lest_entry *e;
+	struct lest_table *t;
+	spinlock_t *lock;	/* the socket's ehash bucket's */
+
+	if (!READ_ONCE(ln->sysctl) || sk->sk_protocol != IPPROTO_TCP ||
+	    cpu < 0 || cpu >= nr_cpu_ids)
+		return;
+	/* pairs with the release in lest_enable() */
+	tables = smp_load_acquire(&ln->tables);
+	if (!tables)
+		return;
+	e = kmem_cache_alloc(lest_cachep, GFP_ATOMIC | __GFP_NOWARN);
+	if (!e) {
+		this_cpu_inc(ln->stats->nomem);
+		return;
+	}
+	e->sk = sk;
+	e->cpu = cpu;
+	t = per_cpu_ptr(tables, cpu);
+	lock = inet_ehash_lockp(tcp_or_dccp_get_hashinfo(sk), sk->sk_hash);
+	spin_lock_bh(lock);
+	/* only while in ehash, and once */
+	if (hlist_nulls_unhashed(&sk->sk_nulls_node) || *lest_slot(sk)) {
+		spin_unlock_bh(lock);
+		kmem_cache_free(lest_cachep, e);
+		return;
+	}
+	spin_lock(&t->lock);
+	hlist_add_head_rcu(&e->node, &t->chain[sk->sk_hash & (LEST_BUCKETS - 1)]);
+	spin_unlock(&t->lock);
+	*lest_slot(sk) = e;
+	spin_unlock_bh(lock);
+	this_cpu_inc(ln->stats->inserts);
+}
+
+static void lest_free(struct rcu_head *head)
+{
+	kmem_cache_free(lest_cachep, container_of(head, struct inet_lest_entry, rcu));
+}
+
+void __inet_lest_remove(struct sock *sk)
+{
+	struct inet_lest_entry *e = *lest_slot(sk);
+	struct lest_table *t;
+
+	if (!e)
+		return;
+	t = per_cpu_ptr(lest_net(sock_net(sk))->tables, e->cpu);
+	spin_lock(&t->lock);
+	hlist_del_rcu(&e->node);
+	spin_unlock(&t->lock);
+	*lest_slot(sk) = NULL;
+	call_rcu(&e->rcu, lest_free);
+}
+
+/* Value 2: is @hit the first socket of its ehash chain with this key? */
+static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
+			unsigned int hash, struct sock *hit,
+			bool (*match)(const struct sock *sk, const void *key),
+			const void *key)
+{
+	unsigned int slot = hash & hashinfo->ehash_mask;
+	const struct hlist_nulls_node *node;
+	struct sock *sk, *first;
+
+begin:
+	first = NULL;
+	sk_nulls_for_each_rcu(sk, node, &hashinfo->ehash[slot].chain) {
+		if (sk->sk_hash == hash && match(sk, key)) {
+			first = sk;
+			break;
+		}
+	}
+	/* an item moved to another chain: look again, as the lookup does */
+	if (!first && get_nulls_value(node) != slot)
+		goto begin;
+	/* it may have left ehash since we checked */
+	if (first == hit || hlist_nulls_unhashed_lockless(&hit->sk_nulls_node))
+		return;
+	this_cpu_inc(ln->stats->mismatches);
+	WARN_ONCE(1, "tcp_local_established: local hit %p, ehash finds %p\n",
+		  hit, first);
+}
+
+struct lest_key4 {
+	const struct net *net;
+	__addrpair acookie;
+	__portpair ports;
+	int dif, sdif;
+};
+
+static bool lest_match4(const struct sock *sk, const void *key)
+{
+	const struct lest_key4 *k = key;
+
+	return inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
+}
+
+/*
+ * This CPU's table, or NULL when the sysctl is off.  Any CPU's table
+ * would do for correctness (a miss falls back to ehash): the lookup may
+ * run with preemption on.
+ */
+static struct lest_table *lest_table(struct lest_net *ln)
+{
+	struct lest_table __percpu *tables;
+
+	if (!READ_ONCE(ln->sysctl))
+		return NULL;
+	/* pairs with the release in lest_enable(): initialised heads */
+	tables = smp_load_acquire(&ln->tables);
+	return tables ? raw_cpu_ptr(tables) : NULL;
+}
+
+static struct sock *lest_lookup(struct lest_net *ln, struct lest_table *t,
+				struct inet_hashinfo *hashinfo,
+				unsigned int hash,
+				bool (*match)(const struct sock *sk,
+					      const void *key),
+				const void *key)
+{
+	struct inet_lest_entry *e;
+	struct sock *sk;
+
+	hlist_for_each_entry_rcu(e, &t->chain[hash & (LEST_BUCKETS - 1)], node) {
+		sk = e->sk;
+		if (sk->sk_hash != hash || !match(sk, key))
+			continue;
+		if (unlikely(!refcount_inc_not_zero(&sk->sk_refcnt)))
+			break;
+		if (unlikely(hlist_nulls_unhashed_lockless(&sk->sk_nulls_node) ||
+			     !match(sk, key))) {
+			sock_gen_put(sk);
+			break;
+		}
+		this_cpu_inc(ln->stats->hits);
+		if (READ_ONCE(ln->sysctl) == 2)
+			lest_verify(ln, hashinfo, hash, sk, match, key);
+		return sk;
+	}
+	this_cpu_inc(ln->stats->misses);
+	return NULL;
+}
+
+struct sock *__inet_lest_lookup(const struct net *net,
+				struct inet_hashinfo *hashinfo,
+				unsigned int hash, __addrpair acookie,
+				__portpair ports, int dif, int sdif)
+{
+	struct lest_net *ln = lest_net(net);
+	struct lest_table *t = lest_table(ln);
+	struct lest_key4 k = {
+		.net = net, .acookie = acookie, .ports = ports,
+		.dif = dif, .sdif = sdif,
+	};
+
+	if (!t)
+		return NULL;
+	return lest_lookup(ln, t, hashinfo, hash, lest_match4, &k);
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+struct lest_key6 {
+	const struct net *net;
+	const struct in6_addr *saddr, *daddr;
+	__portpair ports;
+	int dif, sdif;
+};
+
+static bool lest_match6(const struct sock *sk, const void *key)
+{
+	const struct lest_key6 *k = key;
+
+	return inet6_match(k->net, sk, k->saddr, k->daddr, k->ports, k->dif,
+			   k->sdif);
+}
+
+struct sock *__inet6_lest_lookup(const struct net *net,
+				 struct inet_hashinfo *hashinfo,
+				 unsigned int hash,
+				 const struct in6_addr *saddr,
+				 const struct in6_addr *daddr, __portpair ports,
+				 int dif, int sdif)
+{
+	struct lest_net *ln = lest_net(net);
+	struct lest_table *t = lest_table(ln);
+	struct lest_key6 k = {
+		.net = net, .saddr = saddr, .daddr = daddr, .ports = ports,
+		.dif = dif, .sdif = sdif,
+	};
+
+	if (!t)
+		return NULL;
+	return lest_lookup(ln, t, hashinfo, hash, lest_match6, &k);
+}
+#endif
+
+/* Under lest_mutex: the namespace turns its tables on. */
+static int lest_enable(struct lest_net *ln)
+{
+	struct lest_table __percpu *tables;
+	int cpu, i;
+
+	if (!ln->tables) {
+		tables = alloc_percpu_gfp(struct lest_table, GFP_KERNEL_ACCOUNT);
+		if (!tables)
+			return -ENOMEM;
+		for_each_possible_cpu(cpu) {
+			struct lest_table *t = per_cpu_ptr(tables, cpu);
+
+			spin_lock_init(&t->lock);
+			for (i = 0; i < LEST_BUCKETS; i++)
+				INIT_HLIST_HEAD(&t->chain[i]);
+		}
+		/* the heads initialised before the tables are seen */
+		smp_store_release(&ln->tables, tables);
+	}
+	static_branch_inc(&inet_lest_key);
+	return 0;
+}
+
+static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
+		       size_t *lenp, loff_t *ppos)
+{
+	struct lest_net *ln = container_of(table->data, struct lest_net, sysctl);
+	struct ctl_table tmp = *table;
+	u8 val;
+	int ret;
+
+	/* It patches the lookup of every namespace (static key). */
+	if (write && !capable(CAP_NET_ADMIN))
+		return -EPERM;
+	mutex_lock(&lest_mutex);
+	val = ln->sysctl;
+	tmp.data = &val;
+	ret = proc_dou8vec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (write && !ret && !!val != !!ln->sysctl) {
+		if (val) {
+			ret = lest_enable(ln);
+			if (!ret)
+				WRITE_ONCE(ln->sysctl, val);
+		} else {
+			WRITE_ONCE(ln->sysctl, 0);
+			static_branch_dec(&inet_lest_key);
+		}
+	} else if (write && !ret) {
+		WRITE_ONCE(ln->sysctl, val);
+	}
+	mutex_unlock(&lest_mutex);
+	return ret;
+}
+
+/* /proc/net/tcp_local_established: this namespace's counters, per CPU. */
+static int lest_seq_show(struct seq_file *seq, void *v)
+{
+	struct lest_net *ln = lest_net(seq_file_single_net(seq));
+	u64 sum[5] = {};
+	int cpu, i;
+
+	BUILD_BUG_ON(sizeof(struct lest_stats) !=
+		     ARRAY_SIZE(sum) * sizeof(unsigned long));
+	seq_puts(seq, "cpu hits misses inserts nomem mismatches\n");
+	for_each_possible_cpu(cpu) {
+		const struct lest_stats *s = per_cpu_ptr(ln->stats, cpu);
+		unsigned long v[ARRAY_SIZE(sum)] = {
+			READ_ONCE(s->hits), READ_ONCE(s->misses),
+			READ_ONCE(s->inserts), READ_ONCE(s->nomem),
+			READ_ONCE(s->mismatches),
+		};
+
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
+			   v[0], v[1], v[2], v[3], v[4]);
+		for (i = 0; i < ARRAY_SIZE(sum); i++)
+			sum[i] += v[i];
+	}
+	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
+		   sum[0], sum[1], sum[2], sum[3], sum[4]);
+	return 0;
+}
+
+static struct ctl_table lest_sysctl_table[] = {
+	{
+		.procname	= "tcp_local_established",
+		.maxlen		= sizeof(u8),
+		.mode		= 0644,
+		.proc_handler	= lest_sysctl,
+		.extra1		= SYSCTL_ZERO,
+		.extra2		= SYSCTL_TWO,
+	},
+};
+
+static int __net_init lest_net_init(struct net *net)
+{
+	struct lest_net *ln = lest_net(net);
+	struct ctl_table *table = lest_sysctl_table;
+	u8 init_val;
+
+	ln->stats = alloc_percpu_gfp(struct lest_stats, GFP_KERNEL_ACCOUNT);
+	if (!ln->stats)
+		return -ENOMEM;
+	/*
+	 * A new namespace starts with the initial namespace's setting, set
+	 * before its sysctl can be written.
+	 */
+	if (!net_eq(net, &init_net)) {
+		mutex_lock(&lest_mutex);
+		init_val = READ_ONCE(lest_net(&init_net)->sysctl);
+		if (init_val && !lest_enable(ln))
+			ln->sysctl = init_val;
+		mutex_unlock(&lest_mutex);
+		table = kmemdup(table, sizeof(lest_sysctl_table), GFP_KERNEL);
+		if (!table)
+			goto err;
+	}
+	table[0].data = &ln->sysctl;
+	ln->sysctl_hdr = register_net_sysctl_sz(net, "net/ipv4", table,
+						ARRAY_SIZE(lest_sysctl_table));
+	if (!ln->sysctl_hdr)
+		goto err_table;
+	if (!proc_create_net_single("tcp_local_established", 0444,
+				    net->proc_net, lest_seq_show, NULL))
+		goto err_sysctl;
+	return 0;
+
+err_sysctl:
+	unregister_net_sysctl_table(ln->sysctl_hdr);
+err_table:
+	if (!net_eq(net, &init_net))
+		kfree(table);
+err:
+	mutex_lock(&lest_mutex);
+	if (ln->sysctl)
+		static_branch_dec(&inet_lest_key);
+	mutex_unlock(&lest_mutex);
+	free_percpu(ln->tables);
+	free_percpu(ln->stats);
+	return -ENOMEM;
+}
+
+static void __net_exit lest_net_exit(struct net *net)
+{
+	struct lest_net *ln = lest_net(net);
+	const struct ctl_table *table = ln->sysctl_hdr->ctl_table_arg;
+	bool empty = true;
+	int cpu, i;
+
+	remove_proc_entry("tcp_local_established", net->proc_net);
+	unregister_net_sysctl_table(ln->sysctl_hdr);
+	if (!net_eq(net, &init_net))
+		kfree(table);
+	mutex_lock(&lest_mutex);
+	if (ln->sysctl)
+		static_branch_dec(&inet_lest_key);
+	mutex_unlock(&lest_mutex);
+	/* The namespace's sockets are gone, and their entries with them. */
+	if (ln->tables) {
+		for_each_possible_cpu(cpu)
+			for (i = 0; i < LEST_BUCKETS; i++)
+				empty &= hlist_empty(&per_cpu_ptr(ln->tables, cpu)->chain[i]);
+		/* entries left would point into freed tables: keep them */
+		if (!WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))
+			free_percpu(ln->tables);
+	}
+	free_percpu(ln->stats);
+}
+
+static struct pernet_operations lest_net_ops = {
+	.init	= lest_net_init,
+	.exit	= lest_net_exit,
+	.id	= &lest_net_id,
+	.size	= sizeof(struct lest_net),
+};
+
+static int __init inet_lest_init(void)
+{
+	lest_cachep = KMEM_CACHE(inet_lest_entry, SLAB_PANIC | SLAB_ACCOUNT);
+	return register_pernet_subsys(&lest_net_ops);
+}
+fs_initcall(inet_lest_init);

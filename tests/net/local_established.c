@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * local_established: per-CPU local established tables
+ * (net.ipv4.tcp_local_established).  Each test runs in a network
+ * namespace of its own with the sysctl at 2 (on, every local hit checked
+ * against the global table: a difference is counted in "mismatches" and
+ * warns, which fails the test VM's splat check):
+ *
+ *  - lest.accepted: connections accepted on CPU c, used from c: their
+ *    server sockets are entered in c's table and found there.
+ *  - lest.connected_rfd: with tcp_rfd on, connections made from CPU c
+ *    (their ports encode c) are entered in c's table and found there.
+ *  - lest.churn: a random mix, on every CPU, IPv4, IPv6 and v4-mapped:
+ *    connect, accept on another CPU or the same, data, close from either
+ *    side or with RST (SO_LINGER 0), TIME_WAIT and reuse of the same
+ *    ports with SO_REUSEADDR; no mismatch, every byte where it belongs.
+ *  - lest.off: with the sysctl off nothing is entered or looked up.
+ *  - lest_netns.dismantle: a namespace whose process is killed with
+ *    connections in its tables goes away (entries left at its exit would
+ *    warn).
+ *  - lest_hotplug.owner_offline: connections owned by a CPU that goes
+ *    offline keep working (looked up in the global table), and again
+ *    from their table once it is back.
+ *  - sysctl: 0, 1 and 2 only.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "listen_lib.h"
+
+#define LEST_SYSCTL	"/proc/sys/net/ipv4/tcp_local_established"
+#define LEST_PROC	"/proc/net/tcp_local_established"
+#define RFD_SYSCTL	"/proc/sys/net/ipv4/tcp_rfd"
+#define MAX_CPUS	16
+
+struct lest_counters {
+	long long hits, misses, inserts, nomem, mismatches;
+};
+
+static int lest_read(struct lest_counters *c)
+{
+	char line[256];
+	FILE *f = fopen(LEST_PROC, "re");
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "all %lld %lld %lld %lld %lld", &c->hits,
+			   &c->misses, &c->inserts, &c->nomem,
+			   &c->mismatches) == 5)
+			ret = 0;
+	fclose(f);
+	return ret;
+}
+
+static int nr_cpu_ids(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	char buf[256], *p;
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = buf + strlen(buf);
+	while (p > buf && p[-1] != '-' && p[-1] != ',')
+		p--;
+	return (int)strtol(p, NULL, 10) + 1;
+}
+
+/* Send @n bytes on @a, read them on @b; 0 or -1. */
+static int xfer(int a, int b, int n)
+{
+	char buf[512];
+	int got = 0, r;
+
+	memset(buf, 'x', sizeof(buf));
+	if (n > (int)sizeof(buf) || write(a, buf, n) != n)
+		return -1;
+	while (got < n) {
+		r = read(b, buf, n - got);
+		if (r <= 0)
+			return -1;
+		got += r;
+	}
+	return 0;
+}
+
+static int lest_netns(int value)
+{
+	if (lib_netns_enter())
+		return -1;
+	return lib_sysctl_write(LEST_SYSCTL, value);
+}
+
+FIXTURE(lest) {
+	int cpus[MAX_CPUS];
+	int n;
+};
+
+FIXTURE_SETUP(lest)
+{
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	ASSERT_EQ(0, lest_netns(2)) {
+		TH_LOG("netns + %s=2: %s", LEST_SYSCTL, strerror(errno));
+	}
+	ASSERT_EQ(0, lib_raise_nofile(4096));
+}
+
+FIXTURE_TEARDOWN(lest)
+{
+}
+
+TEST_F(lest, accepted)
+{
+	int k = 8, i, j, l, c[8], s[8];
+	struct lest_counters a, b;
+
+	l = lib_listener(AF_INET, LIB_PORT, 64, 0);
+	ASSERT_LE(0, l);
+	for (i = 0; i < self->n; i++) {
+		ASSERT_EQ(0, lib_pin(self->cpus[i]));
+		ASSERT_EQ(0, lest_read(&a));
+		for (j = 0; j < k; j++) {
+			c[j] = lib_connect(AF_INET, LIB_PORT, false);
+			ASSERT_LE(0, c[j]);
+			s[j] = accept(l, NULL, NULL);
+			ASSERT_LE(0, s[j]);
+		}
+		/* on loopback, processed where sent: here */
+		for (j = 0; j < k; j++) {
+			ASSERT_EQ(0, xfer(c[j], s[j], 100));
+			ASSERT_EQ(0, xfer(s[j], c[j], 100));
+		}
+		ASSERT_EQ(0, lest_read(&b));
+		EXPECT_EQ(k, b.inserts - a.inserts);
+		/* at least the data to each server socket */
+		EXPECT_LE(k, b.hits - a.hits) {
+			TH_LOG("cpu %d: %lld hits, %lld misses", self->cpus[i],
+			       b.hits - a.hits, b.misses - a.misses);
+		}
+		EXPECT_EQ(0, b.mismatches);
+		for (j = 0; j < k; j++) {
+			close(c[j]);
+			close(s[j]);
+		}
+	}
+	close(l);
+}
+
+TEST_F(lest, connected_rfd)
+{
+	int k = 8, i, j, l, c[8], s[8], ncpu_ids = nr_cpu_ids(), port;
+	struct lest_counters a, b;
+
+	ASSERT_LT(0, ncpu_ids);
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
+	l = lib_listener(AF_INET6, LIB_PORT, 64, 0);
+	ASSERT_LE(0, l);
+	for (i = 0; i < self->n; i++) {
+		int srv_cpu = self->cpus[(i + 1) % self->n];
+
+		ASSERT_EQ(0, lib_pin(self->cpus[i]));
+		ASSERT_EQ(0, lest_read(&a));
+		for (j = 0; j < k; j++) {
+			c[j] = lib_connect(AF_INET6, LIB_PORT, false);
+			ASSERT_LE(0, c[j]);
+			port = lib_sock_port(c[j]);
+			ASSERT_EQ(self->cpus[i], (port >> 1) % ncpu_ids);
+		}
+		/* accepted on another CPU: those are its sockets */
+		ASSERT_EQ(0, lib_pin(srv_cpu));
+		for (j = 0; j < k; j++) {
+			s[j] = accept(l, NULL, NULL);
+			ASSERT_LE(0, s[j]);
+		}
+		ASSERT_EQ(0, lest_read(&b));
+		EXPECT_EQ(2 * k, b.inserts - a.inserts);
+		/* replies sent here, steered to the client's CPU: hits there */
+		ASSERT_EQ(0, lest_read(&a));
+		for (j = 0; j < k; j++) {
+			ASSERT_EQ(0, lib_pin(srv_cpu));
+			ASSERT_EQ(0, xfer(s[j], c[j], 200));
+		}
+		ASSERT_EQ(0, lest_read(&b));
+		EXPECT_LE(k, b.hits - a.hits);
+		EXPECT_EQ(0, b.mismatches);
+		for (j = 0; j < k; j++) {
+			close(c[j]);
+			close(s[j]);
+		}
+	}
+	close(l);
+}
+
+/* xorshift: the churn's own generator, seeded per run and logged */
+static uint32_t rnd(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return (uint32_t)(*st >> 11);
+}
+
+struct pair {
+	int c, s;
+};
+
+TEST_F_TIMEOUT(lest, churn, 300)
+{
+	int rounds = lib_scaled(600, 100), r, l4, l6, fam, kind, lport;
+	uint64_t st = (uint64_t)time(NULL) * 2654435761u | 1;
+	struct pair p[32] = {};
+	struct lest_counters a, b;
+	struct sockaddr_storage ss;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	socklen_t len;
+	int one = 1, i;
+
+	TH_LOG("seed %llu, %d rounds", (unsigned long long)st, rounds);
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
+	l4 = lib_listener(AF_INET, LIB_PORT, 256, 0);
+	ASSERT_LE(0, l4);
+	l6 = lib_listener(AF_INET6, LIB_PORT + 1, 256, 0);
+	ASSERT_LE(0, l6);
+	ASSERT_EQ(0, lest_read(&a));
+	for (r = 0; r < rounds; r++) {
+		struct pair *x = &p[rnd(&st) % 32];
+
+		ASSERT_EQ(0, lib_pin(self->cpus[rnd(&st) % self->n]));
+		if (!x->c) {
+			/* 0: IPv4, 1: IPv6, 2: v4-mapped to the IPv4 one */
+			kind = rnd(&st) % 3;
+			fam = kind == 0 ? AF_INET : AF_INET6;
+			lport = kind == 1 ? LIB_PORT + 1 : LIB_PORT;
+			x->c = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			ASSERT_LE(0, x->c);
+			ASSERT_EQ(0, setsockopt(x->c, SOL_SOCKET, SO_REUSEADDR,
+						&one, sizeof(one)));
+			/* a fixed port now and then: TIME_WAIT, then reuse */
+			if (rnd(&st) % 4 == 0) {
+				lib_lo_addr(fam, 50000 + rnd(&st) % 8, &ss);
+				if (kind == 2)
+					((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_any;
+				len = fam == AF_INET ? sizeof(struct sockaddr_in) :
+						       sizeof(struct sockaddr_in6);
+				if (bind(x->c, (struct sockaddr *)&ss, len)) {
+					close(x->c);
+					x->c = 0;
+					continue;
+				}
+			}
+			if (kind == 2) {
+				struct sockaddr_storage v4;
+
+				lib_lo_addr(AF_INET, lport, &v4);
+				lib_addr_as(AF_INET6, &v4, &ss);
+			} else {
+				lib_lo_addr(fam, lport, &ss);
+			}
+			len = fam == AF_INET ? sizeof(struct sockaddr_in) :
+					       sizeof(struct sockaddr_in6);
+			if (connect(x->c, (struct sockaddr *)&ss, len)) {
+				/* a 4-tuple still in TIME_WAIT */
+				ASSERT_EQ(EADDRNOTAVAIL, errno);
+				close(x->c);
+				x->c = 0;
+				continue;
+			}
+			ASSERT_EQ(0, lib_pin(self->cpus[rnd(&st) % self->n]));
+			x->s = accept(kind == 1 ? l6 : l4, NULL, NULL);
+			ASSERT_LE(0, x->s);
+			continue;
+		}
+		switch (rnd(&st) % 5) {
+		case 0:
+		case 1:
+			ASSERT_EQ(0, xfer(x->c, x->s, 1 + rnd(&st) % 500));
+			ASSERT_EQ(0, xfer(x->s, x->c, 1 + rnd(&st) % 500));
+			break;
+		case 2:		/* the client closes first: its TIME_WAIT */
+			close(x->c);
+			ASSERT_EQ(0, lib_pin(self->cpus[rnd(&st) % self->n]));
+			close(x->s);
+			x->c = x->s = 0;
+			break;
+		case 3:		/* the server closes first */
+			close(x->s);
+			close(x->c);
+			x->c = x->s = 0;
+			break;
+		case 4:		/* RST */
+			ASSERT_EQ(0, setsockopt(rnd(&st) % 2 ? x->c : x->s,
+						SOL_SOCKET, SO_LINGER, &lg,
+						sizeof(lg)));
+			close(x->c);
+			close(x->s);
+			x->c = x->s = 0;
+			break;
+		}
+	}
+	for (i = 0; i < 32; i++) {
+		if (p[i].c) {
+			ASSERT_EQ(0, xfer(p[i].c, p[i].s, 10));
+			close(p[i].c);
+			close(p[i].s);
+		}
+	}
+	ASSERT_EQ(0, lest_read(&b));
+	TH_LOG("inserts %lld hits %lld misses %lld nomem %lld mismatches %lld",
+	       b.inserts - a.inserts, b.hits - a.hits, b.misses - a.misses,
+	       b.nomem - a.nomem, b.mismatches);
+	EXPECT_LT(0, b.inserts - a.inserts);
+	EXPECT_LT(0, b.hits - a.hits);
+	EXPECT_EQ(0, b.mismatches);
+	close(l4);
+	close(l6);
+}
+
+TEST_F(lest, off)
+{
+	struct lest_counters a, b;
+	int l, c, s;
+
+	ASSERT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 0));
+	ASSERT_EQ(0, lest_read(&a));
+	l = lib_listener(AF_INET, LIB_PORT, 4, 0);
+	ASSERT_LE(0, l);
+	c = lib_connect(AF_INET, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, xfer(c, s, 100));
+	ASSERT_EQ(0, xfer(s, c, 100));
+	ASSERT_EQ(0, lest_read(&b));
+	EXPECT_EQ(0, b.inserts - a.inserts);
+	EXPECT_EQ(0, b.hits - a.hits);
+	EXPECT_EQ(0, b.misses - a.misses);
+	close(s);
+	close(c);
+	close(l);
+}
+
+/*
+ * A process in a namespace of its own, with accepted and connected
+ * sockets in the tables, is killed: the namespace is dismantled.
+ */
+TEST(lest_netns_dismantle)
+{
+	int p[2], st, round;
+	pid_t pid;
+	char ch;
+
+	for (round = 0; round < 3; round++) {
+		ASSERT_EQ(0, pipe(p));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			int l, c, s, i;
+
+			if (lest_netns(1) || lib_sysctl_write(RFD_SYSCTL, 1))
+				_exit(1);
+			/* dual-stack: IPv4 and IPv6 connections */
+			l = lib_listener_on(AF_INET6, true, LIB_PORT, 64, 0);
+			if (l < 0)
+				_exit(2);
+			for (i = 0; i < 16; i++) {
+				c = lib_connect(i % 2 ? AF_INET6 : AF_INET,
+						LIB_PORT, false);
+				if (c < 0)
+					_exit(3);
+				s = accept(l, NULL, NULL);
+				if (s < 0 || xfer(c, s, 10))
+					_exit(4);
+			}
+			if (write(p[1], "r", 1) != 1)
+				_exit(5);
+			pause();
+			_exit(0);
+		}
+		close(p[1]);
+		ASSERT_EQ(1, read(p[0], &ch, 1));
+		close(p[0]);
+		ASSERT_EQ(0, kill(pid, SIGKILL));
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+		ASSERT_TRUE(WIFSIGNALED(st));
+	}
+}
+
+FIXTURE(lest_hotplug) {
+	int cpus[MAX_CPUS];
+	int n;
+	int cpu;
+	int offline;
+	char online[64];
+};
+
+FIXTURE_SETUP(lest_hotplug)
+{
+	self->offline = 0;
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	ASSERT_EQ(0, lest_netns(2));
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	self->cpu = self->cpus[self->n - 1];
+	snprintf(self->online, sizeof(self->online),
+		 "/sys/devices/system/cpu/cpu%d/online", self->cpu);
+	if (access(self->online, W_OK))
+		SKIP(return, "%s: %s", self->online, strerror(errno));
+	if (lib_sysctl_read(self->online) != 1)
+		SKIP(return, "cpu%d is not online", self->cpu);
+}
+
+FIXTURE_TEARDOWN_PARENT(lest_hotplug)
+{
+	if (self->offline && lib_sysctl_write(self->online, 1))
+		TH_LOG("could not bring cpu%d back online: %s", self->cpu,
+		       strerror(errno));
+}
+
+TEST_F_TIMEOUT(lest_hotplug, owner_offline, 120)
+{
+	struct lest_counters a, b;
+	int l, c[4], s[4], j;
+
+	l = lib_listener(AF_INET, LIB_PORT, 16, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, lib_pin(self->cpu));
+	for (j = 0; j < 4; j++) {
+		c[j] = lib_connect(AF_INET, LIB_PORT, false);
+		ASSERT_LE(0, c[j]);
+		s[j] = accept(l, NULL, NULL);
+		ASSERT_LE(0, s[j]);
+	}
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	self->offline = 1;
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
+	ASSERT_EQ(0, lest_read(&a));
+	/* looked up on cpus[0]: not in its table, found in ehash */
+	for (j = 0; j < 4; j++) {
+		ASSERT_EQ(0, xfer(c[j], s[j], 100));
+		ASSERT_EQ(0, xfer(s[j], c[j], 100));
+	}
+	ASSERT_EQ(0, lest_read(&b));
+	EXPECT_LE(8, b.misses - a.misses);
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
+	self->offline = 0;
+	ASSERT_EQ(0, lib_pin(self->cpu));
+	ASSERT_EQ(0, lest_read(&a));
+	for (j = 0; j < 4; j++)
+		ASSERT_EQ(0, xfer(c[j], s[j], 100));
+	ASSERT_EQ(0, lest_read(&b));
+	EXPECT_LE(4, b.hits - a.hits);
+	EXPECT_EQ(0, b.mismatches);
+	for (j = 0; j < 4; j++) {
+		close(c[j]);
+		close(s[j]);
+	}
+	close(l);
+}
+
+TEST(sysctl)
+{
+	ASSERT_EQ(0, lib_netns_enter());
+	EXPECT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 2));
+	EXPECT_EQ(2, lib_sysctl_read(LEST_SYSCTL));
+	EXPECT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 1));
+	EXPECT_EQ(1, lib_sysctl_read(LEST_SYSCTL));
+	EXPECT_EQ(-1, lib_sysctl_write(LEST_SYSCTL, 3));
+	EXPECT_EQ(1, lib_sysctl_read(LEST_SYSCTL));
+	EXPECT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 0));
+	EXPECT_EQ(0, lib_sysctl_read(LEST_SYSCTL));
+}
+
+TEST_HARNESS_MAIN
