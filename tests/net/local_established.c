@@ -13,7 +13,11 @@
  *  - lest.churn: a random mix, on every CPU, IPv4, IPv6 and v4-mapped:
  *    connect, accept on another CPU or the same, data, close from either
  *    side or with RST (SO_LINGER 0), TIME_WAIT and reuse of the same
- *    ports with SO_REUSEADDR; no mismatch, every byte where it belongs.
+ *    ports with SO_REUSEADDR; no mismatch, every byte where it belongs,
+ *    exactly the sockets expected entered, and none left at the end.
+ *  - lest.toggle_and_disconnect: off with sockets in the tables, their
+ *    entries leave with them; back on, they are found; a disconnected
+ *    accepted socket leaves its table and can listen.
  *  - lest.off: with the sysctl off nothing is entered or looked up.
  *  - lest_netns.dismantle: a namespace whose process is killed with
  *    connections in its tables goes away (entries left at its exit would
@@ -35,7 +39,7 @@
 #define MAX_CPUS	16
 
 struct lest_counters {
-	long long hits, misses, inserts, nomem, mismatches;
+	long long hits, misses, inserts, removes, nomem, mismatches;
 };
 
 static int lest_read(struct lest_counters *c)
@@ -47,12 +51,22 @@ static int lest_read(struct lest_counters *c)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "all %lld %lld %lld %lld %lld", &c->hits,
-			   &c->misses, &c->inserts, &c->nomem,
-			   &c->mismatches) == 5)
+		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld", &c->hits,
+			   &c->misses, &c->inserts, &c->removes, &c->nomem,
+			   &c->mismatches) == 6)
 			ret = 0;
 	fclose(f);
 	return ret;
+}
+
+/* Entries in the namespace's tables now, or -1. */
+static long lest_live(void)
+{
+	struct lest_counters c;
+
+	if (lest_read(&c))
+		return -1;
+	return (long)(c.inserts - c.removes);
 }
 
 static int nr_cpu_ids(void)
@@ -220,8 +234,9 @@ TEST_F_TIMEOUT(lest, churn, 300)
 	struct lest_counters a, b;
 	struct sockaddr_storage ss;
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	long long want = 0;
 	socklen_t len;
-	int one = 1, i;
+	int one = 1, i, bound;
 
 	TH_LOG("seed %llu, %d rounds", (unsigned long long)st, rounds);
 	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
@@ -244,7 +259,8 @@ TEST_F_TIMEOUT(lest, churn, 300)
 			ASSERT_EQ(0, setsockopt(x->c, SOL_SOCKET, SO_REUSEADDR,
 						&one, sizeof(one)));
 			/* a fixed port now and then: TIME_WAIT, then reuse */
-			if (rnd(&st) % 4 == 0) {
+			bound = rnd(&st) % 4 == 0;
+			if (bound) {
 				lib_lo_addr(fam, 50000 + rnd(&st) % 8, &ss);
 				if (kind == 2)
 					((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_any;
@@ -276,6 +292,8 @@ TEST_F_TIMEOUT(lest, churn, 300)
 			ASSERT_EQ(0, lib_pin(self->cpus[rnd(&st) % self->n]));
 			x->s = accept(kind == 1 ? l6 : l4, NULL, NULL);
 			ASSERT_LE(0, x->s);
+			/* the accepted one; the client if RFD chose its port */
+			want += 1 + !bound;
 			continue;
 		}
 		switch (rnd(&st) % 5) {
@@ -316,11 +334,77 @@ TEST_F_TIMEOUT(lest, churn, 300)
 	TH_LOG("inserts %lld hits %lld misses %lld nomem %lld mismatches %lld",
 	       b.inserts - a.inserts, b.hits - a.hits, b.misses - a.misses,
 	       b.nomem - a.nomem, b.mismatches);
-	EXPECT_LT(0, b.inserts - a.inserts);
-	EXPECT_LT(0, b.hits - a.hits);
+	EXPECT_EQ(want, b.inserts - a.inserts);
+	EXPECT_EQ(0, b.nomem);
+	EXPECT_LT(b.misses - a.misses, 4 * (b.hits - a.hits)) {
+		TH_LOG("too few hits");
+	}
 	EXPECT_EQ(0, b.mismatches);
 	close(l4);
 	close(l6);
+	/* every entry left with its socket (TIME_WAIT, close) */
+	EXPECT_EQ(0, lib_wait_count(lest_live, 0, LIB_DEADLINE_MS)) {
+		TH_LOG("%ld entries left", lest_live());
+	}
+}
+
+/*
+ * Off with sockets in the tables: their entries stay and leave with them;
+ * back on, they are found again.  An accepted socket disconnected
+ * (connect(AF_UNSPEC)) leaves its table, and may listen: its children
+ * are entered on their own.
+ */
+TEST_F(lest, toggle_and_disconnect)
+{
+	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+	struct lest_counters a, b;
+	int l, l2, c[4], s[4], j, c2, s2;
+
+	l = lib_listener(AF_INET, LIB_PORT, 16, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	for (j = 0; j < 4; j++) {
+		c[j] = lib_connect(AF_INET, LIB_PORT, false);
+		ASSERT_LE(0, c[j]);
+		s[j] = accept(l, NULL, NULL);
+		ASSERT_LE(0, s[j]);
+	}
+	ASSERT_EQ(4, lest_live());
+	ASSERT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 0));
+	close(c[0]);
+	close(s[0]);
+	ASSERT_EQ(0, xfer(c[1], s[1], 10));
+	ASSERT_EQ(3, lib_wait_count(lest_live, 3, LIB_DEADLINE_MS));
+	ASSERT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 2));
+	ASSERT_EQ(0, lest_read(&a));
+	ASSERT_EQ(0, xfer(c[2], s[2], 10));
+	ASSERT_EQ(0, lest_read(&b));
+	EXPECT_LE(1, b.hits - a.hits);
+
+	/* s[3]: disconnected, then a listener */
+	ASSERT_EQ(0, connect(s[3], (struct sockaddr *)&ss, sizeof(ss)));
+	ASSERT_EQ(2, lib_wait_count(lest_live, 2, LIB_DEADLINE_MS));
+	lib_lo_addr(AF_INET, LIB_PORT + 7, &ss);
+	ASSERT_EQ(0, bind(s[3], (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ASSERT_EQ(0, listen(s[3], 4));
+	l2 = s[3];
+	c2 = lib_connect(AF_INET, LIB_PORT + 7, false);
+	ASSERT_LE(0, c2);
+	s2 = accept(l2, NULL, NULL);
+	ASSERT_LE(0, s2);
+	ASSERT_EQ(3, lest_live());
+	ASSERT_EQ(0, xfer(c2, s2, 10));
+	close(c2);
+	close(s2);
+	close(l2);
+	for (j = 1; j < 3; j++) {
+		close(c[j]);
+		close(s[j]);
+	}
+	close(c[3]);
+	close(l);
+	EXPECT_EQ(0, lib_wait_count(lest_live, 0, LIB_DEADLINE_MS));
+	EXPECT_EQ(0, b.mismatches);
 }
 
 TEST_F(lest, off)

@@ -21,6 +21,7 @@
 
 #include <linux/jump_label.h>
 #include <linux/types.h>
+#include <net/inet_connection_sock.h>
 #include <net/sock.h>
 
 struct in6_addr;
@@ -55,11 +56,21 @@ static inline void inet_lest_insert(struct sock *sk, int cpu)
 		__inet_lest_insert(sk, cpu);
 }
 
-/* Under @sk's ehash bucket lock, before @sk leaves ehash. */
+/*
+ * Under @sk's ehash bucket lock, before @sk leaves ehash.  Not behind the
+ * static key: entries stay while the sysctl is off, and leave with their
+ * sockets.
+ */
 static inline void inet_lest_remove(struct sock *sk)
 {
-	if (static_branch_unlikely(&inet_lest_key))
+	if (unlikely(inet_csk(sk)->icsk_lest))
 		__inet_lest_remove(sk);
+}
+
+/* A clone (inet_csk_clone_lock()) is in no table. */
+static inline void inet_lest_clone_init(struct sock *newsk)
+{
+	inet_csk(newsk)->icsk_lest = NULL;
 }
 
 /*
@@ -97,6 +108,10 @@ static inline void inet_lest_insert(struct sock *sk, int cpu)
 }
 
 static inline void inet_lest_remove(struct sock *sk)
+{
+}
+
+static inline void inet_lest_clone_init(struct sock *newsk)
 {
 }
 

@@ -26,6 +26,13 @@
  * socket that the ehash lookup would find must be the local hit; a
  * difference is counted and warned about (a debug aid for tests).
  *
+ * Entries leave with their sockets also while the sysctl is off (the
+ * removal is not behind the static key); turning it off only stops the
+ * lookups and new entries.  Not used: DCCP's lookups (a table of its
+ * own), sockets of the kernel (they do not hold their namespace), and a
+ * namespace with tcp_l3mdev_accept (sockets of a VRF and unbound ones may
+ * share a 4-tuple, and ehash's chain order decides between them).
+ *
  * Counters, per namespace and per CPU: /proc/net/tcp_local_established.
  */
 
@@ -64,6 +71,7 @@ struct lest_stats {
 	unsigned long hits;	/* lookups found in this CPU's table */
 	unsigned long misses;	/* ... not: looked up in ehash */
 	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
+	unsigned long removes;	/* ... and taken out (by this CPU) */
 	unsigned long nomem;	/* entries that could not be allocated */
 	unsigned long mismatches; /* value 2: a hit ehash would not give */
 };
@@ -98,8 +106,12 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	struct lest_table *t;
 	spinlock_t *lock;	/* the socket's ehash bucket's */
 
+	/*
+	 * TCP only (DCCP has an ehash of its own).  Not kernel sockets: they
+	 * do not hold their namespace, which could go before them.
+	 */
 	if (!READ_ONCE(ln->sysctl) || sk->sk_protocol != IPPROTO_TCP ||
-	    cpu < 0 || cpu >= nr_cpu_ids)
+	    !sk->sk_net_refcnt || cpu < 0 || cpu >= nr_cpu_ids)
 		return;
 	/* pairs with the release in lest_enable() */
 	tables = smp_load_acquire(&ln->tables);
@@ -147,32 +159,54 @@ void __inet_lest_remove(struct sock *sk)
 	spin_unlock(&t->lock);
 	*lest_slot(sk) = NULL;
 	call_rcu(&e->rcu, lest_free);
+	this_cpu_inc(lest_net(sock_net(sk))->stats->removes);
 }
 
-/* Value 2: is @hit the first socket of its ehash chain with this key? */
+/* The first socket of @hash's ehash chain that matches @key, or NULL. */
+static struct sock *lest_ehash_first(struct inet_hashinfo *hashinfo,
+				     unsigned int hash,
+				     bool (*match)(const struct sock *sk,
+						   const void *key),
+				     const void *key)
+{
+	unsigned int slot = hash & hashinfo->ehash_mask;
+	const struct hlist_nulls_node *node;
+	struct sock *sk;
+
+begin:
+	sk_nulls_for_each_rcu(sk, node, &hashinfo->ehash[slot].chain)
+		if (sk->sk_hash == hash && match(sk, key))
+			return sk;
+	/* an item moved to another chain: look again, as the lookup does */
+	if (get_nulls_value(node) != slot)
+		goto begin;
+	return NULL;
+}
+
+/*
+ * Value 2: is @hit the first socket of its ehash chain with this key, as
+ * the ehash lookup would find?  A difference seen without the lock may
+ * be a socket leaving ehash at that moment (replaced by its TIME_WAIT
+ * socket, or unlinked before it is marked unhashed): look again under
+ * the bucket's lock, where chain and state agree.
+ */
 static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
 			unsigned int hash, struct sock *hit,
 			bool (*match)(const struct sock *sk, const void *key),
 			const void *key)
 {
-	unsigned int slot = hash & hashinfo->ehash_mask;
-	const struct hlist_nulls_node *node;
-	struct sock *sk, *first;
+	spinlock_t *lock = inet_ehash_lockp(hashinfo, hash);	/* the bucket's */
+	struct sock *first = lest_ehash_first(hashinfo, hash, match, key);
 
-begin:
-	first = NULL;
-	sk_nulls_for_each_rcu(sk, node, &hashinfo->ehash[slot].chain) {
-		if (sk->sk_hash == hash && match(sk, key)) {
-			first = sk;
-			break;
-		}
-	}
-	/* an item moved to another chain: look again, as the lookup does */
-	if (!first && get_nulls_value(node) != slot)
-		goto begin;
-	/* it may have left ehash since we checked */
-	if (first == hit || hlist_nulls_unhashed_lockless(&hit->sk_nulls_node))
+	if (first == hit)
 		return;
+	spin_lock_bh(lock);
+	first = lest_ehash_first(hashinfo, hash, match, key);
+	if (first == hit || hlist_nulls_unhashed(&hit->sk_nulls_node)) {
+		spin_unlock_bh(lock);
+		return;
+	}
+	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->mismatches);
 	WARN_ONCE(1, "tcp_local_established: local hit %p, ehash finds %p\n",
 		  hit, first);
@@ -197,12 +231,25 @@ static bool lest_match4(const struct sock *sk, const void *key)
  * would do for correctness (a miss falls back to ehash): the lookup may
  * run with preemption on.
  */
-static struct lest_table *lest_table(struct lest_net *ln)
+static struct lest_table *lest_table(const struct net *net,
+				     struct lest_net *ln,
+				     struct inet_hashinfo *hashinfo)
 {
 	struct lest_table __percpu *tables;
 
 	if (!READ_ONCE(ln->sysctl))
 		return NULL;
+	/* DCCP's lookups share the code: only TCP's sockets are ours */
+	if (hashinfo != net->ipv4.tcp_death_row.hashinfo)
+		return NULL;
+	/*
+	 * With tcp_l3mdev_accept, sockets bound to a VRF and unbound ones
+	 * may share a 4-tuple: ehash's chain order decides, so ask ehash.
+	 */
+#ifdef CONFIG_NET_L3_MASTER_DEV
+	if (READ_ONCE(net->ipv4.sysctl_tcp_l3mdev_accept))
+		return NULL;
+#endif
 	/* pairs with the release in lest_enable(): initialised heads */
 	tables = smp_load_acquire(&ln->tables);
 	return tables ? raw_cpu_ptr(tables) : NULL;
@@ -244,7 +291,7 @@ struct sock *__inet_lest_lookup(const struct net *net,
 				__portpair ports, int dif, int sdif)
 {
 	struct lest_net *ln = lest_net(net);
-	struct lest_table *t = lest_table(ln);
+	struct lest_table *t = lest_table(net, ln, hashinfo);
 	struct lest_key4 k = {
 		.net = net, .acookie = acookie, .ports = ports,
 		.dif = dif, .sdif = sdif,
@@ -279,7 +326,7 @@ struct sock *__inet6_lest_lookup(const struct net *net,
 				 int dif, int sdif)
 {
 	struct lest_net *ln = lest_net(net);
-	struct lest_table *t = lest_table(ln);
+	struct lest_table *t = lest_table(net, ln, hashinfo);
 	struct lest_key6 k = {
 		.net = net, .saddr = saddr, .daddr = daddr, .ports = ports,
 		.dif = dif, .sdif = sdif,
@@ -350,27 +397,27 @@ static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int lest_seq_show(struct seq_file *seq, void *v)
 {
 	struct lest_net *ln = lest_net(seq_file_single_net(seq));
-	u64 sum[5] = {};
+	u64 sum[6] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct lest_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
-	seq_puts(seq, "cpu hits misses inserts nomem mismatches\n");
+	seq_puts(seq, "cpu hits misses inserts removes nomem mismatches\n");
 	for_each_possible_cpu(cpu) {
 		const struct lest_stats *s = per_cpu_ptr(ln->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->hits), READ_ONCE(s->misses),
-			READ_ONCE(s->inserts), READ_ONCE(s->nomem),
-			READ_ONCE(s->mismatches),
+			READ_ONCE(s->inserts), READ_ONCE(s->removes),
+			READ_ONCE(s->nomem), READ_ONCE(s->mismatches),
 		};
 
-		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
-			   v[0], v[1], v[2], v[3], v[4]);
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu %lu\n", cpu,
+			   v[0], v[1], v[2], v[3], v[4], v[5]);
 		for (i = 0; i < ARRAY_SIZE(sum); i++)
 			sum[i] += v[i];
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
-		   sum[0], sum[1], sum[2], sum[3], sum[4]);
+	seq_printf(seq, "all %llu %llu %llu %llu %llu %llu\n",
+		   sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]);
 	return 0;
 }
 
@@ -389,21 +436,15 @@ static int __net_init lest_net_init(struct net *net)
 {
 	struct lest_net *ln = lest_net(net);
 	struct ctl_table *table = lest_sysctl_table;
-	u8 init_val;
 
+	/*
+	 * A new namespace starts off, whatever the initial one's value: on,
+	 * it costs a table per possible CPU, not for every container.
+	 */
 	ln->stats = alloc_percpu_gfp(struct lest_stats, GFP_KERNEL_ACCOUNT);
 	if (!ln->stats)
 		return -ENOMEM;
-	/*
-	 * A new namespace starts with the initial namespace's setting, set
-	 * before its sysctl can be written.
-	 */
 	if (!net_eq(net, &init_net)) {
-		mutex_lock(&lest_mutex);
-		init_val = READ_ONCE(lest_net(&init_net)->sysctl);
-		if (init_val && !lest_enable(ln))
-			ln->sysctl = init_val;
-		mutex_unlock(&lest_mutex);
 		table = kmemdup(table, sizeof(lest_sysctl_table), GFP_KERNEL);
 		if (!table)
 			goto err;
@@ -424,11 +465,6 @@ err_table:
 	if (!net_eq(net, &init_net))
 		kfree(table);
 err:
-	mutex_lock(&lest_mutex);
-	if (ln->sysctl)
-		static_branch_dec(&inet_lest_key);
-	mutex_unlock(&lest_mutex);
-	free_percpu(ln->tables);
 	free_percpu(ln->stats);
 	return -ENOMEM;
 }
@@ -448,7 +484,10 @@ static void __net_exit lest_net_exit(struct net *net)
 	if (ln->sysctl)
 		static_branch_dec(&inet_lest_key);
 	mutex_unlock(&lest_mutex);
-	/* The namespace's sockets are gone, and their entries with them. */
+	/*
+	 * The namespace's user sockets, which hold it, are gone, and their
+	 * entries with them (kernel sockets are never entered).
+	 */
 	if (ln->tables) {
 		for_each_possible_cpu(cpu)
 			for (i = 0; i < LEST_BUCKETS; i++)
