@@ -68,13 +68,19 @@ if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
 fi
 # Third pass: the upstream selftests and the example servers with Receive
 # Flow Deliver on in the initial netns (net.ipv4.tcp_rfd=1; new namespaces
-# copy it): connect() picks other ports and replies are steered, and
-# nothing else may change.
+# copy it) and the local established tables on and checking every hit
+# against ehash (net.ipv4.tcp_local_established=2, in the initial netns and,
+# through tests/in-netns, in each test's own): connect() picks other ports,
+# replies are steered, lookups go through the local tables, and nothing
+# else may change (a mismatch warns: a splat).
 rfd_sysctl=/proc/sys/net/ipv4/tcp_rfd
-if [ "${MP_RFD_PASS:-1}" = 1 ] && [ -w "$rfd_sysctl" ]; then
+lest_sysctl=/proc/sys/net/ipv4/tcp_local_established
+if [ "${MP_RFD_PASS:-1}" = 1 ] && [ -w "$rfd_sysctl" ] && [ -w "$lest_sysctl" ]; then
 	for e in "${base[@]}"; do
 		case ${e%%|*} in
-		upstream/* | scripts/servers) tests+=("${e%%|*}[rfd]|${e#*|}") ;;
+		upstream/* | scripts/servers)
+			IFS='|' read -r nm cwd cmd <<<"$e"
+			tests+=("$nm[rfd]|$cwd|env MP_NETNS_SYSCTLS=net.ipv4.tcp_local_established=2 $cmd") ;;
 		esac
 	done
 fi
@@ -105,8 +111,9 @@ for e in "${tests[@]}"; do
 	*) [ -w "${pcl_sysctl:-/nonexistent}" ] && echo 0 > "$pcl_sysctl" ;;
 	esac
 	case $name in
-	*"[rfd]") echo 1 > "$rfd_sysctl" ;;
-	*) [ -w "${rfd_sysctl:-/nonexistent}" ] && echo 0 > "$rfd_sysctl" ;;
+	*"[rfd]") echo 1 > "$rfd_sysctl"; echo 2 > "$lest_sysctl" ;;
+	*)	[ -w "${rfd_sysctl:-/nonexistent}" ] && echo 0 > "$rfd_sysctl"
+		[ -w "${lest_sysctl:-/nonexistent}" ] && echo 0 > "$lest_sysctl" ;;
 	esac
 	(cd "$cwd" && timeout -k 10 "$per_test_timeout" $cmd) > "$log" 2>&1
 	rc=$?

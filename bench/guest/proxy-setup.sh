@@ -4,23 +4,21 @@
 # Setup of the proxy designs (bench/designs.conf), run by bench-once.sh in
 # the server's namespace: the backend, srv-epoll-shared (echo) on the
 # client CPUs in the client's namespace at $MP_CLIENT_ADDR:9090; in the
-# server's namespace, per-core listen on, the proxy's port (8080) in
-# ip_local_reserved_ports (so that Receive Flow Deliver leaves the accepted
-# side to RPS: the same rule in every proxy design), and
-# net.ipv4.tcp_rfd and net.ipv4.tcp_local_established both
-# $MP_PROXY_RFD (default 0).  The backend dies with the client's namespace
-# at teardown.
+# server's namespace, per-core listen on, and
+# net.ipv4.tcp_rfd=$MP_PROXY_RFD and net.ipv4.tcp_local_established=
+# $MP_PROXY_LEST (defaults: 0, and MP_PROXY_RFD's value).  The backend dies
+# with the client's namespace at teardown.
 set -euo pipefail
 : "${MP_CLIENT_NETNS:?} ${MP_CLIENT_ADDR:?} ${MP_CLIENT_CPUS:?} ${MP_ROOT:?}"
 rfd=${MP_PROXY_RFD:-0}
+lest=${MP_PROXY_LEST:-$rfd}
 
-sysctl -q -w net.ipv4.ip_local_reserved_ports=8080
 sysctl -q -w net.ipv4.tcp_percore_listen=1
-for k in tcp_rfd tcp_local_established; do
-	if [ -e /proc/sys/net/ipv4/$k ]; then
-		sysctl -q -w net.ipv4.$k="$rfd"
-	elif [ "$rfd" != 0 ]; then
-		echo "proxy-setup: no net.ipv4.$k on this kernel" >&2
+for kv in tcp_rfd=$rfd tcp_local_established=$lest; do
+	if [ -e "/proc/sys/net/ipv4/${kv%=*}" ]; then
+		sysctl -q -w "net.ipv4.$kv"
+	elif [ "${kv#*=}" != 0 ]; then
+		echo "proxy-setup: no net.ipv4.${kv%=*} on this kernel" >&2
 		exit 1
 	fi
 done

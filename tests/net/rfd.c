@@ -11,8 +11,10 @@
  *    (IP_LOCAL_PORT_RANGE, scanned by 1; ip_local_port_range, by 2),
  *    connect() takes the CPU's own ports first, then the others (counted
  *    as fallbacks), then fails with EADDRNOTAVAIL, as without RFD.
- *  - rfd.listener_in_range: a listener on a port of the range: its
- *    packets go to the port's CPU, unless the port is reserved.
+ *  - rfd.listener_in_range: a listener on a port of the range (reserved
+ *    or not) that encodes another CPU: its packets are not steered.
+ *  - rfd.bound_port_not_steered: a socket bound to a port of the range
+ *    before connect(): its replies are not steered.
  *  - rfd.off_counts_nothing: with the sysctl off nothing is counted.
  *  - rfd.steers_replies: on loopback a packet is processed on the CPU that
  *    sends it; with RFD on, every reply to a connection made on CPU c is
@@ -289,9 +291,9 @@ TEST_F(rfd, fallback_netns_range)
 }
 
 /*
- * A listener on a port inside the range (of the other CPU): its packets
- * after the SYN are processed on the CPU its port encodes, unless the
- * port is in ip_local_reserved_ports.
+ * A listener on a port inside the range that encodes the other CPU: its
+ * packets are not steered (only ports connect() took for their CPU are),
+ * whether the port is in ip_local_reserved_ports or not.
  */
 TEST_F(rfd, listener_in_range)
 {
@@ -329,8 +331,8 @@ TEST_F(rfd, listener_in_range)
 		ASSERT_EQ(sizeof(buf), read(s, buf, sizeof(buf)));
 		len = sizeof(cpu);
 		ASSERT_EQ(0, getsockopt(s, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len));
-		/* sent on ccpu: processed there, or moved to the port's CPU */
-		EXPECT_EQ(reserved ? ccpu : scpu, cpu) {
+		/* sent on ccpu: processed there */
+		EXPECT_EQ(ccpu, cpu) {
 			TH_LOG("listener port %d (cpu %d), %sreserved: data processed on cpu %d",
 			       port, scpu, reserved ? "" : "not ", cpu);
 		}
@@ -432,6 +434,37 @@ TEST_F(rfd, steers_replies)
 		close(s);
 		close(c);
 	}
+}
+
+TEST_F(rfd, bound_port_not_steered)
+{
+	int ccpu, scpu, c, s, port, cpu;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ccpu = self->cpus[0];
+	scpu = self->cpus[1];
+	/* a port of the range that encodes the server's CPU */
+	port = 2 * (21000 / self->ncpu_ids * self->ncpu_ids + scpu);
+	ASSERT_EQ(scpu, port_cpu(port, self->ncpu_ids));
+	ASSERT_EQ(0, lib_pin(ccpu));
+	len = dst_addr(variant->kind, port, &ss);
+	c = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, bind(c, (struct sockaddr *)&ss, len));
+	len = dst_addr(variant->kind, LIB_PORT, &ss);
+	ASSERT_EQ(0, connect(c, (struct sockaddr *)&ss, len));
+	s = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, s);
+	/* replies sent on ccpu stay there: the port is not RFD's */
+	EXPECT_EQ(ROUNDS, replies_on(c, ccpu, s, ccpu, ccpu));
+	len = sizeof(cpu);
+	ASSERT_EQ(0, getsockopt(c, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len));
+	EXPECT_EQ(ccpu, cpu);
+	close(s);
+	close(c);
 }
 
 /*

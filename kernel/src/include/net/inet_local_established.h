@@ -5,10 +5,10 @@
  * A TCP socket owned by CPU c (accepted on c, or connected out from c
  * with a Receive Flow Deliver port, which encodes c) is also entered in
  * CPU c's local table of its namespace.  The established lookup on CPU c
- * looks there first and falls back to the global table (ehash).  An
- * entry is a small RCU-freed object pointing to the socket: TCP sockets
- * are SLAB_TYPESAFE_BY_RCU, so a hit is revalidated (reference, still in
- * ehash, same 4-tuple) as the ehash lookup does.  An entry is added
+ * looks there first and falls back to the global table (ehash).  The
+ * entry is a node in the socket: TCP sockets are SLAB_TYPESAFE_BY_RCU, so
+ * a hit is revalidated (reference, still in ehash, same 4-tuple) as the
+ * ehash lookup does.  An entry is added
  * under the socket's ehash bucket lock, only while the socket is in
  * ehash, and removed under the same lock before the socket leaves ehash
  * (close, TIME_WAIT): a local table never holds a socket that ehash
@@ -26,7 +26,6 @@
 
 struct in6_addr;
 struct inet_hashinfo;
-struct inet_lest_entry;
 struct net;
 struct sock;
 
@@ -63,14 +62,14 @@ static inline void inet_lest_insert(struct sock *sk, int cpu)
  */
 static inline void inet_lest_remove(struct sock *sk)
 {
-	if (unlikely(inet_csk(sk)->icsk_lest))
+	if (unlikely(!hlist_unhashed(&inet_csk(sk)->icsk_lest_node)))
 		__inet_lest_remove(sk);
 }
 
 /* A clone (inet_csk_clone_lock()) is in no table. */
 static inline void inet_lest_clone_init(struct sock *newsk)
 {
-	inet_csk(newsk)->icsk_lest = NULL;
+	INIT_HLIST_NODE(&inet_csk(newsk)->icsk_lest_node);
 }
 
 /*

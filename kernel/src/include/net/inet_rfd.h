@@ -6,7 +6,9 @@
  *
  * The encoding: port p encodes CPU (p >> 1) % nr_cpu_ids.  Both ports of
  * a pair (2m, 2m + 1) encode the same CPU, so the parity that connect()
- * prefers and the one bind() prefers encode alike.
+ * prefers and the one bind() prefers encode alike.  Only the ports that
+ * connect() took this way are steered (a bitmap per namespace, cleared
+ * when the port's bind bucket goes): a listener's port never is.
  *
  * See Documentation/networking/ip-sysctl.rst (tcp_rfd).
  */
@@ -28,7 +30,9 @@ extern struct static_key_false inet_rfd_key;
 
 int __inet_rfd_connect_cpu(const struct net *net);
 u32 inet_rfd_port_distance(int port, int cpu);
-void inet_rfd_count_port(const struct net *net, bool encoded);
+void inet_rfd_port_taken(const struct net *net, int port);
+void inet_rfd_port_fallback(const struct net *net);
+void inet_rfd_port_free(const struct net *net, unsigned short port);
 bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu);
 
 /*
@@ -67,7 +71,16 @@ static inline u32 inet_rfd_port_distance(int port, int cpu)
 	return 0;
 }
 
-static inline void inet_rfd_count_port(const struct net *net, bool encoded)
+static inline void inet_rfd_port_taken(const struct net *net, int port)
+{
+}
+
+static inline void inet_rfd_port_fallback(const struct net *net)
+{
+}
+
+static inline void inet_rfd_port_free(const struct net *net,
+				      unsigned short port)
 {
 }
 

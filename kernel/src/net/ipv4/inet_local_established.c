@@ -11,12 +11,17 @@
  * and per-core listen, the packets of a connection are processed on its
  * owner, so the lookup reads lines that only the owner writes.
  *
- * An entry is a small object of its own, freed after an RCU grace
- * period, that points to the socket; the chains are plain RCU lists.  The
- * socket it points to may have been freed and reused meanwhile (TCP
- * sockets are SLAB_TYPESAFE_BY_RCU): a hit takes a reference and checks
+ * The entry is a node in the socket (inet_connection_sock's
+ * icsk_lest_node) on a plain RCU list.  TCP sockets are
+ * SLAB_TYPESAFE_BY_RCU: a reader may be on the node of a socket that is
+ * freed and reused meanwhile.  Its allocation zeroes the node (all but
+ * sk_node.next is cleared), so such a reader meets a NULL next, the end
+ * of a plain list, and misses; or the socket is entered again, in
+ * another chain, and the reader goes on in that chain, where it may miss.
+ * A miss falls back to ehash, and a hit takes a reference and checks
  * again that the socket is in ehash with the same 4-tuple, as the ehash
- * lookup does.  Entries are added under the socket's ehash bucket lock,
+ * lookup does: neither changes the result.  Entries are added under the
+ * socket's ehash bucket lock,
  * only while it is in ehash, and removed under that lock before it
  * leaves ehash (inet_unhash(), and the TIME_WAIT hashdance, which
  * replaces it by its timewait socket): a local table holds no socket
@@ -54,13 +59,6 @@ DEFINE_STATIC_KEY_FALSE(inet_lest_key);
 #define LEST_BITS	10
 #define LEST_BUCKETS	BIT(LEST_BITS)
 
-struct inet_lest_entry {
-	struct hlist_node node;
-	struct sock *sk;
-	int cpu;			/* whose table */
-	struct rcu_head rcu;
-};
-
 /* One CPU's table: its own CPU adds, any CPU may remove. */
 struct lest_table {
 	spinlock_t lock;	/* writers of chain[] */
@@ -72,7 +70,6 @@ struct lest_stats {
 	unsigned long misses;	/* ... not: looked up in ehash */
 	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
 	unsigned long removes;	/* ... and taken out (by this CPU) */
-	unsigned long nomem;	/* entries that could not be allocated */
 	unsigned long mismatches; /* value 2: a hit ehash would not give */
 };
 
@@ -85,7 +82,6 @@ struct lest_net {
 };
 
 static unsigned int lest_net_id __read_mostly;
-static struct kmem_cache *lest_cachep __read_mostly;
 static DEFINE_MUTEX(lest_mutex);
 
 static struct lest_net *lest_net(const struct net *net)
@@ -93,16 +89,11 @@ static struct lest_net *lest_net(const struct net *net)
 	return net_generic(net, lest_net_id);
 }
 
-static struct inet_lest_entry **lest_slot(struct sock *sk)
-{
-	return &inet_csk(sk)->icsk_lest;
-}
-
 void __inet_lest_insert(struct sock *sk, int cpu)
 {
 	struct lest_net *ln = lest_net(sock_net(sk));
+	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct lest_table __percpu *tables;
-	struct inet_lest_entry *e;
 	struct lest_table *t;
 	spinlock_t *lock;	/* the socket's ehash bucket's */
 
@@ -117,49 +108,35 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	tables = smp_load_acquire(&ln->tables);
 	if (!tables)
 		return;
-	e = kmem_cache_alloc(lest_cachep, GFP_ATOMIC | __GFP_NOWARN);
-	if (!e) {
-		this_cpu_inc(ln->stats->nomem);
-		return;
-	}
-	e->sk = sk;
-	e->cpu = cpu;
 	t = per_cpu_ptr(tables, cpu);
 	lock = inet_ehash_lockp(tcp_or_dccp_get_hashinfo(sk), sk->sk_hash);
 	spin_lock_bh(lock);
 	/* only while in ehash, and once */
-	if (hlist_nulls_unhashed(&sk->sk_nulls_node) || *lest_slot(sk)) {
+	if (hlist_nulls_unhashed(&sk->sk_nulls_node) ||
+	    !hlist_unhashed(&icsk->icsk_lest_node)) {
 		spin_unlock_bh(lock);
-		kmem_cache_free(lest_cachep, e);
 		return;
 	}
+	icsk->icsk_lest_cpu = cpu;
 	spin_lock(&t->lock);
-	hlist_add_head_rcu(&e->node, &t->chain[sk->sk_hash & (LEST_BUCKETS - 1)]);
+	hlist_add_head_rcu(&icsk->icsk_lest_node,
+			   &t->chain[sk->sk_hash & (LEST_BUCKETS - 1)]);
 	spin_unlock(&t->lock);
-	*lest_slot(sk) = e;
 	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->inserts);
 }
 
-static void lest_free(struct rcu_head *head)
-{
-	kmem_cache_free(lest_cachep, container_of(head, struct inet_lest_entry, rcu));
-}
-
 void __inet_lest_remove(struct sock *sk)
 {
-	struct inet_lest_entry *e = *lest_slot(sk);
-	struct lest_table *t;
+	struct inet_connection_sock *icsk = inet_csk(sk);
+	struct lest_net *ln = lest_net(sock_net(sk));
+	struct lest_table *t = per_cpu_ptr(ln->tables, icsk->icsk_lest_cpu);
 
-	if (!e)
-		return;
-	t = per_cpu_ptr(lest_net(sock_net(sk))->tables, e->cpu);
 	spin_lock(&t->lock);
-	hlist_del_rcu(&e->node);
+	/* readers on the node go on to the rest of the chain */
+	hlist_del_init_rcu(&icsk->icsk_lest_node);
 	spin_unlock(&t->lock);
-	*lest_slot(sk) = NULL;
-	call_rcu(&e->rcu, lest_free);
-	this_cpu_inc(lest_net(sock_net(sk))->stats->removes);
+	this_cpu_inc(ln->stats->removes);
 }
 
 /* The first socket of @hash's ehash chain that matches @key, or NULL. */
@@ -262,11 +239,12 @@ static struct sock *lest_lookup(struct lest_net *ln, struct lest_table *t,
 					      const void *key),
 				const void *key)
 {
-	struct inet_lest_entry *e;
+	struct inet_connection_sock *icsk;
 	struct sock *sk;
 
-	hlist_for_each_entry_rcu(e, &t->chain[hash & (LEST_BUCKETS - 1)], node) {
-		sk = e->sk;
+	hlist_for_each_entry_rcu(icsk, &t->chain[hash & (LEST_BUCKETS - 1)],
+				 icsk_lest_node) {
+		sk = &icsk->icsk_inet.sk;
 		if (sk->sk_hash != hash || !match(sk, key))
 			continue;
 		if (unlikely(!refcount_inc_not_zero(&sk->sk_refcnt)))
@@ -397,27 +375,27 @@ static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int lest_seq_show(struct seq_file *seq, void *v)
 {
 	struct lest_net *ln = lest_net(seq_file_single_net(seq));
-	u64 sum[6] = {};
+	u64 sum[5] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct lest_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
-	seq_puts(seq, "cpu hits misses inserts removes nomem mismatches\n");
+	seq_puts(seq, "cpu hits misses inserts removes mismatches\n");
 	for_each_possible_cpu(cpu) {
 		const struct lest_stats *s = per_cpu_ptr(ln->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->hits), READ_ONCE(s->misses),
 			READ_ONCE(s->inserts), READ_ONCE(s->removes),
-			READ_ONCE(s->nomem), READ_ONCE(s->mismatches),
+			READ_ONCE(s->mismatches),
 		};
 
-		seq_printf(seq, "%d %lu %lu %lu %lu %lu %lu\n", cpu,
-			   v[0], v[1], v[2], v[3], v[4], v[5]);
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
+			   v[0], v[1], v[2], v[3], v[4]);
 		for (i = 0; i < ARRAY_SIZE(sum); i++)
 			sum[i] += v[i];
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu %llu %llu\n",
-		   sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]);
+	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
+		   sum[0], sum[1], sum[2], sum[3], sum[4]);
 	return 0;
 }
 
@@ -492,7 +470,7 @@ static void __net_exit lest_net_exit(struct net *net)
 		for_each_possible_cpu(cpu)
 			for (i = 0; i < LEST_BUCKETS; i++)
 				empty &= hlist_empty(&per_cpu_ptr(ln->tables, cpu)->chain[i]);
-		/* entries left would point into freed tables: keep them */
+		/* sockets left would point into freed tables: keep them */
 		if (!WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))
 			free_percpu(ln->tables);
 	}
@@ -508,7 +486,6 @@ static struct pernet_operations lest_net_ops = {
 
 static int __init inet_lest_init(void)
 {
-	lest_cachep = KMEM_CACHE(inet_lest_entry, SLAB_PANIC | SLAB_ACCOUNT);
 	return register_pernet_subsys(&lest_net_ops);
 }
 fs_initcall(inet_lest_init);

@@ -6,11 +6,14 @@
  * when its replies are processed on the CPU that opened it.  With
  * net.ipv4.tcp_rfd on, connect() on CPU c first tries the local ports
  * that encode c, port p encoding CPU (p >> 1) % nr_cpu_ids, and falls
- * back to any free port (counted) when none of them is free.  Where RPS
- * decides, a TCP packet whose destination port lies in the namespace's
- * ip_local_port_range, is not one of its ip_local_reserved_ports and is
- * not a bare SYN is handed to the CPU that its port encodes, if that CPU
- * is online; every other packet is left to RPS/RFS as before.
+ * back to any free port (counted) when none of them is free.  The ports
+ * taken this way are marked in a bitmap of the namespace (8 KiB, made when
+ * it first turns RFD on), cleared when the port's bind bucket is freed
+ * (its last socket, TIME_WAIT included, gone).  Where RPS decides, a TCP
+ * packet to a marked port that is not a bare SYN is handed to the CPU
+ * that its port encodes, if that CPU is online; every other packet (a
+ * listener's, one to a port that bind() chose) is left to RPS/RFS as
+ * before.
  *
  * The decision needs only the packet's headers, so it works on any
  * device, with or without an RPS map: turning the sysctl on enables the
@@ -23,6 +26,7 @@
  * The counters, per namespace and per CPU, are in /proc/net/tcp_rfd.
  */
 
+#include <linux/bitmap.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -53,6 +57,8 @@ struct rfd_stats {
 
 struct rfd_net {
 	u8 sysctl_rfd;		/* net.ipv4.tcp_rfd */
+	/* ports connect() took for their CPU; set at the first enable */
+	unsigned long *ports;
 	struct rfd_stats __percpu *stats;
 	struct ctl_table_header *sysctl_hdr;
 };
@@ -98,14 +104,35 @@ u32 inet_rfd_port_distance(int port, int cpu)
 	return 2 * (cpu + nr_cpu_ids - have) - (port & 1);
 }
 
-void inet_rfd_count_port(const struct net *net, bool encoded)
+/* connect() took @port, one of its CPU's, under the port's bhash lock. */
+void inet_rfd_port_taken(const struct net *net, int port)
 {
-	struct rfd_stats __percpu *stats = rfd_net(net)->stats;
+	struct rfd_net *rn = rfd_net(net);
+	/* pairs with the release in rfd_enable() */
+	unsigned long *ports = smp_load_acquire(&rn->ports);
 
-	if (encoded)
-		this_cpu_inc(stats->ports);
-	else
-		this_cpu_inc(stats->fallbacks);
+	if (ports)
+		set_bit(port, ports);
+	this_cpu_inc(rn->stats->ports);
+}
+
+void inet_rfd_port_fallback(const struct net *net)
+{
+	this_cpu_inc(rfd_net(net)->stats->fallbacks);
+}
+
+/*
+ * The bind bucket of @port is freed (under its bhash lock): no socket of
+ * the namespace uses the port any more.  Not behind the static key: the
+ * marks must go also while RFD is off.
+ */
+void inet_rfd_port_free(const struct net *net, unsigned short port)
+{
+	/* pairs with the release in rfd_enable() */
+	unsigned long *ports = smp_load_acquire(&rfd_net(net)->ports);
+
+	if (ports && test_bit(port, ports))
+		clear_bit(port, ports);
 }
 
 /* The TCP header of an IPv4 or IPv6 packet at skb->data, or NULL. */
@@ -149,6 +176,7 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 	struct net *net = dev_net(dev);
 	struct rfd_net *rn = rfd_net(net);
 	const struct tcphdr *th;
+	unsigned long *ports;
 	struct tcphdr _th;
 	int low, high, port;
 	u32 owner;
@@ -161,7 +189,11 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 		return false;
 	port = ntohs(th->dest);
 	inet_get_local_port_range(net, &low, &high);
-	if (port < low || port > high || inet_is_local_reserved_port(net, port))
+	if (port < low || port > high)
+		return false;
+	/* only ports connect() took for their CPU: not a listener's */
+	ports = smp_load_acquire(&rn->ports);
+	if (!ports || !test_bit(port, ports))
 		return false;
 	owner = rfd_pair_cpu(port >> 1);
 	if (unlikely(!cpu_online(owner))) {
@@ -180,10 +212,20 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 }
 
 /* Under rfd_mutex: a namespace turns RFD on, or off. */
-static void rfd_enable(void)
+static int rfd_enable(struct rfd_net *rn)
 {
+	unsigned long *ports;
+
+	if (!rn->ports) {
+		ports = bitmap_zalloc(1 << 16, GFP_KERNEL_ACCOUNT);
+		if (!ports)
+			return -ENOMEM;
+		/* zeroed before it is seen */
+		smp_store_release(&rn->ports, ports);
+	}
 	static_branch_inc(&rps_needed);
 	static_branch_inc(&inet_rfd_key);
+	return 0;
 }
 
 static void rfd_disable(void)
@@ -195,6 +237,7 @@ static void rfd_disable(void)
 static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 		      size_t *lenp, loff_t *ppos)
 {
+	struct rfd_net *rn = container_of(table->data, struct rfd_net, sysctl_rfd);
 	u8 *valp = table->data;
 	struct ctl_table tmp = *table;
 	u8 val;
@@ -213,8 +256,9 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 	if (write && !ret && val != *valp) {
 		/* The keys before the value on, after it off. */
 		if (val)
-			rfd_enable();
-		WRITE_ONCE(*valp, val);
+			ret = rfd_enable(rn);
+		if (!ret)
+			WRITE_ONCE(*valp, val);
 		if (!val)
 			rfd_disable();
 	}
@@ -276,10 +320,8 @@ static int __net_init rfd_net_init(struct net *net)
 	 */
 	if (!net_eq(net, &init_net)) {
 		mutex_lock(&rfd_mutex);
-		if (READ_ONCE(rfd_net(&init_net)->sysctl_rfd)) {
-			rfd_enable();
+		if (READ_ONCE(rfd_net(&init_net)->sysctl_rfd) && !rfd_enable(rn))
 			rn->sysctl_rfd = 1;
-		}
 		mutex_unlock(&rfd_mutex);
 	}
 	if (!net_eq(net, &init_net)) {
@@ -307,6 +349,7 @@ err:
 	if (rn->sysctl_rfd)
 		rfd_disable();
 	mutex_unlock(&rfd_mutex);
+	bitmap_free(rn->ports);
 	free_percpu(rn->stats);
 	return -ENOMEM;
 }
@@ -315,6 +358,7 @@ static void __net_exit rfd_net_exit(struct net *net)
 {
 	struct rfd_net *rn = rfd_net(net);
 	const struct ctl_table *table = rn->sysctl_hdr->ctl_table_arg;
+	unsigned long *ports = rn->ports;
 
 	remove_proc_entry("tcp_rfd", net->proc_net);
 	unregister_net_sysctl_table(rn->sysctl_hdr);
@@ -324,6 +368,15 @@ static void __net_exit rfd_net_exit(struct net *net)
 	if (rn->sysctl_rfd)
 		rfd_disable();
 	mutex_unlock(&rfd_mutex);
+	/*
+	 * Bind buckets of the namespace may still be freed after this (its
+	 * TIME_WAIT sockets go in TCP's exit), with BH off: they see NULL.
+	 */
+	if (ports) {
+		WRITE_ONCE(rn->ports, NULL);
+		synchronize_rcu();
+		bitmap_free(ports);
+	}
 	free_percpu(rn->stats);
 }
 
