@@ -19,30 +19,59 @@
 #include <linux/cpumask.h>
 #include <linux/jump_label.h>
 
+struct inet_bind_bucket;
+struct kmem_cache;
 struct net;
 struct net_device;
 struct sk_buff;
+struct sock;
 
 #ifdef CONFIG_TCP_RFD
 
 /* True while net.ipv4.tcp_rfd is on in at least one namespace. */
 extern struct static_key_false inet_rfd_key;
+/* True once some namespace has had it on: ports may be marked. */
+extern struct static_key_false inet_rfd_marks_key;
 
-int __inet_rfd_connect_cpu(const struct net *net);
+int __inet_rfd_connect_cpu(const struct sock *sk);
 u32 inet_rfd_port_distance(int port, int cpu);
 void inet_rfd_port_taken(const struct net *net, int port);
 void inet_rfd_port_fallback(const struct net *net);
-void inet_rfd_port_free(const struct net *net, unsigned short port);
+void __inet_rfd_port_free(const struct kmem_cache *cachep,
+			  const struct inet_bind_bucket *tb);
+void __inet_rfd_port_bound(const struct inet_bind_bucket *tb);
+
+/*
+ * The bind bucket @tb (of @cachep) is about to be freed, under its bhash
+ * lock: unmark its port unless another bucket of the port remains.
+ */
+static inline void inet_rfd_port_free(const struct kmem_cache *cachep,
+				      const struct inet_bind_bucket *tb)
+{
+	if (static_branch_unlikely(&inet_rfd_marks_key))
+		__inet_rfd_port_free(cachep, tb);
+}
+
+/*
+ * A socket was bound into @tb by bind() or listen() (inet_csk_get_port(),
+ * under its bhash lock): the port is no longer only connect()'s.
+ */
+static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
+{
+	if (static_branch_unlikely(&inet_rfd_marks_key))
+		__inet_rfd_port_bound(tb);
+}
+
 bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu);
 
 /*
- * connect(): the CPU whose ports to try first, or -1 when RFD is off in
- * @net.
+ * connect() of @sk: the CPU whose ports to try first, or -1 when RFD is
+ * off in its namespace (or @sk is not TCP).
  */
-static inline int inet_rfd_connect_cpu(const struct net *net)
+static inline int inet_rfd_connect_cpu(const struct sock *sk)
 {
 	if (static_branch_unlikely(&inet_rfd_key))
-		return __inet_rfd_connect_cpu(net);
+		return __inet_rfd_connect_cpu(sk);
 	return -1;
 }
 
@@ -61,7 +90,7 @@ static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
 
 #else /* !CONFIG_TCP_RFD */
 
-static inline int inet_rfd_connect_cpu(const struct net *net)
+static inline int inet_rfd_connect_cpu(const struct sock *sk)
 {
 	return -1;
 }
@@ -79,8 +108,12 @@ static inline void inet_rfd_port_fallback(const struct net *net)
 {
 }
 
-static inline void inet_rfd_port_free(const struct net *net,
-				      unsigned short port)
+static inline void inet_rfd_port_free(const struct kmem_cache *cachep,
+				      const struct inet_bind_bucket *tb)
+{
+}
+
+static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
 {
 }
 

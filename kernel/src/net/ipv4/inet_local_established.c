@@ -14,10 +14,11 @@
  * The entry is a node in the socket (inet_connection_sock's
  * icsk_lest_node) on a plain RCU list.  TCP sockets are
  * SLAB_TYPESAFE_BY_RCU: a reader may be on the node of a socket that is
- * freed and reused meanwhile.  Its allocation zeroes the node (all but
- * sk_node.next is cleared), so such a reader meets a NULL next, the end
- * of a plain list, and misses; or the socket is entered again, in
- * another chain, and the reader goes on in that chain, where it may miss.
+ * removed, freed and reused meanwhile.  The removal sets the node's next
+ * to NULL, the end of a plain list, and so does the allocation (all but
+ * sk_node.next is cleared) or a clone's init: such a reader misses; or
+ * the socket is entered again, in another chain, and the reader goes on
+ * in that chain, where it may miss.
  * A miss falls back to ehash, and a hit takes a reference and checks
  * again that the socket is in ehash with the same 4-tuple, as the ehash
  * lookup does: neither changes the result.  Entries are added under the
@@ -133,8 +134,13 @@ void __inet_lest_remove(struct sock *sk)
 	struct lest_table *t = per_cpu_ptr(ln->tables, icsk->icsk_lest_cpu);
 
 	spin_lock(&t->lock);
-	/* readers on the node go on to the rest of the chain */
 	hlist_del_init_rcu(&icsk->icsk_lest_node);
+	/*
+	 * A reader on the node now ends there (a miss).  No stale next may
+	 * stay in the socket: a copy of it (the clone of a listener that was
+	 * once connected) would hand it to readers on the clone's node.
+	 */
+	WRITE_ONCE(icsk->icsk_lest_node.next, NULL);
 	spin_unlock(&t->lock);
 	this_cpu_inc(ln->stats->removes);
 }

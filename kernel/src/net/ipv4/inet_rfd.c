@@ -39,12 +39,15 @@
 #include <linux/slab.h>
 #include <linux/sysctl.h>
 #include <linux/tcp.h>
+#include <net/inet_hashtables.h>
 #include <net/inet_rfd.h>
 #include <net/ip.h>
 #include <net/netns/generic.h>
 #include <net/rps.h>
+#include <net/tcp.h>
 
 DEFINE_STATIC_KEY_FALSE(inet_rfd_key);
+DEFINE_STATIC_KEY_FALSE(inet_rfd_marks_key);
 
 /* Per netns, per CPU; unsigned long as the SNMP MIB counters. */
 struct rfd_stats {
@@ -80,9 +83,11 @@ static u32 rfd_pair_cpu(u32 pair)
 	return pair - nr_cpu_ids * reciprocal_divide(pair, rfd_ncpus);
 }
 
-int __inet_rfd_connect_cpu(const struct net *net)
+int __inet_rfd_connect_cpu(const struct sock *sk)
 {
-	if (!READ_ONCE(rfd_net(net)->sysctl_rfd))
+	/* TCP only: DCCP shares the code, not the bind table */
+	if (sk->sk_protocol != IPPROTO_TCP ||
+	    !READ_ONCE(rfd_net(sock_net(sk))->sysctl_rfd))
 		return -1;
 	return raw_smp_processor_id();
 }
@@ -121,18 +126,43 @@ void inet_rfd_port_fallback(const struct net *net)
 	this_cpu_inc(rfd_net(net)->stats->fallbacks);
 }
 
-/*
- * The bind bucket of @port is freed (under its bhash lock): no socket of
- * the namespace uses the port any more.  Not behind the static key: the
- * marks must go also while RFD is off.
- */
-void inet_rfd_port_free(const struct net *net, unsigned short port)
+static unsigned long *rfd_marks(const struct net *net)
 {
 	/* pairs with the release in rfd_enable() */
-	unsigned long *ports = smp_load_acquire(&rfd_net(net)->ports);
+	return smp_load_acquire(&rfd_net(net)->ports);
+}
 
-	if (ports && test_bit(port, ports))
-		clear_bit(port, ports);
+/*
+ * Under the bhash lock of @tb's port, before @tb is freed: the port stays
+ * marked while another bucket of it (another VRF's) remains.  Behind a
+ * key that is never turned off: the marks must go also while RFD is off.
+ */
+void __inet_rfd_port_free(const struct kmem_cache *cachep,
+			  const struct inet_bind_bucket *tb)
+{
+	const struct net *net = ib_net(tb);
+	unsigned long *ports = rfd_marks(net);
+	struct inet_bind_hashbucket *head;
+	struct inet_bind_bucket *other;
+
+	if (!ports || cachep != tcp_hashinfo.bind_bucket_cachep ||
+	    !test_bit(tb->port, ports))
+		return;
+	head = &tcp_hashinfo.bhash[inet_bhashfn(net, tb->port,
+						tcp_hashinfo.bhash_size)];
+	inet_bind_bucket_for_each(other, &head->chain)
+		if (other != tb && net_eq(ib_net(other), net) &&
+		    other->port == tb->port)
+			return;
+	clear_bit(tb->port, ports);
+}
+
+void __inet_rfd_port_bound(const struct inet_bind_bucket *tb)
+{
+	unsigned long *ports = rfd_marks(ib_net(tb));
+
+	if (ports && test_bit(tb->port, ports))
+		clear_bit(tb->port, ports);
 }
 
 /* The TCP header of an IPv4 or IPv6 packet at skb->data, or NULL. */
@@ -222,6 +252,7 @@ static int rfd_enable(struct rfd_net *rn)
 			return -ENOMEM;
 		/* zeroed before it is seen */
 		smp_store_release(&rn->ports, ports);
+		static_branch_enable(&inet_rfd_marks_key);
 	}
 	static_branch_inc(&rps_needed);
 	static_branch_inc(&inet_rfd_key);
@@ -370,12 +401,12 @@ static void __net_exit rfd_net_exit(struct net *net)
 	mutex_unlock(&rfd_mutex);
 	/*
 	 * Bind buckets of the namespace may still be freed after this (its
-	 * TIME_WAIT sockets go in TCP's exit), with BH off: they see NULL.
+	 * TIME_WAIT sockets go in TCP's exit), with BH off, an RCU read
+	 * side: they see NULL, or the bitmap until a grace period is over.
 	 */
 	if (ports) {
 		WRITE_ONCE(rn->ports, NULL);
-		synchronize_rcu();
-		bitmap_free(ports);
+		kfree_rcu_mightsleep(ports);
 	}
 	free_percpu(rn->stats);
 }
