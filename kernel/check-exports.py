@@ -31,7 +31,10 @@ import sys
 
 MODFILE_RE = re.compile(r"-DKBUILD_MODFILE=\S*?\"([^\"]+)\"")
 MODNAME_RE = re.compile(r"-DKBUILD_MODNAME=\S*?\"([^\"]+)\"")
-OBJ_ASSIGN_RE = re.compile(r"^obj-(\$\(CONFIG_(\w+)\)|[ym])\s*[:+]?=(.*)$")
+# obj-$(CONFIG_X), obj-y/m, and obj-$(subst m,y,$(CONFIG_X)) (built in
+# whatever X is: net/ipv6's inet6_hashtables.o).
+OBJ_ASSIGN_RE = re.compile(
+    r"^obj-(\$\(subst m,y,\$\(CONFIG_\w+\)\)|\$\(CONFIG_(\w+)\)|[ym])\s*[:+]?=(.*)$")
 KCONFIG_ENTRY_RE = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$")
 KCONFIG_TYPE_RE = re.compile(r"^\s*(tristate|def_tristate|bool|def_bool)\b")
 KCONFIG_END_RE = re.compile(
@@ -93,7 +96,7 @@ def kbuild_assignments(tree, d):
         m = OBJ_ASSIGN_RE.match(line.split("#", 1)[0].strip())
         if not m:
             continue
-        guard = m.group(2) or m.group(1)
+        guard = "y" if m.group(1).startswith("$(subst") else (m.group(2) or m.group(1))
         for word in m.group(3).split():
             if word.endswith(".o"):
                 res.setdefault(os.path.normpath(word), set()).add(guard)
