@@ -765,6 +765,7 @@ TEST_F_TIMEOUT(races, failed_first_listen_races_accept_and_poll, 300)
 	socklen_t len = lib_lo_addr(variant->family, LIB_PORT, &ss);
 	pthread_t tacc, tpoll;
 	struct failing f;
+	uint64_t end;
 	int c, a, n;
 
 	KNOB_ON(KNOB_LISTEN, 20000);
@@ -787,10 +788,21 @@ TEST_F_TIMEOUT(races, failed_first_listen_races_accept_and_poll, 300)
 
 		ASSERT_EQ(0, pthread_create(&tacc, NULL, failing_accept_fn, &f));
 		ASSERT_EQ(0, pthread_create(&tpoll, NULL, failing_poll_fn, &f));
-		for (i = 0; i < tries; i++) {
+		/*
+		 * At least @tries failing listen()s, and until both threads
+		 * have had a go at the socket meanwhile (a loaded machine may
+		 * not run them at once).
+		 */
+		end = lib_now_ms() + LIB_DEADLINE_MS;
+		for (i = 0; i < tries ||
+		     ((!__atomic_load_n(&f.accepts, __ATOMIC_SEQ_CST) ||
+		       !__atomic_load_n(&f.polls, __ATOMIC_SEQ_CST)) &&
+		      lib_now_ms() < end); i++) {
 			ASSERT_EQ(-1, listen(f.s, 16));
 			ASSERT_EQ(EADDRINUSE, errno);
 		}
+		/* accept() calls that returned while listen() failed */
+		n = __atomic_load_n(&f.accepts, __ATOMIC_SEQ_CST);
 		/* The mode was decided at the first listen(): it sticks. */
 		ASSERT_EQ(1, pcl_get(f.s));
 
@@ -800,7 +812,6 @@ TEST_F_TIMEOUT(races, failed_first_listen_races_accept_and_poll, 300)
 		ASSERT_EQ(1, pcl_get(f.s));
 		c = lib_connect(variant->family, LIB_PORT, false);
 		ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(errno));
-		n = __atomic_load_n(&f.accepts, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&f.stop, 1, __ATOMIC_SEQ_CST);
 		/* The accept thread may take the connection itself: fine. */
 		ASSERT_EQ(0, join_deadline(tacc, LIB_DEADLINE_MS)) {
