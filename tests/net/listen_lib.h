@@ -598,6 +598,28 @@ static inline int lib_cpus(int *cpus, int max)
 	return n;
 }
 
+/*
+ * nr_cpu_ids: one more than the last possible CPU (the last number of
+ * /sys/devices/system/cpu/possible, e.g. "0-3" or "0,2-5"), or -1.
+ */
+static inline int lib_nr_cpu_ids(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	char buf[256], *p;
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = buf + strlen(buf);
+	while (p > buf && p[-1] != '-' && p[-1] != ',')
+		p--;
+	return (int)strtol(p, NULL, 10) + 1;
+}
+
 /* Pin the calling thread to one CPU. */
 static inline int lib_pin(int cpu)
 {

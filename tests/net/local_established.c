@@ -69,23 +69,6 @@ static long lest_live(void)
 	return (long)(c.inserts - c.removes);
 }
 
-static int nr_cpu_ids(void)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	char buf[256], *p;
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	p = buf + strlen(buf);
-	while (p > buf && p[-1] != '-' && p[-1] != ',')
-		p--;
-	return (int)strtol(p, NULL, 10) + 1;
-}
 
 /* Send @n bytes on @a, read them on @b; 0 or -1. */
 static int xfer(int a, int b, int n)
@@ -170,7 +153,7 @@ TEST_F(lest, accepted)
 
 TEST_F(lest, connected_rfd)
 {
-	int k = 8, i, j, l, c[8], s[8], ncpu_ids = nr_cpu_ids(), port;
+	int k = 8, i, j, l, c[8], s[8], ncpu_ids = lib_nr_cpu_ids(), port;
 	struct lest_counters a, b;
 
 	ASSERT_LT(0, ncpu_ids);

@@ -68,27 +68,6 @@ static int rfd_read(struct rfd_counters *c)
 	return ret;
 }
 
-/* nr_cpu_ids: one more than the last possible CPU. */
-static int nr_cpu_ids(void)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	char buf[256], *p;
-	long last = -1;
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	/* "0-3" or "0,2-5": the number after the last separator */
-	p = buf + strlen(buf);
-	while (p > buf && p[-1] != '-' && p[-1] != ',')
-		p--;
-	last = strtol(p, NULL, 10);
-	return (int)last + 1;
-}
 
 static int port_cpu(int port, int ncpu_ids)
 {
@@ -168,7 +147,7 @@ FIXTURE_SETUP(rfd)
 	self->l = -1;
 	self->n = lib_cpus(self->cpus, MAX_CPUS);
 	ASSERT_LT(0, self->n);
-	self->ncpu_ids = nr_cpu_ids();
+	self->ncpu_ids = lib_nr_cpu_ids();
 	ASSERT_LT(0, self->ncpu_ids);
 	if (lib_netns_enter()) {
 		if (errno == EPERM)
@@ -652,7 +631,7 @@ FIXTURE_SETUP(rfd_hotplug)
 	self->offline = 0;
 	self->n = lib_cpus(self->cpus, MAX_CPUS);
 	ASSERT_LT(0, self->n);
-	self->ncpu_ids = nr_cpu_ids();
+	self->ncpu_ids = lib_nr_cpu_ids();
 	ASSERT_LT(0, self->ncpu_ids);
 	if (lib_netns_enter()) {
 		if (errno == EPERM)
