@@ -66,9 +66,11 @@ if [ "${MP_PERCORE_PASS:-1}" = 1 ] && [ -w "$pcl_sysctl" ]; then
 		tests+=("${e%%|*}[percore]|${e#*|}")
 	done
 fi
-# Third pass: the upstream selftests and the example servers with Receive
-# Flow Deliver on in the initial netns (net.ipv4.tcp_rfd=1; new namespaces
-# copy it) and the local established tables on and checking every hit
+# Third pass: the upstream selftests and the example servers with per-core
+# listen and Receive Flow Deliver on in the initial netns
+# (net.ipv4.tcp_percore_listen=1, net.ipv4.tcp_rfd=1; new namespaces copy
+# them: accepted connections are delivered to the accepting CPU) and the
+# local established tables on and checking every hit
 # against ehash (net.ipv4.tcp_local_established=2, in the initial netns and,
 # through tests/in-netns, in each test's own): connect() picks other ports,
 # replies are steered, lookups go through the local tables, and nothing
@@ -107,7 +109,7 @@ for e in "${tests[@]}"; do
 	log=$logdir/${name//[\/\[\]]/_}.log
 	start=$(date +%s)
 	case $name in
-	*"[percore]") echo 1 > "$pcl_sysctl" ;;
+	*"[percore]" | *"[rfd]") echo 1 > "$pcl_sysctl" ;;
 	*) [ -w "${pcl_sysctl:-/nonexistent}" ] && echo 0 > "$pcl_sysctl" ;;
 	esac
 	case $name in

@@ -255,9 +255,10 @@ else
 		# Receive Flow Deliver counters of the server's namespace
 		# ("all" row of /proc/net/tcp_rfd, warm-up included).
 		if row=$(nsx "$srv_ns" cat /proc/net/tcp_rfd 2>/dev/null | grep '^all '); then
-			read -r _ a b c d e <<<"$row"
-			rfd="{\"ports\": $a, \"fallbacks\": $b, \"steered\": $c, \"local\": $d, \"offline\": $e}"
-			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline)"
+			read -r _ a b c d e f g h i <<<"$row"
+			rfd="{\"ports\": $a, \"fallbacks\": $b, \"steered\": $c, \"local\": $d, \"offline\": $e"
+			rfd+=", \"accepts\": ${f:-0}, \"flow_steered\": ${g:-0}, \"flow_local\": ${h:-0}, \"flow_held\": ${i:-0}}"
+			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline accepts flow_steered flow_local flow_held)"
 		fi
 		# Per-core listen counters of the server's (fresh) namespace,
 		# warm-up included, read after the measurement window.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rfd: Receive Flow Deliver for active connections (net.ipv4.tcp_rfd).
+ * rfd: Receive Flow Deliver (net.ipv4.tcp_rfd), for the connections a host
+ * opens and those it accepts from a per-core listener.
  * Each test runs in a network namespace of its own with the sysctl on
  * (unless it says otherwise):
  *
@@ -23,6 +24,12 @@
  *  - rfd.veth, rfd.veth_gro: the same across a veth pair into a second
  *    namespace (the server's), each reply checked; with GRO on, through
  *    NAPI and netif_receive_skb_list().
+ *  - rfd.proxy, rfd.proxy_plain_listener, rfd.proxy_off: a client in a
+ *    second namespace -> a proxy here -> a backend in a third.  With RFD
+ *    on and a per-core listener, every packet the proxy reads, from the
+ *    connection it accepted (taken from another CPU's clone) and from the
+ *    one it opened, was processed on the proxy's CPU; a listener without
+ *    per-core listen keeps RPS's placement; off, neither side is moved.
  *  - rfd.channel_connect: a /dev/megapipe CONNECT submitted on CPU c gets a
  *    port of c (the server sees it as the peer's port).
  *  - rfd_hotplug.owner_offline: the CPU a port encodes goes offline: its
@@ -36,6 +43,7 @@
 
 #include "kselftest_harness.h"
 #include "megapipe_lib.h"
+#include "percore_lib.h"
 
 #ifndef IP_LOCAL_PORT_RANGE
 #define IP_LOCAL_PORT_RANGE	51
@@ -48,6 +56,7 @@
 
 struct rfd_counters {
 	long long ports, fallbacks, steered, local, offline;
+	long long accepts, flow_steered, flow_local, flow_held;
 };
 
 /* The "all" row of /proc/net/tcp_rfd; 0 or -1. */
@@ -60,9 +69,10 @@ static int rfd_read(struct rfd_counters *c)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "all %lld %lld %lld %lld %lld", &c->ports,
-			   &c->fallbacks, &c->steered, &c->local,
-			   &c->offline) == 5)
+		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+			   &c->ports, &c->fallbacks, &c->steered, &c->local,
+			   &c->offline, &c->accepts, &c->flow_steered,
+			   &c->flow_local, &c->flow_held) == 9)
 			ret = 0;
 	fclose(f);
 	return ret;
@@ -446,71 +456,115 @@ TEST_F(rfd, bound_port_not_steered)
 	close(c);
 }
 
+/* What a process in a namespace of its own behind a veth pair does. */
+enum peer_role {
+	PEER_ECHO,	/* answer each byte read with 64 */
+	PEER_CLIENT,	/* send bytes to us, each after the last's answer */
+};
+
+struct peer {
+	pid_t pid;
+	int rd, wr;	/* pipes from and to it */
+};
+
+/* 10.<81 + i>.0.<host> in network order */
+static uint32_t peer_ip(int i, int host)
+{
+	return htonl(0x0a000000 | (81 + i) << 16 | host);
+}
+
 /*
- * The server end in a second namespace behind a veth pair: a child
- * process, pinned to @scpu, that answers each byte it reads with 64.
+ * A child process, pinned to @cpu, in a new namespace joined to ours by
+ * the veth pair rfdv<2i> (ours, 10.<81+i>.0.1/24) and rfdv<2i+1> (its,
+ * .2).  PEER_ECHO listens on .2:LIB_PORT, says 'l', and answers each byte
+ * of the one connection it accepts with 64.  PEER_CLIENT connects to our
+ * .1:LIB_PORT + 1, says 'c', waits for a 'g', then sends a byte and reads
+ * its 64-byte answer ROUNDS times.  0, or -1.
  */
-static pid_t veth_server(int scpu, int *ready_fd)
+static int peer_start(struct peer *pr, int i, int cpu, enum peer_role role)
 {
 	int p[2], q[2];
-	pid_t pid;
-	char ch;
+	char ch, cmd[256];
 
 	if (pipe(p) || pipe(q))
 		return -1;
-	pid = fork();
-	if (pid < 0)
+	pr->pid = fork();
+	if (pr->pid < 0)
 		return -1;
-	if (pid == 0) {
-		int l, s, one = 1;
-		struct sockaddr_in a = { .sin_family = AF_INET,
-					 .sin_port = htons(LIB_PORT) };
+	if (pr->pid == 0) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		int l, s, r, one = 1;
 		char buf[64];
 
 		close(p[0]);
 		close(q[1]);
-		if (lib_pin(scpu) || unshare(CLONE_NEWNET))
+		if (lib_pin(cpu) || unshare(CLONE_NEWNET))
 			_exit(1);
 		/* the parent moves the peer in, then we configure it */
 		if (write(p[1], "n", 1) != 1 || read(q[0], &ch, 1) != 1)
 			_exit(2);
-		if (system("ip link set lo up && ip addr add 10.81.0.2/24 dev rfdv1 && ip link set rfdv1 up"))
+		snprintf(cmd, sizeof(cmd),
+			 "ip link set lo up && ip addr add 10.%d.0.2/24 dev rfdv%d && ip link set rfdv%d up",
+			 81 + i, 2 * i + 1, 2 * i + 1);
+		if (system(cmd))
 			_exit(3);
-		a.sin_addr.s_addr = htonl(0x0a510002);
-		l = socket(AF_INET, SOCK_STREAM, 0);
-		if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-		    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4))
-			_exit(4);
-		if (write(p[1], "l", 1) != 1)
-			_exit(5);
-		s = accept(l, NULL, NULL);
-		if (s < 0)
-			_exit(6);
 		memset(buf, 's', sizeof(buf));
-		while (read(s, &ch, 1) == 1)
-			if (write(s, buf, sizeof(buf)) != sizeof(buf))
-				_exit(7);
+		if (role == PEER_ECHO) {
+			a.sin_port = htons(LIB_PORT);
+			a.sin_addr.s_addr = peer_ip(i, 2);
+			l = socket(AF_INET, SOCK_STREAM, 0);
+			if (l < 0 ||
+			    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+			    bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4))
+				_exit(4);
+			if (write(p[1], "l", 1) != 1)
+				_exit(5);
+			s = accept(l, NULL, NULL);
+			if (s < 0)
+				_exit(6);
+			while (read(s, &ch, 1) == 1)
+				if (write(s, buf, sizeof(buf)) != sizeof(buf))
+					_exit(7);
+			_exit(0);
+		}
+		a.sin_port = htons(LIB_PORT + 1);
+		a.sin_addr.s_addr = peer_ip(i, 1);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)))
+			_exit(4);
+		if (write(p[1], "c", 1) != 1 || read(q[0], &ch, 1) != 1)
+			_exit(5);
+		for (r = 0; r < ROUNDS; r++)
+			if (write(s, "q", 1) != 1 ||
+			    recv(s, buf, sizeof(buf), MSG_WAITALL) != sizeof(buf))
+				_exit(6);
 		_exit(0);
 	}
 	close(p[1]);
 	close(q[0]);
-	if (read(p[0], &ch, 1) != 1)
+	pr->rd = p[0];
+	pr->wr = q[1];
+	if (read(pr->rd, &ch, 1) != 1)
 		return -1;
-	{
-		char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+		 "ip link add rfdv%d type veth peer name rfdv%d netns %d && "
+		 "ip addr add 10.%d.0.1/24 dev rfdv%d && ip link set rfdv%d up",
+		 2 * i, 2 * i + 1, (int)pr->pid, 81 + i, 2 * i, 2 * i);
+	if (system(cmd) || write(pr->wr, "g", 1) != 1 ||
+	    read(pr->rd, &ch, 1) != 1)
+		return -1;
+	return 0;
+}
 
-		snprintf(cmd, sizeof(cmd),
-			 "ip link add rfdv0 type veth peer name rfdv1 netns %d && "
-			 "ip addr add 10.81.0.1/24 dev rfdv0 && ip link set rfdv0 up",
-			 (int)pid);
-		if (system(cmd))
-			return -1;
-	}
-	if (write(q[1], "g", 1) != 1 || read(p[0], &ch, 1) != 1)
-		return -1;
-	close(q[1]);
-	*ready_fd = p[0];
-	return pid;
+/* Waits for the peer: true if it exited with 0. */
+static bool peer_end(struct peer *pr)
+{
+	int st;
+
+	close(pr->rd);
+	close(pr->wr);
+	return waitpid(pr->pid, &st, 0) == pr->pid && WIFEXITED(st) &&
+	       WEXITSTATUS(st) == 0;
 }
 
 /*
@@ -521,20 +575,19 @@ static void veth_rounds(struct __test_metadata *_metadata, int ccpu, int scpu,
 			int ncpu_ids, bool gro)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LIB_PORT) };
-	int c, r, cpu, hits = 0, rfd_fd = -1, st;
+	int c, r, cpu, hits = 0;
 	struct rfd_counters x, y;
+	struct peer srv;
 	socklen_t len;
 	char buf[64];
-	pid_t pid;
 
-	pid = veth_server(scpu, &rfd_fd);
-	ASSERT_LT(0, pid) {
+	ASSERT_EQ(0, peer_start(&srv, 0, scpu, PEER_ECHO)) {
 		TH_LOG("veth pair into a second namespace: %s", strerror(errno));
 	}
 	if (gro)
 		ASSERT_EQ(0, system("ethtool -K rfdv0 gro on"));
 	ASSERT_EQ(0, lib_pin(ccpu));
-	a.sin_addr.s_addr = htonl(0x0a510002);
+	a.sin_addr.s_addr = peer_ip(0, 2);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	ASSERT_LE(0, c);
 	ASSERT_EQ(0, connect(c, (struct sockaddr *)&a, sizeof(a)));
@@ -552,11 +605,7 @@ static void veth_rounds(struct __test_metadata *_metadata, int ccpu, int scpu,
 	EXPECT_EQ(ROUNDS, hits);
 	EXPECT_LE(ROUNDS, y.steered - x.steered);
 	close(c);
-	ASSERT_EQ(pid, waitpid(pid, &st, 0));
-	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		TH_LOG("server: status %#x", st);
-	}
-	close(rfd_fd);
+	EXPECT_TRUE(peer_end(&srv));
 	/* the pair went with the server's namespace */
 	EXPECT_NE(0, system("ip link show rfdv0 >/dev/null 2>&1"));
 }
@@ -577,6 +626,138 @@ TEST_F(rfd, veth_gro)
 	if (self->n < 2)
 		SKIP(return, "needs two CPUs");
 	veth_rounds(_metadata, self->cpus[0], self->cpus[1], self->ncpu_ids, true);
+}
+
+/* The CPU that processed the last packet read from @fd, or -1. */
+static int incoming_cpu(int fd)
+{
+	socklen_t len = sizeof(int);
+	int cpu;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len))
+		return -1;
+	return cpu;
+}
+
+/*
+ * Three namespaces: a client (a second namespace, on @ccpu) -> a proxy
+ * (ours, on @scpu) -> a backend (a third namespace, on @ccpu too).  The
+ * client connects to a listener here (per-core if @percore) and sends a
+ * byte ROUNDS times; for each, the proxy sends a byte to the backend over
+ * a connection it opened after accept() and passes the 64-byte answer
+ * back.  veth delivers a packet on the CPU that sends it (no RPS map), so
+ * the client's SYN is processed on ccpu and the proxy's accept() on scpu
+ * takes the connection from ccpu's clone.  The client sends after the
+ * accept.  *@front and *@back: how many of the proxy's reads had their
+ * last packet processed on scpu, from the client and from the backend.
+ */
+static void proxy_rounds(struct __test_metadata *_metadata, int ccpu,
+			 int scpu, bool percore, int *front, int *back,
+			 struct rfd_counters *d)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(LIB_PORT + 1) };
+	struct peer backend, client;
+	struct rfd_counters x, y;
+	int l, fc, bc, r, one = 1;
+	char buf[64], ch;
+
+	*front = *back = 0;
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	ASSERT_EQ(0, pcl_set(l, percore));
+	ASSERT_EQ(0, bind(l, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, listen(l, 16));
+	ASSERT_EQ(0, peer_start(&backend, 1, ccpu, PEER_ECHO));
+	ASSERT_EQ(0, lib_pin(scpu));
+	ASSERT_EQ(0, rfd_read(&x));
+	ASSERT_EQ(0, peer_start(&client, 2, ccpu, PEER_CLIENT));
+	fc = accept(l, NULL, NULL);
+	ASSERT_LE(0, fc);
+	bc = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, bc);
+	a.sin_port = htons(LIB_PORT);
+	a.sin_addr.s_addr = peer_ip(1, 2);
+	ASSERT_EQ(0, connect(bc, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(1, write(client.wr, "g", 1));
+	for (r = 0; r < ROUNDS; r++) {
+		ASSERT_EQ(1, read(fc, &ch, 1));
+		*front += incoming_cpu(fc) == scpu;
+		ASSERT_EQ(1, write(bc, &ch, 1));
+		ASSERT_EQ(sizeof(buf), recv(bc, buf, sizeof(buf), MSG_WAITALL));
+		*back += incoming_cpu(bc) == scpu;
+		ASSERT_EQ(sizeof(buf), write(fc, buf, sizeof(buf)));
+	}
+	ASSERT_EQ(0, read(fc, &ch, 1));
+	ASSERT_EQ(0, rfd_read(&y));
+	close(bc);
+	close(fc);
+	close(l);
+	EXPECT_TRUE(peer_end(&client));
+	EXPECT_TRUE(peer_end(&backend));
+	d->steered = y.steered - x.steered;
+	d->accepts = y.accepts - x.accepts;
+	d->flow_steered = y.flow_steered - x.flow_steered;
+	d->flow_held = y.flow_held - x.flow_held;
+}
+
+/* On, with a per-core listener: every read of both sides on the proxy's CPU. */
+TEST_F(rfd, proxy)
+{
+	struct rfd_counters d;
+	int front, back;
+
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	proxy_rounds(_metadata, self->cpus[0], self->cpus[1], true, &front,
+		     &back, &d);
+	EXPECT_EQ(ROUNDS, front);
+	EXPECT_EQ(ROUNDS, back);
+	EXPECT_EQ(1, d.accepts);
+	EXPECT_LE(ROUNDS, d.flow_steered);
+	EXPECT_LE(ROUNDS, d.steered);
+}
+
+/*
+ * A listener without per-core listen: its connections keep RPS's placement
+ * (here the client's CPU); the backend side is still steered.
+ */
+TEST_F(rfd, proxy_plain_listener)
+{
+	struct rfd_counters d;
+	int front, back;
+
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	proxy_rounds(_metadata, self->cpus[0], self->cpus[1], false, &front,
+		     &back, &d);
+	EXPECT_EQ(0, front);
+	EXPECT_EQ(ROUNDS, back);
+	EXPECT_EQ(0, d.accepts);
+	EXPECT_EQ(0, d.flow_steered);
+}
+
+/* Off: both sides' packets are processed where they were sent. */
+TEST_F(rfd, proxy_off)
+{
+	struct rfd_counters d;
+	int front, back;
+
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
+	proxy_rounds(_metadata, self->cpus[0], self->cpus[1], true, &front,
+		     &back, &d);
+	EXPECT_EQ(0, front);
+	EXPECT_EQ(0, back);
+	EXPECT_EQ(0, d.accepts);
+	EXPECT_EQ(0, d.steered);
 }
 
 TEST_F(rfd, channel_connect)

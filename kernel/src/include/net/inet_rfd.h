@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Receive Flow Deliver (RFD), the active half: connect() on CPU c picks a
- * local port that encodes c, and the receive path steers the packets of
- * such a port to c, in software, where RPS decides.
+ * Receive Flow Deliver (RFD): the receive path steers a connection's
+ * packets to the CPU that owns it, in software, where RPS decides.  The
+ * active half: connect() on CPU c picks a local port that encodes c, and
+ * the packets to such a port go to c.  The passive half: a connection
+ * accepted from a per-core listener on CPU c is delivered to c, found by
+ * its flow hash.
  *
  * The encoding: port p encodes CPU (p >> 1) % nr_cpu_ids.  Both ports of
  * a pair (2m, 2m + 1) encode the same CPU, so the parity that connect()
@@ -23,6 +26,7 @@ struct inet_bind_bucket;
 struct kmem_cache;
 struct net;
 struct net_device;
+struct rps_dev_flow;
 struct sk_buff;
 struct sock;
 
@@ -62,7 +66,9 @@ static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
 		__inet_rfd_port_bound(tb);
 }
 
-bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu);
+bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
+		      struct rps_dev_flow **rflowp);
+void __inet_rfd_accepted(struct sock *sk);
 
 /*
  * connect() of @sk: the CPU whose ports to try first, or -1 when RFD is
@@ -77,15 +83,27 @@ static inline int inet_rfd_connect_cpu(const struct sock *sk)
 
 /*
  * Where RPS decides: true if RFD places @skb (an IPv4 or IPv6 TCP packet
- * at skb->data), with *@cpu the CPU that its destination port encodes, or
- * -1 when that is this CPU; false to leave the packet to RPS/RFS.
+ * at skb->data), with *@cpu the CPU that owns its connection, or -1 when
+ * that is this CPU; false to leave the packet to RPS/RFS.  *@rflowp may
+ * be set to the flow's record, whose last_qtail the enqueue updates (as
+ * RFS's).
  */
 static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
-				  int *cpu)
+				  int *cpu, struct rps_dev_flow **rflowp)
 {
 	if (static_branch_unlikely(&inet_rfd_key))
-		return __inet_rfd_steer(dev, skb, cpu);
+		return __inet_rfd_steer(dev, skb, cpu, rflowp);
 	return false;
+}
+
+/*
+ * @sk was accepted on this CPU from a per-core listener: deliver its
+ * packets here from now on.
+ */
+static inline void inet_rfd_accepted(struct sock *sk)
+{
+	if (static_branch_unlikely(&inet_rfd_key))
+		__inet_rfd_accepted(sk);
 }
 
 #else /* !CONFIG_TCP_RFD */
@@ -118,9 +136,13 @@ static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
 }
 
 static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
-				  int *cpu)
+				  int *cpu, struct rps_dev_flow **rflowp)
 {
 	return false;
+}
+
+static inline void inet_rfd_accepted(struct sock *sk)
+{
 }
 
 #endif /* CONFIG_TCP_RFD */

@@ -1,27 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Receive Flow Deliver (RFD), the active half.
+ * Receive Flow Deliver (RFD): each packet of a connection processed on the
+ * CPU that owns the connection, decided where RPS decides.
  *
- * A connection that a server opens (a proxy to its backend) is cheapest
- * when its replies are processed on the CPU that opened it.  With
- * net.ipv4.tcp_rfd on, connect() on CPU c first tries the local ports
- * that encode c, port p encoding CPU (p >> 1) % nr_cpu_ids, and falls
- * back to any free port (counted) when none of them is free.  The ports
- * taken this way are marked in a bitmap of the namespace (8 KiB, made when
- * it first turns RFD on), cleared when the port's bind bucket is freed
- * (its last socket, TIME_WAIT included, gone).  Where RPS decides, a TCP
- * packet to a marked port that is not a bare SYN is handed to the CPU
- * that its port encodes, if that CPU is online; every other packet (a
- * listener's, one to a port that bind() chose) is left to RPS/RFS as
- * before.
+ * The active half.  A connection that a server opens (a proxy to its
+ * backend) is cheapest when its replies are processed on the CPU that
+ * opened it.  With net.ipv4.tcp_rfd on, connect() on CPU c first tries
+ * the local ports that encode c, port p encoding CPU (p >> 1) %
+ * nr_cpu_ids, and falls back to any free port (counted) when none of them
+ * is free.  The ports taken this way are marked in a bitmap of the
+ * namespace (8 KiB, made when it first turns RFD on), cleared when the
+ * port's bind bucket is freed (its last socket, TIME_WAIT included, gone).
+ * A TCP packet to a marked port that is not a bare SYN is handed to the
+ * CPU that its port encodes, if that CPU is online.  A port's CPU never
+ * changes while the CPU stays online, so the packets of a flow are
+ * delivered in order.
  *
- * The decision needs only the packet's headers, so it works on any
- * device, with or without an RPS map: turning the sysctl on enables the
- * RPS hook (rps_needed).  A packet already on its port's CPU is processed
- * there at once.  A port's CPU never changes while the CPU stays online,
- * so the packets of a flow are delivered in order.  The headers are read
- * here rather than with the flow dissector: only IPv4/IPv6 TCP ports are
- * wanted, and the dissector's general walk costs more per packet.
+ * The passive half.  A connection accepted from a per-core listener on
+ * CPU c is owned by c.  Per-core listen accepts it on the CPU that
+ * processed its SYN, where RPS sent the SYN; but an idle CPU steals from
+ * a busy one, and RPS's choice may not be where the application runs.
+ * accept() records the owner in a flow table of the namespace, indexed by
+ * the connection's flow hash (sk_rxhash, what RPS hashes), with the CPU
+ * that processed its last packet so far and that CPU's backlog tail: as
+ * in RFS, the flow moves to its owner only once the packets queued before
+ * have been processed, so they stay in order.  The table is written once
+ * per accept(), not per recvmsg() as RFS's is, and needs no per-device
+ * flow table.  Listeners without per-core listen keep RPS/RFS.
+ *
+ * Every other packet (a SYN, a listener's, one to a port that bind()
+ * chose) is left to RPS/RFS as before.  The decision needs only the
+ * packet's headers and hash, so it works on any device, with or without
+ * an RPS map: turning the sysctl on enables the RPS hook (rps_needed).  A
+ * packet already on its owner is processed there at once.  The headers
+ * are read here rather than with the flow dissector: only IPv4/IPv6 TCP
+ * ports are wanted, and the dissector's general walk costs more per
+ * packet.
  *
  * The counters, per namespace and per CPU, are in /proc/net/tcp_rfd.
  */
@@ -30,7 +44,11 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/netdevice.h>
+#include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/proc_fs.h>
 #include <linux/reciprocal_div.h>
@@ -55,19 +73,42 @@ struct rfd_stats {
 	unsigned long fallbacks; /* connect() found none free: any port */
 	unsigned long steered;	 /* packet sent on to its port's CPU */
 	unsigned long local;	 /* packet already on its port's CPU */
-	unsigned long offline;	 /* its port's CPU offline: left to RPS */
+	unsigned long offline;	 /* its owner offline: left to RPS */
+	unsigned long accepts;	 /* accept() recorded a flow's owner */
+	unsigned long flow_steered; /* an accepted flow's packet sent on */
+	unsigned long flow_local;   /* ... already on its owner */
+	unsigned long flow_held; /* ... kept behind its earlier packets */
+};
+
+/*
+ * The passive half's flow table: an entry per flow hash bucket, as RFS's
+ * rps_sock_flow_table, with the per-flow queue record of RFS's per-device
+ * table beside it.
+ */
+struct rfd_flow {
+	u32 ident;		/* hash & ~rfd_cpu_mask | owner; 0: none */
+	struct rps_dev_flow cur; /* where its packets go now, and their tail */
+};
+
+struct rfd_flows {
+	u32 mask;
+	struct rfd_flow ent[];
 };
 
 struct rfd_net {
 	u8 sysctl_rfd;		/* net.ipv4.tcp_rfd */
 	/* ports connect() took for their CPU; set at the first enable */
 	unsigned long *ports;
+	/* accepted connections' owners; set at the first enable */
+	struct rfd_flows *flows;
 	struct rfd_stats __percpu *stats;
 	struct ctl_table_header *sysctl_hdr;
 };
 
 static unsigned int rfd_net_id __read_mostly;
 static struct reciprocal_value rfd_ncpus __read_mostly;
+/* The low bits of a flow entry's ident that hold its owner. */
+static u32 rfd_cpu_mask __read_mostly;
 
 /* Serialises the sysctl's writers with each other and with the keys. */
 static DEFINE_MUTEX(rfd_mutex);
@@ -201,7 +242,63 @@ static const struct tcphdr *rfd_tcp_header(struct sk_buff *skb,
 	return skb_header_pointer(skb, thoff, sizeof(*buf), buf);
 }
 
-bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
+/*
+ * An accepted connection's packet: to its owner once the packets queued
+ * before its accept() have been processed where they were queued.
+ */
+static bool rfd_steer_accepted(struct rfd_net *rn, struct sk_buff *skb,
+			       int *cpu, struct rps_dev_flow **rflowp)
+{
+	/* pairs with the release in rfd_enable() */
+	struct rfd_flows *ft = smp_load_acquire(&rn->flows);
+	struct rfd_flow *f;
+	u32 hash, ident, owner, tcpu;
+
+	if (!ft)
+		return false;
+	skb_reset_network_header(skb);
+	hash = skb_get_hash(skb);
+	if (!hash)
+		return false;
+	f = &ft->ent[hash & ft->mask];
+	ident = READ_ONCE(f->ident);
+	if (!ident || ((ident ^ hash) & ~rfd_cpu_mask))
+		return false;
+	/* the queue record after the ident: pairs with __inet_rfd_accepted() */
+	smp_rmb();
+	owner = ident & rfd_cpu_mask;
+	if (unlikely(owner >= nr_cpu_ids || !cpu_online(owner))) {
+		this_cpu_inc(rn->stats->offline);
+		return false;
+	}
+	tcpu = READ_ONCE(f->cur.cpu);
+	if (unlikely(tcpu != owner)) {
+		/*
+		 * RFS's rule: stay where the flow's earlier packets were
+		 * queued until that CPU has processed them all.
+		 */
+		if (tcpu < nr_cpu_ids && cpu_online(tcpu) &&
+		    (int)(READ_ONCE(per_cpu(softnet_data, tcpu).input_queue_head) -
+			  READ_ONCE(f->cur.last_qtail)) < 0) {
+			this_cpu_inc(rn->stats->flow_held);
+			*cpu = tcpu;
+			*rflowp = &f->cur;
+			return true;
+		}
+		WRITE_ONCE(f->cur.cpu, owner);
+	}
+	if (owner == smp_processor_id()) {
+		this_cpu_inc(rn->stats->flow_local);
+		*cpu = -1;
+	} else {
+		this_cpu_inc(rn->stats->flow_steered);
+		*cpu = owner;
+	}
+	return true;
+}
+
+bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
+		      struct rps_dev_flow **rflowp)
 {
 	struct net *net = dev_net(dev);
 	struct rfd_net *rn = rfd_net(net);
@@ -219,12 +316,10 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 		return false;
 	port = ntohs(th->dest);
 	inet_get_local_port_range(net, &low, &high);
-	if (port < low || port > high)
-		return false;
 	/* only ports connect() took for their CPU: not a listener's */
 	ports = smp_load_acquire(&rn->ports);
-	if (!ports || !test_bit(port, ports))
-		return false;
+	if (port < low || port > high || !ports || !test_bit(port, ports))
+		return rfd_steer_accepted(rn, skb, cpu, rflowp);
 	owner = rfd_pair_cpu(port >> 1);
 	if (unlikely(!cpu_online(owner))) {
 		this_cpu_inc(rn->stats->offline);
@@ -241,11 +336,70 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu)
 	return true;
 }
 
+/*
+ * @sk, a TCP socket, was accepted on this CPU from a per-core listener:
+ * record this CPU as its flow's owner.  The packets processed so far went
+ * where RPS sent them, to the CPU of sk_incoming_cpu as last seen: the
+ * flow stays there until that CPU's backlog has passed its tail of now.
+ */
+void __inet_rfd_accepted(struct sock *sk)
+{
+	struct rfd_net *rn = rfd_net(sock_net(sk));
+	u32 hash = READ_ONCE(sk->sk_rxhash);
+	struct rfd_flows *ft;
+	struct rfd_flow *f;
+	int cpu, prev;
+	u32 ident;
+
+	if (!hash || sk->sk_protocol != IPPROTO_TCP ||
+	    !READ_ONCE(rn->sysctl_rfd))
+		return;
+	/* pairs with the release in rfd_enable() */
+	ft = smp_load_acquire(&rn->flows);
+	if (!ft)
+		return;
+	cpu = get_cpu();
+	ident = (hash & ~rfd_cpu_mask) | cpu;
+	f = &ft->ent[hash & ft->mask];
+	prev = READ_ONCE(sk->sk_incoming_cpu);
+	if (READ_ONCE(f->ident) != ident) {
+		/* not a reader's owner while it is being rewritten */
+		WRITE_ONCE(f->ident, 0);
+		smp_wmb();
+	}
+	if (prev >= 0 && prev < nr_cpu_ids && prev != cpu) {
+		WRITE_ONCE(f->cur.cpu, prev);
+		WRITE_ONCE(f->cur.last_qtail,
+			   READ_ONCE(per_cpu(softnet_data, prev).input_queue_tail));
+	} else {
+		WRITE_ONCE(f->cur.cpu, cpu);
+	}
+	/* the queue record before the ident: pairs with rfd_steer_accepted() */
+	smp_wmb();
+	WRITE_ONCE(f->ident, ident);
+	this_cpu_inc(rn->stats->accepts);
+	put_cpu();
+}
+
 /* Under rfd_mutex: a namespace turns RFD on, or off. */
 static int rfd_enable(struct rfd_net *rn)
 {
+	struct rfd_flows *ft;
 	unsigned long *ports;
+	u32 i, n;
 
+	if (!rn->flows) {
+		/* 1024 flows per CPU, at least 4096 */
+		n = roundup_pow_of_two(max(4096U, 1024U * nr_cpu_ids));
+		ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT);
+		if (!ft)
+			return -ENOMEM;
+		ft->mask = n - 1;
+		for (i = 0; i < n; i++)
+			ft->ent[i].cur.filter = RPS_NO_FILTER;
+		/* filled in before it is seen */
+		smp_store_release(&rn->flows, ft);
+	}
 	if (!rn->ports) {
 		ports = bitmap_zalloc(1 << 16, GFP_KERNEL_ACCOUNT);
 		if (!ports)
@@ -301,28 +455,34 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int rfd_seq_show(struct seq_file *seq, void *v)
 {
 	struct rfd_net *rn = rfd_net(seq_file_single_net(seq));
-	u64 sum[5] = {};
+	u64 sum[9] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct rfd_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
 
-	seq_puts(seq, "cpu ports fallbacks steered local offline\n");
+	seq_puts(seq, "cpu ports fallbacks steered local offline accepts flow_steered flow_local flow_held\n");
 	for_each_possible_cpu(cpu) {
 		const struct rfd_stats *s = per_cpu_ptr(rn->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->ports), READ_ONCE(s->fallbacks),
 			READ_ONCE(s->steered), READ_ONCE(s->local),
-			READ_ONCE(s->offline),
+			READ_ONCE(s->offline), READ_ONCE(s->accepts),
+			READ_ONCE(s->flow_steered), READ_ONCE(s->flow_local),
+			READ_ONCE(s->flow_held),
 		};
 
-		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
-			   v[0], v[1], v[2], v[3], v[4]);
-		for (i = 0; i < ARRAY_SIZE(sum); i++)
+		seq_printf(seq, "%d", cpu);
+		for (i = 0; i < ARRAY_SIZE(sum); i++) {
+			seq_printf(seq, " %lu", v[i]);
 			sum[i] += v[i];
+		}
+		seq_putc(seq, '\n');
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
-		   sum[0], sum[1], sum[2], sum[3], sum[4]);
+	seq_puts(seq, "all");
+	for (i = 0; i < ARRAY_SIZE(sum); i++)
+		seq_printf(seq, " %llu", sum[i]);
+	seq_putc(seq, '\n');
 	return 0;
 }
 
@@ -381,6 +541,7 @@ err:
 		rfd_disable();
 	mutex_unlock(&rfd_mutex);
 	bitmap_free(rn->ports);
+	kvfree(rn->flows);
 	free_percpu(rn->stats);
 	return -ENOMEM;
 }
@@ -389,6 +550,7 @@ static void __net_exit rfd_net_exit(struct net *net)
 {
 	struct rfd_net *rn = rfd_net(net);
 	const struct ctl_table *table = rn->sysctl_hdr->ctl_table_arg;
+	struct rfd_flows *flows = rn->flows;
 	unsigned long *ports = rn->ports;
 
 	remove_proc_entry("tcp_rfd", net->proc_net);
@@ -408,6 +570,11 @@ static void __net_exit rfd_net_exit(struct net *net)
 		WRITE_ONCE(rn->ports, NULL);
 		kfree_rcu_mightsleep(ports);
 	}
+	/* RPS reads it in an RCU read side: gone after a grace period */
+	if (flows) {
+		WRITE_ONCE(rn->flows, NULL);
+		kvfree_rcu_mightsleep(flows);
+	}
 	free_percpu(rn->stats);
 }
 
@@ -421,6 +588,7 @@ static struct pernet_operations rfd_net_ops = {
 static int __init inet_rfd_init(void)
 {
 	rfd_ncpus = reciprocal_value(nr_cpu_ids);
+	rfd_cpu_mask = roundup_pow_of_two(nr_cpu_ids) - 1;
 	return register_pernet_subsys(&rfd_net_ops);
 }
 fs_initcall(inet_rfd_init);
