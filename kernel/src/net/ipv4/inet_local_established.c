@@ -90,6 +90,16 @@ static struct lest_net *lest_net(const struct net *net)
 	return net_generic(net, lest_net_id);
 }
 
+/*
+ * lest_net() for the lookups, which run in an RCU read side (the callers
+ * of the established lookups hold it): net_generic() without a nested
+ * rcu_read_lock(), a call each way with preemptible RCU.
+ */
+static struct lest_net *lest_net_rcu(const struct net *net)
+{
+	return rcu_dereference(net->gen)->ptr[lest_net_id];
+}
+
 void __inet_lest_insert(struct sock *sk, int cpu)
 {
 	struct lest_net *ln = lest_net(sock_net(sk));
@@ -202,7 +212,8 @@ struct lest_key4 {
 	int dif, sdif;
 };
 
-static bool lest_match4(const struct sock *sk, const void *key)
+static __always_inline bool lest_match4(const struct sock *sk,
+					const void *key)
 {
 	const struct lest_key4 *k = key;
 
@@ -238,12 +249,13 @@ static struct lest_table *lest_table(const struct net *net,
 	return tables ? raw_cpu_ptr(tables) : NULL;
 }
 
-static struct sock *lest_lookup(struct lest_net *ln, struct lest_table *t,
-				struct inet_hashinfo *hashinfo,
-				unsigned int hash,
-				bool (*match)(const struct sock *sk,
-					      const void *key),
-				const void *key)
+/* Inlined into each family's lookup, with its match function. */
+static __always_inline struct sock *
+lest_lookup(struct lest_net *ln, struct lest_table *t,
+	    struct inet_hashinfo *hashinfo,
+	    unsigned int hash,
+	    bool (*match)(const struct sock *sk, const void *key),
+	    const void *key)
 {
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
@@ -274,7 +286,7 @@ struct sock *__inet_lest_lookup(const struct net *net,
 				unsigned int hash, __addrpair acookie,
 				__portpair ports, int dif, int sdif)
 {
-	struct lest_net *ln = lest_net(net);
+	struct lest_net *ln = lest_net_rcu(net);
 	struct lest_table *t = lest_table(net, ln, hashinfo);
 	struct lest_key4 k = {
 		.net = net, .acookie = acookie, .ports = ports,
@@ -294,7 +306,8 @@ struct lest_key6 {
 	int dif, sdif;
 };
 
-static bool lest_match6(const struct sock *sk, const void *key)
+static __always_inline bool lest_match6(const struct sock *sk,
+					const void *key)
 {
 	const struct lest_key6 *k = key;
 
@@ -309,7 +322,7 @@ struct sock *__inet6_lest_lookup(const struct net *net,
 				 const struct in6_addr *daddr, __portpair ports,
 				 int dif, int sdif)
 {
-	struct lest_net *ln = lest_net(net);
+	struct lest_net *ln = lest_net_rcu(net);
 	struct lest_table *t = lest_table(net, ln, hashinfo);
 	struct lest_key6 k = {
 		.net = net, .saddr = saddr, .daddr = daddr, .ports = ports,

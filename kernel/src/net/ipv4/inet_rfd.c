@@ -118,6 +118,15 @@ static struct rfd_net *rfd_net(const struct net *net)
 	return net_generic(net, rfd_net_id);
 }
 
+/*
+ * rfd_net() where RPS decides, in an RCU read side: net_generic() without
+ * a nested rcu_read_lock(), a call each way with preemptible RCU.
+ */
+static struct rfd_net *rfd_net_rcu(const struct net *net)
+{
+	return rcu_dereference(net->gen)->ptr[rfd_net_id];
+}
+
 /* The CPU that port pair @pair (port >> 1) encodes. */
 static u32 rfd_pair_cpu(u32 pair)
 {
@@ -301,7 +310,7 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
 		      struct rps_dev_flow **rflowp)
 {
 	struct net *net = dev_net(dev);
-	struct rfd_net *rn = rfd_net(net);
+	struct rfd_net *rn = rfd_net_rcu(net);
 	const struct tcphdr *th;
 	unsigned long *ports;
 	struct tcphdr _th;
@@ -363,8 +372,14 @@ void __inet_rfd_accepted(struct sock *sk)
 	f = &ft->ent[hash & ft->mask];
 	prev = READ_ONCE(sk->sk_incoming_cpu);
 	if (READ_ONCE(f->ident) != ident) {
-		/* not a reader's owner while it is being rewritten */
 		WRITE_ONCE(f->ident, 0);
+		/*
+		 * The cleared ident before the new queue record, so that a
+		 * reader rarely pairs the entry's last flow with it.  One
+		 * that does (it read the old ident just before) places one
+		 * packet on a wrong CPU: a cost, not an error; TCP puts it
+		 * back in order.
+		 */
 		smp_wmb();
 	}
 	if (prev >= 0 && prev < nr_cpu_ids && prev != cpu) {
