@@ -32,9 +32,10 @@
  *    per-core listen keeps RPS's placement; off, neither side is moved.
  *  - rfd.channel_connect: a /dev/megapipe CONNECT submitted on CPU c gets a
  *    port of c (the server sees it as the peer's port).
- *  - rfd_hotplug.owner_offline: the CPU a port encodes goes offline: its
- *    packets are left to RPS (counted) and still arrive; back online, they
- *    go to it again.
+ *  - rfd_hotplug.owner_offline, accepted_owner_offline: the CPU a port
+ *    encodes, or the CPU that accepted a connection from a per-core
+ *    listener, goes offline: its packets are left to RPS (counted) and
+ *    still arrive; back online, they go to it again.
  *  - sysctl: only 0 and 1; a new namespace starts with the initial one's
  *    value.
  */
@@ -871,6 +872,52 @@ TEST_F_TIMEOUT(rfd_hotplug, owner_offline, 120)
 	ASSERT_EQ(sizeof(buf), read(s, buf, sizeof(buf)));
 	close(s);
 	close(c);
+	close(self->l);
+}
+
+/*
+ * The CPU that accepted a connection from a per-core listener goes
+ * offline: the connection's packets are left to RPS (counted) and still
+ * arrive; back online, they go to it again.
+ */
+TEST_F_TIMEOUT(rfd_hotplug, accepted_owner_offline, 120)
+{
+	int ccpu = self->cpus[0], l, c, s;
+	struct rfd_counters a, b;
+	char buf[64] = "o";
+
+	l = pcl_listener(AF_INET, false, LIB_PORT + 1, 16, 1);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, lib_pin(ccpu));
+	c = lib_connect(AF_INET, LIB_PORT + 1, false);
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, lib_pin(self->cpu));
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	ASSERT_EQ(0, rfd_read(&a));
+	/* sent on ccpu, processed on the accepting CPU */
+	ASSERT_EQ(ROUNDS, replies_on(s, self->cpu, c, ccpu, self->cpu));
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_LE(ROUNDS, b.flow_steered - a.flow_steered);
+
+	ASSERT_EQ(0, lib_pin(ccpu));
+	self->offline = 1;
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
+	ASSERT_EQ(0, rfd_read(&a));
+	/* left to RPS: here, processed where sent */
+	ASSERT_EQ(ROUNDS, replies_on(s, ccpu, c, ccpu, ccpu));
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_LE(ROUNDS, b.offline - a.offline);
+	EXPECT_EQ(0, b.flow_steered - a.flow_steered);
+
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
+	self->offline = 0;
+	ASSERT_EQ(ROUNDS, replies_on(s, self->cpu, c, ccpu, self->cpu));
+	ASSERT_EQ(sizeof(buf), write(s, buf, sizeof(buf)));
+	ASSERT_EQ(sizeof(buf), read(c, buf, sizeof(buf)));
+	close(s);
+	close(c);
+	close(l);
 	close(self->l);
 }
 
