@@ -841,11 +841,47 @@ FIXTURE_TEARDOWN_PARENT(rfd_hotplug)
 		       strerror(errno));
 }
 
-TEST_F_TIMEOUT(rfd_hotplug, owner_offline, 120)
+/*
+ * Ping-pong between @wr, written on @other, and @rd, read on the owner
+ * (self->cpu) and processed there; the owner goes offline: the packets are
+ * left to RPS (counted), here processed where sent, and still arrive;
+ * back online, they go to it again.  @flow: an accepted connection's
+ * (flow_steered), else a port's (steered).
+ */
+static void owner_cycle(struct __test_metadata *_metadata,
+			FIXTURE_DATA(rfd_hotplug) *self, int rd, int wr,
+			int other, bool flow)
 {
-	int scpu = self->cpus[0], c, s;
 	struct rfd_counters a, b;
 	char buf[64] = "o";
+
+	ASSERT_EQ(0, rfd_read(&a));
+	ASSERT_EQ(ROUNDS, replies_on(rd, self->cpu, wr, other, self->cpu));
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_LE(ROUNDS, flow ? b.flow_steered - a.flow_steered :
+				 b.steered - a.steered);
+
+	ASSERT_EQ(0, lib_pin(other));
+	self->offline = 1;
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
+	ASSERT_EQ(0, rfd_read(&a));
+	ASSERT_EQ(ROUNDS, replies_on(rd, other, wr, other, other));
+	ASSERT_EQ(0, rfd_read(&b));
+	EXPECT_LE(ROUNDS, b.offline - a.offline);
+	EXPECT_EQ(0, b.steered - a.steered);
+	EXPECT_EQ(0, b.flow_steered - a.flow_steered);
+
+	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
+	self->offline = 0;
+	ASSERT_EQ(ROUNDS, replies_on(rd, self->cpu, wr, other, self->cpu));
+	ASSERT_EQ(sizeof(buf), write(rd, buf, sizeof(buf)));
+	ASSERT_EQ(sizeof(buf), read(wr, buf, sizeof(buf)));
+}
+
+/* The CPU a connect()ed port encodes. */
+TEST_F_TIMEOUT(rfd_hotplug, owner_offline, 120)
+{
+	int c, s;
 
 	ASSERT_EQ(0, lib_pin(self->cpu));
 	c = lib_connect(AF_INET, LIB_PORT, false);
@@ -853,68 +889,26 @@ TEST_F_TIMEOUT(rfd_hotplug, owner_offline, 120)
 	ASSERT_EQ(self->cpu, port_cpu(lib_sock_port(c), self->ncpu_ids));
 	s = accept(self->l, NULL, NULL);
 	ASSERT_LE(0, s);
-	ASSERT_EQ(ROUNDS, replies_on(c, self->cpu, s, scpu, self->cpu));
-
-	ASSERT_EQ(0, lib_pin(scpu));
-	self->offline = 1;
-	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
-	ASSERT_EQ(0, rfd_read(&a));
-	/* its packets are left to RPS: here, processed where sent */
-	ASSERT_EQ(ROUNDS, replies_on(c, scpu, s, scpu, scpu));
-	ASSERT_EQ(0, rfd_read(&b));
-	EXPECT_LE(ROUNDS, b.offline - a.offline);
-	EXPECT_EQ(0, b.steered - a.steered);
-
-	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
-	self->offline = 0;
-	ASSERT_EQ(ROUNDS, replies_on(c, self->cpu, s, scpu, self->cpu));
-	ASSERT_EQ(sizeof(buf), write(c, buf, sizeof(buf)));
-	ASSERT_EQ(sizeof(buf), read(s, buf, sizeof(buf)));
+	owner_cycle(_metadata, self, c, s, self->cpus[0], false);
 	close(s);
 	close(c);
 	close(self->l);
 }
 
-/*
- * The CPU that accepted a connection from a per-core listener goes
- * offline: the connection's packets are left to RPS (counted) and still
- * arrive; back online, they go to it again.
- */
+/* The CPU that accepted a connection from a per-core listener. */
 TEST_F_TIMEOUT(rfd_hotplug, accepted_owner_offline, 120)
 {
-	int ccpu = self->cpus[0], l, c, s;
-	struct rfd_counters a, b;
-	char buf[64] = "o";
+	int l, c, s;
 
 	l = pcl_listener(AF_INET, false, LIB_PORT + 1, 16, 1);
 	ASSERT_LE(0, l);
-	ASSERT_EQ(0, lib_pin(ccpu));
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
 	c = lib_connect(AF_INET, LIB_PORT + 1, false);
 	ASSERT_LE(0, c);
 	ASSERT_EQ(0, lib_pin(self->cpu));
 	s = accept(l, NULL, NULL);
 	ASSERT_LE(0, s);
-	ASSERT_EQ(0, rfd_read(&a));
-	/* sent on ccpu, processed on the accepting CPU */
-	ASSERT_EQ(ROUNDS, replies_on(s, self->cpu, c, ccpu, self->cpu));
-	ASSERT_EQ(0, rfd_read(&b));
-	EXPECT_LE(ROUNDS, b.flow_steered - a.flow_steered);
-
-	ASSERT_EQ(0, lib_pin(ccpu));
-	self->offline = 1;
-	ASSERT_EQ(0, lib_sysctl_write(self->online, 0));
-	ASSERT_EQ(0, rfd_read(&a));
-	/* left to RPS: here, processed where sent */
-	ASSERT_EQ(ROUNDS, replies_on(s, ccpu, c, ccpu, ccpu));
-	ASSERT_EQ(0, rfd_read(&b));
-	EXPECT_LE(ROUNDS, b.offline - a.offline);
-	EXPECT_EQ(0, b.flow_steered - a.flow_steered);
-
-	ASSERT_EQ(0, lib_sysctl_write(self->online, 1));
-	self->offline = 0;
-	ASSERT_EQ(ROUNDS, replies_on(s, self->cpu, c, ccpu, self->cpu));
-	ASSERT_EQ(sizeof(buf), write(s, buf, sizeof(buf)));
-	ASSERT_EQ(sizeof(buf), read(c, buf, sizeof(buf)));
+	owner_cycle(_metadata, self, s, c, self->cpus[0], true);
 	close(s);
 	close(c);
 	close(l);
