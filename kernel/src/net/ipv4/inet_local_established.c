@@ -42,7 +42,10 @@
  * Counters, per namespace and per CPU: /proc/net/tcp_local_established.
  */
 
+#include <linux/log2.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/proc_fs.h>
 #include <linux/rculist.h>
@@ -57,13 +60,18 @@
 
 DEFINE_STATIC_KEY_FALSE(inet_lest_key);
 
-#define LEST_BITS	10
-#define LEST_BUCKETS	BIT(LEST_BITS)
+/*
+ * List heads per CPU: ehash's size shared out among the possible CPUs,
+ * within these bounds, so that a CPU's chains are no longer than ehash's
+ * when the sockets are spread over the CPUs.
+ */
+#define LEST_MIN_BUCKETS	1024
+#define LEST_MAX_BUCKETS	65536
 
 /* One CPU's table: its own CPU adds, any CPU may remove. */
 struct lest_table {
 	spinlock_t lock;	/* writers of chain[] */
-	struct hlist_head chain[LEST_BUCKETS];
+	struct hlist_head chain[];
 };
 
 struct lest_stats {
@@ -76,8 +84,12 @@ struct lest_stats {
 
 struct lest_net {
 	u8 sysctl;		/* net.ipv4.tcp_local_established */
-	/* allocated when the sysctl is first turned on, freed with the netns */
-	struct lest_table __percpu *tables;
+	u32 mask;		/* list heads per table, less one */
+	/*
+	 * A table per possible CPU, indexed by CPU: allocated when the
+	 * sysctl is first turned on, freed with the netns.
+	 */
+	struct lest_table **tables;
 	struct lest_stats __percpu *stats;
 	struct ctl_table_header *sysctl_hdr;
 };
@@ -104,7 +116,7 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 {
 	struct lest_net *ln = lest_net(sock_net(sk));
 	struct inet_connection_sock *icsk = inet_csk(sk);
-	struct lest_table __percpu *tables;
+	struct lest_table **tables;
 	struct lest_table *t;
 	spinlock_t *lock;	/* the socket's ehash bucket's */
 
@@ -119,7 +131,7 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	tables = smp_load_acquire(&ln->tables);
 	if (!tables)
 		return;
-	t = per_cpu_ptr(tables, cpu);
+	t = tables[cpu];
 	lock = inet_ehash_lockp(tcp_or_dccp_get_hashinfo(sk), sk->sk_hash);
 	spin_lock_bh(lock);
 	/* only while in ehash, and once */
@@ -131,7 +143,7 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	icsk->icsk_lest_cpu = cpu;
 	spin_lock(&t->lock);
 	hlist_add_head_rcu(&icsk->icsk_lest_node,
-			   &t->chain[sk->sk_hash & (LEST_BUCKETS - 1)]);
+			   &t->chain[sk->sk_hash & ln->mask]);
 	spin_unlock(&t->lock);
 	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->inserts);
@@ -141,7 +153,7 @@ void __inet_lest_remove(struct sock *sk)
 {
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct lest_net *ln = lest_net(sock_net(sk));
-	struct lest_table *t = per_cpu_ptr(ln->tables, icsk->icsk_lest_cpu);
+	struct lest_table *t = ln->tables[icsk->icsk_lest_cpu];
 
 	spin_lock(&t->lock);
 	hlist_del_init_rcu(&icsk->icsk_lest_node);
@@ -229,7 +241,7 @@ static struct lest_table *lest_table(const struct net *net,
 				     struct lest_net *ln,
 				     struct inet_hashinfo *hashinfo)
 {
-	struct lest_table __percpu *tables;
+	struct lest_table **tables;
 
 	if (!READ_ONCE(ln->sysctl))
 		return NULL;
@@ -246,7 +258,7 @@ static struct lest_table *lest_table(const struct net *net,
 #endif
 	/* pairs with the release in lest_enable(): initialised heads */
 	tables = smp_load_acquire(&ln->tables);
-	return tables ? raw_cpu_ptr(tables) : NULL;
+	return tables ? tables[raw_smp_processor_id()] : NULL;
 }
 
 /* Inlined into each family's lookup, with its match function. */
@@ -260,7 +272,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
 
-	hlist_for_each_entry_rcu(icsk, &t->chain[hash & (LEST_BUCKETS - 1)],
+	hlist_for_each_entry_rcu(icsk, &t->chain[hash & ln->mask],
 				 icsk_lest_node) {
 		sk = &icsk->icsk_inet.sk;
 		if (sk->sk_hash != hash || !match(sk, key))
@@ -335,24 +347,42 @@ struct sock *__inet6_lest_lookup(const struct net *net,
 }
 #endif
 
+static void lest_free_tables(struct lest_table **tables)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		kvfree(tables[cpu]);
+	kfree(tables);
+}
+
 /* Under lest_mutex: the namespace turns its tables on. */
 static int lest_enable(struct lest_net *ln)
 {
-	struct lest_table __percpu *tables;
-	int cpu, i;
+	struct lest_table **tables;
+	u32 n;
+	int cpu;
 
 	if (!ln->tables) {
-		tables = alloc_percpu_gfp(struct lest_table, GFP_KERNEL_ACCOUNT);
+		n = (tcp_hashinfo.ehash_mask + 1) / num_possible_cpus();
+		n = roundup_pow_of_two(clamp(n, LEST_MIN_BUCKETS,
+					     LEST_MAX_BUCKETS));
+		tables = kcalloc(nr_cpu_ids, sizeof(*tables), GFP_KERNEL_ACCOUNT);
 		if (!tables)
 			return -ENOMEM;
 		for_each_possible_cpu(cpu) {
-			struct lest_table *t = per_cpu_ptr(tables, cpu);
-
-			spin_lock_init(&t->lock);
-			for (i = 0; i < LEST_BUCKETS; i++)
-				INIT_HLIST_HEAD(&t->chain[i]);
+			/* zeroed: empty heads */
+			tables[cpu] = kvzalloc_node(struct_size(tables[cpu], chain, n),
+						    GFP_KERNEL_ACCOUNT,
+						    cpu_to_node(cpu));
+			if (!tables[cpu]) {
+				lest_free_tables(tables);
+				return -ENOMEM;
+			}
+			spin_lock_init(&tables[cpu]->lock);
 		}
-		/* the heads initialised before the tables are seen */
+		ln->mask = n - 1;
+		/* the heads and the mask before the tables are seen */
 		smp_store_release(&ln->tables, tables);
 	}
 	static_branch_inc(&inet_lest_key);
@@ -471,7 +501,8 @@ static void __net_exit lest_net_exit(struct net *net)
 	struct lest_net *ln = lest_net(net);
 	const struct ctl_table *table = ln->sysctl_hdr->ctl_table_arg;
 	bool empty = true;
-	int cpu, i;
+	int cpu;
+	u32 i;
 
 	remove_proc_entry("tcp_local_established", net->proc_net);
 	unregister_net_sysctl_table(ln->sysctl_hdr);
@@ -487,11 +518,11 @@ static void __net_exit lest_net_exit(struct net *net)
 	 */
 	if (ln->tables) {
 		for_each_possible_cpu(cpu)
-			for (i = 0; i < LEST_BUCKETS; i++)
-				empty &= hlist_empty(&per_cpu_ptr(ln->tables, cpu)->chain[i]);
+			for (i = 0; i <= ln->mask; i++)
+				empty &= hlist_empty(&ln->tables[cpu]->chain[i]);
 		/* sockets left would point into freed tables: keep them */
 		if (!WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))
-			free_percpu(ln->tables);
+			lest_free_tables(ln->tables);
 	}
 	free_percpu(ln->stats);
 }

@@ -404,8 +404,12 @@ static int rfd_enable(struct rfd_net *rn)
 	u32 i, n;
 
 	if (!rn->flows) {
-		/* 1024 flows per CPU, at least 4096 */
-		n = roundup_pow_of_two(max(4096U, 1024U * nr_cpu_ids));
+		/*
+		 * As many entries as ehash has buckets (what the machine was
+		 * sized for), within 4096 and 65536.
+		 */
+		n = roundup_pow_of_two(clamp(tcp_hashinfo.ehash_mask + 1,
+					     4096U, 65536U));
 		ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT);
 		if (!ft)
 			return -ENOMEM;
