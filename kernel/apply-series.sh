@@ -60,6 +60,13 @@ fi
 for ((i = keep; i < ${#want[@]}; i++)); do
 	p=${want[$i]}
 	echo "  PATCH   $p"
+	# GNU patch skips a hunk whose line counts are wrong without a word:
+	# git's stricter parser must accept the file first.
+	if ! git apply --stat "$kdir/patches/$p" >/dev/null 2>&1; then
+		echo "apply-series: patch kernel/patches/$p is malformed:" >&2
+		git apply --stat "$kdir/patches/$p" >&2 || true
+		exit 1
+	fi
 	if ! patch -d "$tree" -p1 -s --batch --forward --dry-run < "$kdir/patches/$p" >/dev/null; then
 		echo "apply-series: patch kernel/patches/$p does not apply:" >&2
 		patch -d "$tree" -p1 --batch --forward --dry-run < "$kdir/patches/$p" >&2 || true

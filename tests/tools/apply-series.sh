@@ -48,4 +48,10 @@ printf -- '--- a/one\n+++ b/one\n@@ -1,3 +1,3 @@\n a\n-nope\n+N\n c\n' > "$t/k/p
 echo 0003-bad.patch >> "$t/k/patches/series"
 if out=$("$apply" "$t/tree" 2>&1); then fail "a bad patch applied"; fi
 grep -q '0003-bad.patch does not apply' <<<"$out" || fail "bad patch not named: $out"
+
+# A hunk whose header counts one line less than it has: GNU patch would
+# apply the first hunk and drop the next one without a word.
+printf -- '--- a/two\n+++ b/two\n@@ -1,2 +1,2 @@\n x\n-W\n+V\n z\n@@ -3,1 +3,1 @@\n-z\n+Z\n' > "$t/k/patches/0003-bad.patch"
+if out=$("$apply" "$t/tree" 2>&1); then fail "a malformed patch applied"; fi
+grep -q '0003-bad.patch is malformed' <<<"$out" || fail "malformed patch not named: $out"
 echo "apply-series: ok"

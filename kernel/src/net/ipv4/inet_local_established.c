@@ -84,6 +84,7 @@ struct lest_stats {
 
 struct lest_net {
 	u8 sysctl;		/* net.ipv4.tcp_local_established */
+	struct net *net;	/* whose */
 	u32 mask;		/* list heads per table, less one */
 	/*
 	 * A table per possible CPU, indexed by CPU: allocated when the
@@ -104,12 +105,14 @@ static struct lest_net *lest_net(const struct net *net)
 
 /*
  * lest_net() for the lookups, which run in an RCU read side (the callers
- * of the established lookups hold it): net_generic() without a nested
- * rcu_read_lock(), a call each way with preemptible RCU.
+ * of the established lookups hold rcu_read_lock() or have BH off):
+ * net_generic() without a nested rcu_read_lock(), a call each way with
+ * preemptible RCU.
  */
 static struct lest_net *lest_net_rcu(const struct net *net)
 {
-	return rcu_dereference(net->gen)->ptr[lest_net_id];
+	return rcu_dereference_check(net->gen,
+				     rcu_read_lock_any_held())->ptr[lest_net_id];
 }
 
 void __inet_lest_insert(struct sock *sk, int cpu)
@@ -364,7 +367,9 @@ static int lest_enable(struct lest_net *ln)
 	int cpu;
 
 	if (!ln->tables) {
-		n = (tcp_hashinfo.ehash_mask + 1) / num_possible_cpus();
+		/* the namespace's ehash: its own with tcp_child_ehash_entries */
+		n = (ln->net->ipv4.tcp_death_row.hashinfo->ehash_mask + 1) /
+		    num_possible_cpus();
 		n = roundup_pow_of_two(clamp(n, LEST_MIN_BUCKETS,
 					     LEST_MAX_BUCKETS));
 		tables = kcalloc(nr_cpu_ids, sizeof(*tables), GFP_KERNEL_ACCOUNT);
@@ -468,6 +473,7 @@ static int __net_init lest_net_init(struct net *net)
 	 * A new namespace starts off, whatever the initial one's value: on,
 	 * it costs a table per possible CPU, not for every container.
 	 */
+	ln->net = net;
 	ln->stats = alloc_percpu_gfp(struct lest_stats, GFP_KERNEL_ACCOUNT);
 	if (!ln->stats)
 		return -ENOMEM;

@@ -258,7 +258,7 @@ static const struct tcphdr *rfd_tcp_header(struct sk_buff *skb,
 static bool rfd_steer_accepted(struct rfd_net *rn, struct sk_buff *skb,
 			       int *cpu, struct rps_dev_flow **rflowp)
 {
-	/* pairs with the release in rfd_enable() */
+	/* pairs with the release in rfd_flows() */
 	struct rfd_flows *ft = smp_load_acquire(&rn->flows);
 	struct rfd_flow *f;
 	u32 hash, ident, owner, tcpu;
@@ -346,6 +346,37 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
 }
 
 /*
+ * The flow table of @net, made at its first accept() from a per-core
+ * listener (a namespace that only connects out, or inherits tcp_rfd
+ * without such listeners, has none, and its packets are not hashed for
+ * it): as many entries as the namespace's ehash has buckets, within 4096
+ * and 65536.  NULL if it cannot be allocated: that accept() is not
+ * recorded.
+ */
+static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
+{
+	struct rfd_flows *ft, *old;
+	u32 i, n;
+
+	n = roundup_pow_of_two(clamp(net->ipv4.tcp_death_row.hashinfo->ehash_mask + 1,
+				     4096U, 65536U));
+	ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT);
+	if (!ft)
+		return NULL;
+	ft->mask = n - 1;
+	for (i = 0; i < n; i++)
+		ft->ent[i].cur.filter = RPS_NO_FILTER;
+	/* filled in before it is seen; another accept() may have won */
+	old = cmpxchg_release(&rn->flows, NULL, ft);
+	if (old) {
+		kvfree(ft);
+		/* pairs with the release above, in the winner */
+		return smp_load_acquire(&rn->flows);
+	}
+	return ft;
+}
+
+/*
  * @sk, a TCP socket, was accepted on this CPU from a per-core listener:
  * record this CPU as its flow's owner.  The packets processed so far went
  * where RPS sent them, to the CPU of sk_incoming_cpu as last seen: the
@@ -363,10 +394,13 @@ void __inet_rfd_accepted(struct sock *sk)
 	if (!hash || sk->sk_protocol != IPPROTO_TCP ||
 	    !READ_ONCE(rn->sysctl_rfd))
 		return;
-	/* pairs with the release in rfd_enable() */
+	/* pairs with the release in rfd_flows() */
 	ft = smp_load_acquire(&rn->flows);
-	if (!ft)
-		return;
+	if (unlikely(!ft)) {
+		ft = rfd_flows(rn, sock_net(sk));
+		if (!ft)
+			return;
+	}
 	cpu = get_cpu();
 	ident = (hash & ~rfd_cpu_mask) | cpu;
 	f = &ft->ent[hash & ft->mask];
@@ -399,26 +433,8 @@ void __inet_rfd_accepted(struct sock *sk)
 /* Under rfd_mutex: a namespace turns RFD on, or off. */
 static int rfd_enable(struct rfd_net *rn)
 {
-	struct rfd_flows *ft;
 	unsigned long *ports;
-	u32 i, n;
 
-	if (!rn->flows) {
-		/*
-		 * As many entries as ehash has buckets (what the machine was
-		 * sized for), within 4096 and 65536.
-		 */
-		n = roundup_pow_of_two(clamp(tcp_hashinfo.ehash_mask + 1,
-					     4096U, 65536U));
-		ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT);
-		if (!ft)
-			return -ENOMEM;
-		ft->mask = n - 1;
-		for (i = 0; i < n; i++)
-			ft->ent[i].cur.filter = RPS_NO_FILTER;
-		/* filled in before it is seen */
-		smp_store_release(&rn->flows, ft);
-	}
 	if (!rn->ports) {
 		ports = bitmap_zalloc(1 << 16, GFP_KERNEL_ACCOUNT);
 		if (!ports)
