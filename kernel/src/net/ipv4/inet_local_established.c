@@ -378,7 +378,7 @@ static int lest_enable(struct lest_net *ln)
 		for_each_possible_cpu(cpu) {
 			/* zeroed: empty heads */
 			tables[cpu] = kvzalloc_node(struct_size(tables[cpu], chain, n),
-						    GFP_KERNEL_ACCOUNT,
+						    GFP_KERNEL_ACCOUNT | __GFP_NOWARN,
 						    cpu_to_node(cpu));
 			if (!tables[cpu]) {
 				lest_free_tables(tables);

@@ -360,7 +360,8 @@ static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
 
 	n = roundup_pow_of_two(clamp(net->ipv4.tcp_death_row.hashinfo->ehash_mask + 1,
 				     4096U, 65536U));
-	ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT);
+	/* in accept(), charged to its caller: a failure only goes uncounted */
+	ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!ft)
 		return NULL;
 	ft->mask = n - 1;

@@ -15,7 +15,9 @@
 
 int mp_cq_init(struct mp_chan *ch, u32 entries)
 {
-	ch->cq = kvcalloc(entries, sizeof(*ch->cq), GFP_KERNEL_ACCOUNT);
+	/* sized by the user: a failure is its ENOMEM, not a warning */
+	ch->cq = kvcalloc(entries, sizeof(*ch->cq),
+			  GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!ch->cq)
 		return -ENOMEM;
 	ch->cq_entries = entries;

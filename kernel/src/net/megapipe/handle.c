@@ -87,7 +87,8 @@ static u32 mp_slot_alloc(struct mp_chan *ch, int *err)
 	}
 	n = ch->nslots ? ch->nslots * 2 : 64;
 	n = min(n, MP_MAX_HANDLES);
-	slots = kvcalloc(n, sizeof(*slots), GFP_KERNEL_ACCOUNT);
+	/* the user's to grow: a failure is its ENOMEM, not a warning */
+	slots = kvcalloc(n, sizeof(*slots), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!slots) {
 		*err = -ENOMEM;
 		return MP_NO_SLOT;

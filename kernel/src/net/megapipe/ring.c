@@ -32,7 +32,8 @@ static struct megapipe_ring *mp_ring_alloc(size_t bytes, u32 entries)
 	struct megapipe_ring *ring;
 
 	ring = __vmalloc_node_range(bytes, SHMLBA, VMALLOC_START, VMALLOC_END,
-				    GFP_KERNEL_ACCOUNT | __GFP_ZERO, PAGE_KERNEL,
+				    GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN,
+				    PAGE_KERNEL,
 				    VM_USERMAP, NUMA_NO_NODE,
 				    __builtin_return_address(0));
 	if (!ring)
