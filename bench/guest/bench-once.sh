@@ -261,7 +261,7 @@ else
 			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline accepts flow_steered flow_local flow_held)"
 		fi
 		if row=$(nsx "$srv_ns" cat /proc/net/tcp_local_established 2>/dev/null | grep '^all '); then
-			log "tcp_local_established $srv_ns: $row (hits misses inserts removes mismatches)"
+			log "tcp_local_established $srv_ns: $row (hits misses inserts removes mismatches rekeys)"
 		fi
 		# Per-core listen counters of the server's (fresh) namespace,
 		# warm-up included, read after the measurement window.

@@ -4,8 +4,9 @@
  *
  * A TCP socket owned by CPU c (accepted on c, or connected out from c
  * with a Receive Flow Deliver port, which encodes c) is also entered in
- * CPU c's local table of its namespace.  The established lookup on CPU c
- * looks there first and falls back to the global table (ehash).  The
+ * CPU c's local table of its namespace.  The lookup of a packet received
+ * on CPU c looks there first, by the packet's flow hash, and falls back
+ * to the global table (ehash).  The
  * entry is a node in the socket: TCP sockets are SLAB_TYPESAFE_BY_RCU, so
  * a hit is revalidated (reference, still in ehash, same 4-tuple) as the
  * ehash lookup does.  An entry is added
@@ -22,7 +23,11 @@
 #include <linux/jump_label.h>
 #include <linux/types.h>
 #include <net/inet_connection_sock.h>
+#include <net/inet_hashtables.h>
 #include <net/sock.h>
+#if IS_ENABLED(CONFIG_IPV6)
+#include <net/inet6_hashtables.h>
+#endif
 
 struct in6_addr;
 struct inet_hashinfo;
@@ -36,17 +41,17 @@ extern struct static_key_false inet_lest_key;
 
 void __inet_lest_insert(struct sock *sk, int cpu);
 void __inet_lest_remove(struct sock *sk);
-struct sock *__inet_lest_lookup(const struct net *net,
-				struct inet_hashinfo *hashinfo,
-				unsigned int hash, __addrpair acookie,
-				__portpair ports,
-				int dif, int sdif);
-struct sock *__inet6_lest_lookup(const struct net *net,
-				 struct inet_hashinfo *hashinfo,
-				 unsigned int hash,
-				 const struct in6_addr *saddr,
-				 const struct in6_addr *daddr,
-				 __portpair ports, int dif, int sdif);
+struct sock *__inet_lest_lookup_skb(struct net *net,
+				    struct inet_hashinfo *hashinfo,
+				    const struct sk_buff *skb,
+				    __be32 saddr, __be16 sport,
+				    __be32 daddr, u16 hnum, int dif, int sdif);
+struct sock *__inet6_lest_lookup_skb(struct net *net,
+				     struct inet_hashinfo *hashinfo,
+				     const struct sk_buff *skb,
+				     const struct in6_addr *saddr, __be16 sport,
+				     const struct in6_addr *daddr, u16 hnum,
+				     int dif, int sdif);
 
 /* @sk (in ehash) is now owned by @cpu: enter it in @cpu's local table. */
 static inline void inet_lest_insert(struct sock *sk, int cpu)
@@ -73,32 +78,93 @@ static inline void inet_lest_clone_init(struct sock *newsk)
 }
 
 /*
- * The established socket of this 4-tuple in this CPU's local table, with
- * a reference, or NULL: then look in ehash.
+ * __inet_lookup_established() for a received packet @skb (early demux):
+ * this CPU's local table first, by the packet's flow hash.
  */
-static inline struct sock *inet_lest_lookup(const struct net *net,
-					    struct inet_hashinfo *hashinfo,
-					    unsigned int hash, __addrpair acookie,
-					    __portpair ports, int dif, int sdif)
+static inline struct sock *
+inet_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
+			     const struct sk_buff *skb, __be32 saddr,
+			     __be16 sport, __be32 daddr, u16 hnum, int dif,
+			     int sdif)
 {
 	if (static_branch_unlikely(&inet_lest_key))
-		return __inet_lest_lookup(net, hashinfo, hash, acookie, ports,
-					  dif, sdif);
-	return NULL;
+		return __inet_lest_lookup_skb(net, hashinfo, skb, saddr, sport,
+					      daddr, hnum, dif, sdif);
+	return __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
+					 hnum, dif, sdif);
 }
 
-static inline struct sock *inet6_lest_lookup(const struct net *net,
-					     struct inet_hashinfo *hashinfo,
-					     unsigned int hash,
-					     const struct in6_addr *saddr,
-					     const struct in6_addr *daddr,
-					     __portpair ports, int dif, int sdif)
+/*
+ * __inet_lookup_skb() (tcp_v4_rcv()): a packet that comes with its
+ * socket (early demux, BPF) keeps it; else the established lookup, this
+ * CPU's local table first, then the listeners.
+ */
+static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
+						struct sk_buff *skb, int doff,
+						__be16 sport, __be16 dport,
+						int sdif, bool *refcounted)
+{
+	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
+		struct net *net = skb_dst_dev_net_rcu(skb);
+		const struct iphdr *iph = ip_hdr(skb);
+		struct sock *sk;
+
+		sk = __inet_lest_lookup_skb(net, hashinfo, skb, iph->saddr,
+					    sport, iph->daddr, ntohs(dport),
+					    inet_iif(skb), sdif);
+		*refcounted = true;
+		if (sk)
+			return sk;
+		*refcounted = false;
+		return __inet_lookup_listener(net, hashinfo, skb, doff,
+					      iph->saddr, sport, iph->daddr,
+					      ntohs(dport), inet_iif(skb), sdif);
+	}
+	return __inet_lookup_skb(hashinfo, skb, doff, sport, dport, sdif,
+				 refcounted);
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static inline struct sock *
+inet6_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
+			      const struct sk_buff *skb,
+			      const struct in6_addr *saddr, __be16 sport,
+			      const struct in6_addr *daddr, u16 hnum, int dif,
+			      int sdif)
 {
 	if (static_branch_unlikely(&inet_lest_key))
-		return __inet6_lest_lookup(net, hashinfo, hash, saddr, daddr,
-					   ports, dif, sdif);
-	return NULL;
+		return __inet6_lest_lookup_skb(net, hashinfo, skb, saddr, sport,
+					       daddr, hnum, dif, sdif);
+	return __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
+					  hnum, dif, sdif);
 }
+
+static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
+						 struct sk_buff *skb, int doff,
+						 __be16 sport, __be16 dport,
+						 int iif, int sdif,
+						 bool *refcounted)
+{
+	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
+		struct net *net = skb_dst_dev_net_rcu(skb);
+		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+		struct sock *sk;
+
+		sk = __inet6_lest_lookup_skb(net, hashinfo, skb, &ip6h->saddr,
+					     sport, &ip6h->daddr, ntohs(dport),
+					     iif, sdif);
+		*refcounted = true;
+		if (sk)
+			return sk;
+		*refcounted = false;
+		return inet6_lookup_listener(net, hashinfo, skb, doff,
+					     &ip6h->saddr, sport, &ip6h->daddr,
+					     ntohs(dport), iif, sdif);
+	}
+	return __inet6_lookup_skb(hashinfo, skb, doff, sport, dport, iif, sdif,
+				  refcounted);
+}
+#endif
 
 #else /* !CONFIG_TCP_LOCAL_ESTABLISHED */
 
@@ -114,23 +180,47 @@ static inline void inet_lest_clone_init(struct sock *newsk)
 {
 }
 
-static inline struct sock *inet_lest_lookup(const struct net *net,
-					    struct inet_hashinfo *hashinfo,
-					    unsigned int hash, __addrpair acookie,
-					    __portpair ports, int dif, int sdif)
+static inline struct sock *
+inet_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
+			     const struct sk_buff *skb, __be32 saddr,
+			     __be16 sport, __be32 daddr, u16 hnum, int dif,
+			     int sdif)
 {
-	return NULL;
+	return __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
+					 hnum, dif, sdif);
 }
 
-static inline struct sock *inet6_lest_lookup(const struct net *net,
-					     struct inet_hashinfo *hashinfo,
-					     unsigned int hash,
-					     const struct in6_addr *saddr,
-					     const struct in6_addr *daddr,
-					     __portpair ports, int dif, int sdif)
+static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
+						struct sk_buff *skb, int doff,
+						__be16 sport, __be16 dport,
+						int sdif, bool *refcounted)
 {
-	return NULL;
+	return __inet_lookup_skb(hashinfo, skb, doff, sport, dport, sdif,
+				 refcounted);
 }
+
+#if IS_ENABLED(CONFIG_IPV6)
+static inline struct sock *
+inet6_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
+			      const struct sk_buff *skb,
+			      const struct in6_addr *saddr, __be16 sport,
+			      const struct in6_addr *daddr, u16 hnum, int dif,
+			      int sdif)
+{
+	return __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
+					  hnum, dif, sdif);
+}
+
+static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
+						 struct sk_buff *skb, int doff,
+						 __be16 sport, __be16 dport,
+						 int iif, int sdif,
+						 bool *refcounted)
+{
+	return __inet6_lookup_skb(hashinfo, skb, doff, sport, dport, iif, sdif,
+				  refcounted);
+}
+#endif
 
 #endif /* CONFIG_TCP_LOCAL_ESTABLISHED */
 

@@ -5,11 +5,21 @@
  * With net.ipv4.tcp_local_established on in a namespace, a TCP socket
  * owned by CPU c is also entered in CPU c's local table: a socket
  * accept()ed on c, or one connected out from c with a Receive Flow
- * Deliver port (net.ipv4.tcp_rfd), whose port encodes c.  The
- * established lookup (IPv4 and IPv6) looks in the local table of the CPU
- * it runs on first and falls back to the global table, ehash.  With RFD
- * and per-core listen, the packets of a connection are processed on its
- * owner, so the lookup reads lines that only the owner writes.
+ * Deliver port (net.ipv4.tcp_rfd), whose port encodes c.  The lookup of
+ * a received packet (early demux and tcp_v4_rcv()/tcp_v6_rcv(), IPv4 and
+ * IPv6) looks in the local table of the CPU it runs on first and falls
+ * back to the global table, ehash.  With RFD and per-core listen, the
+ * packets of a connection are processed on its owner, so the lookup
+ * reads lines that only the owner writes.
+ *
+ * A local table is indexed by the packet's flow hash (skb->hash with
+ * l4_hash: what RPS and RFD steer by, computed before the lookup), not
+ * by ehash's hash: a hit costs no inet_ehashfn().  A socket is entered
+ * under the flow hash known then (sk_rxhash, or none yet), and when a
+ * lookup on its owner misses but ehash finds it, it is moved to the
+ * chain of the packet's hash ("rekeys"): its next packet is a hit.  A
+ * packet without a flow hash, and lookups that are not a received
+ * packet's (ICMP errors, diag, netfilter), go to ehash.
  *
  * The entry is a node in the socket (inet_connection_sock's
  * icsk_lest_node) on a plain RCU list.  TCP sockets are
@@ -80,6 +90,7 @@ struct lest_stats {
 	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
 	unsigned long removes;	/* ... and taken out (by this CPU) */
 	unsigned long mismatches; /* value 2: a hit ehash would not give */
+	unsigned long rekeys;	/* entries moved to their flow hash's chain */
 };
 
 struct lest_net {
@@ -143,10 +154,11 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 		spin_unlock_bh(lock);
 		return;
 	}
-	icsk->icsk_lest_cpu = cpu;
+	WRITE_ONCE(icsk->icsk_lest_cpu, cpu);
 	spin_lock(&t->lock);
+	/* the flow hash known now, if any: the first miss on @cpu moves it */
 	hlist_add_head_rcu(&icsk->icsk_lest_node,
-			   &t->chain[sk->sk_hash & ln->mask]);
+			   &t->chain[READ_ONCE(sk->sk_rxhash) & ln->mask]);
 	spin_unlock(&t->lock);
 	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->inserts);
@@ -199,10 +211,12 @@ begin:
  * the bucket's lock, where chain and state agree.
  */
 static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
-			unsigned int hash, struct sock *hit,
+			struct sock *hit,
 			bool (*match)(const struct sock *sk, const void *key),
 			const void *key)
 {
+	/* ehash's hash of the key: the hit has the key, and is hashed */
+	unsigned int hash = READ_ONCE(hit->sk_hash);
 	spinlock_t *lock = inet_ehash_lockp(hashinfo, hash);	/* the bucket's */
 	struct sock *first = lest_ehash_first(hashinfo, hash, match, key);
 
@@ -264,11 +278,15 @@ static struct lest_table *lest_table(const struct net *net,
 	return tables ? tables[raw_smp_processor_id()] : NULL;
 }
 
-/* Inlined into each family's lookup, with its match function. */
+/*
+ * Inlined into each family's lookup, with its match function.  @hash is
+ * the packet's flow hash: the chains hold no hash to compare, the match
+ * decides.
+ */
 static __always_inline struct sock *
 lest_lookup(struct lest_net *ln, struct lest_table *t,
 	    struct inet_hashinfo *hashinfo,
-	    unsigned int hash,
+	    u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
 	    const void *key)
 {
@@ -278,7 +296,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	hlist_for_each_entry_rcu(icsk, &t->chain[hash & ln->mask],
 				 icsk_lest_node) {
 		sk = &icsk->icsk_inet.sk;
-		if (sk->sk_hash != hash || !match(sk, key))
+		if (!match(sk, key))
 			continue;
 		if (unlikely(!refcount_inc_not_zero(&sk->sk_refcnt)))
 			break;
@@ -289,28 +307,71 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 		}
 		this_cpu_inc(ln->stats->hits);
 		if (READ_ONCE(ln->sysctl) == 2)
-			lest_verify(ln, hashinfo, hash, sk, match, key);
+			lest_verify(ln, hashinfo, sk, match, key);
 		return sk;
 	}
 	this_cpu_inc(ln->stats->misses);
 	return NULL;
 }
 
-struct sock *__inet_lest_lookup(const struct net *net,
-				struct inet_hashinfo *hashinfo,
-				unsigned int hash, __addrpair acookie,
-				__portpair ports, int dif, int sdif)
+/*
+ * @sk, found in ehash for a packet of flow hash @hash after this CPU's
+ * table @t missed it: if @sk is in @t, it is in another hash's chain (the
+ * one known when it was entered, or its flow's hash changed): move it to
+ * @hash's chain.  Readers on its node go on in the new chain, and may miss.
+ */
+static void lest_missed(struct lest_net *ln, struct lest_table *t,
+			struct sock *sk, u32 hash)
 {
+	struct hlist_head *head = &t->chain[hash & ln->mask];
+	struct inet_connection_sock *icsk;
+	struct hlist_node *n;
+
+	if (!sk_fullsock(sk))
+		return;
+	icsk = inet_csk(sk);
+	if (hlist_unhashed_lockless(&icsk->icsk_lest_node) ||
+	    READ_ONCE(icsk->icsk_lest_cpu) != raw_smp_processor_id())
+		return;
+	spin_lock_bh(&t->lock);
+	if (hlist_unhashed(&icsk->icsk_lest_node))
+		goto out;
+	hlist_for_each(n, head)
+		if (n == &icsk->icsk_lest_node)
+			goto out;	/* a lookup that raced with a change */
+	hlist_del_rcu(&icsk->icsk_lest_node);
+	hlist_add_head_rcu(&icsk->icsk_lest_node, head);
+	this_cpu_inc(ln->stats->rekeys);
+out:
+	spin_unlock_bh(&t->lock);
+}
+
+struct sock *__inet_lest_lookup_skb(struct net *net,
+				    struct inet_hashinfo *hashinfo,
+				    const struct sk_buff *skb,
+				    __be32 saddr, __be16 sport,
+				    __be32 daddr, u16 hnum, int dif, int sdif)
+{
+	INET_ADDR_COOKIE(acookie, saddr, daddr);
 	struct lest_net *ln = lest_net_rcu(net);
-	struct lest_table *t = lest_table(net, ln, hashinfo);
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo) : NULL;
 	struct lest_key4 k = {
-		.net = net, .acookie = acookie, .ports = ports,
+		.net = net, .acookie = acookie,
+		.ports = INET_COMBINED_PORTS(sport, hnum),
 		.dif = dif, .sdif = sdif,
 	};
+	struct sock *sk;
 
-	if (!t)
-		return NULL;
-	return lest_lookup(ln, t, hashinfo, hash, lest_match4, &k);
+	if (t) {
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4, &k);
+		if (sk)
+			return sk;
+	}
+	sk = __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
+				       hnum, dif, sdif);
+	if (t && sk)
+		lest_missed(ln, t, sk, skb->hash);
+	return sk;
 }
 
 #if IS_ENABLED(CONFIG_IPV6)
@@ -330,23 +391,32 @@ static __always_inline bool lest_match6(const struct sock *sk,
 			   k->sdif);
 }
 
-struct sock *__inet6_lest_lookup(const struct net *net,
-				 struct inet_hashinfo *hashinfo,
-				 unsigned int hash,
-				 const struct in6_addr *saddr,
-				 const struct in6_addr *daddr, __portpair ports,
-				 int dif, int sdif)
+struct sock *__inet6_lest_lookup_skb(struct net *net,
+				     struct inet_hashinfo *hashinfo,
+				     const struct sk_buff *skb,
+				     const struct in6_addr *saddr, __be16 sport,
+				     const struct in6_addr *daddr, u16 hnum,
+				     int dif, int sdif)
 {
 	struct lest_net *ln = lest_net_rcu(net);
-	struct lest_table *t = lest_table(net, ln, hashinfo);
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo) : NULL;
 	struct lest_key6 k = {
-		.net = net, .saddr = saddr, .daddr = daddr, .ports = ports,
+		.net = net, .saddr = saddr, .daddr = daddr,
+		.ports = INET_COMBINED_PORTS(sport, hnum),
 		.dif = dif, .sdif = sdif,
 	};
+	struct sock *sk;
 
-	if (!t)
-		return NULL;
-	return lest_lookup(ln, t, hashinfo, hash, lest_match6, &k);
+	if (t) {
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6, &k);
+		if (sk)
+			return sk;
+	}
+	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
+					hnum, dif, sdif);
+	if (t && sk)
+		lest_missed(ln, t, sk, skb->hash);
+	return sk;
 }
 #endif
 
@@ -429,27 +499,27 @@ static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int lest_seq_show(struct seq_file *seq, void *v)
 {
 	struct lest_net *ln = lest_net(seq_file_single_net(seq));
-	u64 sum[5] = {};
+	u64 sum[6] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct lest_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
-	seq_puts(seq, "cpu hits misses inserts removes mismatches\n");
+	seq_puts(seq, "cpu hits misses inserts removes mismatches rekeys\n");
 	for_each_possible_cpu(cpu) {
 		const struct lest_stats *s = per_cpu_ptr(ln->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->hits), READ_ONCE(s->misses),
 			READ_ONCE(s->inserts), READ_ONCE(s->removes),
-			READ_ONCE(s->mismatches),
+			READ_ONCE(s->mismatches), READ_ONCE(s->rekeys),
 		};
 
-		seq_printf(seq, "%d %lu %lu %lu %lu %lu\n", cpu,
-			   v[0], v[1], v[2], v[3], v[4]);
+		seq_printf(seq, "%d %lu %lu %lu %lu %lu %lu\n", cpu,
+			   v[0], v[1], v[2], v[3], v[4], v[5]);
 		for (i = 0; i < ARRAY_SIZE(sum); i++)
 			sum[i] += v[i];
 	}
-	seq_printf(seq, "all %llu %llu %llu %llu %llu\n",
-		   sum[0], sum[1], sum[2], sum[3], sum[4]);
+	seq_printf(seq, "all %llu %llu %llu %llu %llu %llu\n",
+		   sum[0], sum[1], sum[2], sum[3], sum[4], sum[5]);
 	return 0;
 }
 
