@@ -81,18 +81,25 @@ struct rfd_stats {
 };
 
 /*
- * The passive half's flow table: an entry per flow hash bucket, as RFS's
+ * The passive half's flow table: a set of RFD_WAYS entries (a cache line)
+ * per flow hash bucket, each the owner of a flow as in RFS's
  * rps_sock_flow_table, with the per-flow queue record of RFS's per-device
- * table beside it.
+ * table beside it.  A flow takes its own entry again, else an empty one,
+ * else the one recorded longest ago: entries are not cleared when their
+ * connection ends, and the sets keep recent flows where a table of single
+ * entries would lose one flow of each colliding pair.
  */
+#define RFD_WAYS	4
+
 struct rfd_flow {
 	u32 ident;		/* hash & ~rfd_cpu_mask | owner; 0: none */
+	u32 stamp;		/* jiffies when recorded */
 	struct rps_dev_flow cur; /* where its packets go now, and their tail */
 };
 
 struct rfd_flows {
-	u32 mask;
-	struct rfd_flow ent[];
+	u32 mask;		/* sets, less one */
+	struct rfd_flow ent[] ____cacheline_aligned;	/* RFD_WAYS per set */
 };
 
 struct rfd_net {
@@ -109,6 +116,24 @@ static unsigned int rfd_net_id __read_mostly;
 static struct reciprocal_value rfd_ncpus __read_mostly;
 /* The low bits of a flow entry's ident that hold its owner. */
 static u32 rfd_cpu_mask __read_mostly;
+
+/* The entry of the flow of @hash in its set, or NULL; its ident in *identp. */
+static struct rfd_flow *rfd_flow_find(struct rfd_flows *ft, u32 hash,
+				      u32 *identp)
+{
+	struct rfd_flow *f = &ft->ent[(hash & ft->mask) * RFD_WAYS];
+	int i;
+
+	for (i = 0; i < RFD_WAYS; i++, f++) {
+		u32 ident = READ_ONCE(f->ident);
+
+		if (ident && !((ident ^ hash) & ~rfd_cpu_mask)) {
+			*identp = ident;
+			return f;
+		}
+	}
+	return NULL;
+}
 
 /* Serialises the sysctl's writers with each other and with the keys. */
 static DEFINE_MUTEX(rfd_mutex);
@@ -269,9 +294,8 @@ static bool rfd_steer_accepted(struct rfd_net *rn, struct sk_buff *skb,
 	hash = skb_get_hash(skb);
 	if (!hash)
 		return false;
-	f = &ft->ent[hash & ft->mask];
-	ident = READ_ONCE(f->ident);
-	if (!ident || ((ident ^ hash) & ~rfd_cpu_mask))
+	f = rfd_flow_find(ft, hash, &ident);
+	if (!f)
 		return false;
 	/* the queue record after the ident: pairs with __inet_rfd_accepted() */
 	smp_rmb();
@@ -349,22 +373,22 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
  * The flow table of @net, made at its first accept() from a per-core
  * listener (a namespace that only connects out, or inherits tcp_rfd
  * without such listeners, has none, and its packets are not hashed for
- * it): as many entries as the namespace's ehash has buckets, within 4096
- * and 65536.  NULL if it cannot be allocated: that accept() is not
- * recorded.
+ * it): twice as many entries as the namespace's ehash has buckets, within
+ * 4096 and 131072 (16 bytes each).  NULL if it cannot be allocated: that
+ * accept() is not recorded.
  */
 static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
 {
 	struct rfd_flows *ft, *old;
 	u32 i, n;
 
-	n = roundup_pow_of_two(clamp(net->ipv4.tcp_death_row.hashinfo->ehash_mask + 1,
-				     4096U, 65536U));
+	n = roundup_pow_of_two(clamp(2 * (net->ipv4.tcp_death_row.hashinfo->ehash_mask + 1),
+				     4096U, 131072U));
 	/* in accept(), charged to its caller: a failure only goes uncounted */
 	ft = kvzalloc(struct_size(ft, ent, n), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!ft)
 		return NULL;
-	ft->mask = n - 1;
+	ft->mask = n / RFD_WAYS - 1;
 	for (i = 0; i < n; i++)
 		ft->ent[i].cur.filter = RPS_NO_FILTER;
 	/* filled in before it is seen; another accept() may have won */
@@ -375,6 +399,30 @@ static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
 		return smp_load_acquire(&rn->flows);
 	}
 	return ft;
+}
+
+/*
+ * Where to record the flow of @hash: its own entry, else an empty one, else
+ * the one recorded longest ago.  Two accept()s racing for a set may pick
+ * the same entry: one flow goes unrecorded (left to RPS), no error.
+ */
+static struct rfd_flow *rfd_flow_slot(struct rfd_flows *ft, u32 hash, u32 now)
+{
+	struct rfd_flow *set = &ft->ent[(hash & ft->mask) * RFD_WAYS], *f = NULL;
+	u32 ident, age, oldest = 0;
+	int i;
+
+	for (i = 0; i < RFD_WAYS; i++) {
+		ident = READ_ONCE(set[i].ident);
+		if (ident && !((ident ^ hash) & ~rfd_cpu_mask))
+			return &set[i];
+		age = ident ? now - READ_ONCE(set[i].stamp) : U32_MAX;
+		if (!f || age > oldest) {
+			f = &set[i];
+			oldest = age;
+		}
+	}
+	return f;
 }
 
 /*
@@ -390,7 +438,7 @@ void __inet_rfd_accepted(struct sock *sk)
 	struct rfd_flows *ft;
 	struct rfd_flow *f;
 	int cpu, prev;
-	u32 ident;
+	u32 ident, now;
 
 	if (!hash || sk->sk_protocol != IPPROTO_TCP ||
 	    !READ_ONCE(rn->sysctl_rfd))
@@ -404,7 +452,8 @@ void __inet_rfd_accepted(struct sock *sk)
 	}
 	cpu = get_cpu();
 	ident = (hash & ~rfd_cpu_mask) | cpu;
-	f = &ft->ent[hash & ft->mask];
+	now = jiffies;
+	f = rfd_flow_slot(ft, hash, now);
 	prev = READ_ONCE(sk->sk_incoming_cpu);
 	if (READ_ONCE(f->ident) != ident) {
 		WRITE_ONCE(f->ident, 0);
@@ -424,6 +473,7 @@ void __inet_rfd_accepted(struct sock *sk)
 	} else {
 		WRITE_ONCE(f->cur.cpu, cpu);
 	}
+	WRITE_ONCE(f->stamp, now);
 	/* the queue record before the ident: pairs with rfd_steer_accepted() */
 	smp_wmb();
 	WRITE_ONCE(f->ident, ident);
