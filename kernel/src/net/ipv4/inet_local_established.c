@@ -69,6 +69,7 @@
 #include <net/tcp.h>
 
 DEFINE_STATIC_KEY_FALSE(inet_lest_key);
+EXPORT_SYMBOL_GPL(inet_lest_key);
 
 /*
  * List heads per CPU: ehash's size shared out among the possible CPUs,
@@ -418,6 +419,7 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 		lest_missed(ln, t, sk, skb->hash);
 	return sk;
 }
+EXPORT_SYMBOL_GPL(__inet6_lest_lookup_skb);
 #endif
 
 static void lest_free_tables(struct lest_table **tables)
