@@ -52,6 +52,7 @@
  * Counters, per namespace and per CPU: /proc/net/tcp_local_established.
  */
 
+#include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
@@ -97,7 +98,7 @@ struct lest_stats {
 struct lest_net {
 	u8 sysctl;		/* net.ipv4.tcp_local_established */
 	struct net *net;	/* whose */
-	u32 mask;		/* list heads per table, less one */
+	u8 bits;		/* log2 of the list heads per table */
 	/*
 	 * A table per possible CPU, indexed by CPU: allocated when the
 	 * sysctl is first turned on, freed with the netns.
@@ -125,6 +126,16 @@ static struct lest_net *lest_net_rcu(const struct net *net)
 {
 	return rcu_dereference_check(net->gen,
 				     rcu_read_lock_any_held())->ptr[lest_net_id];
+}
+
+/*
+ * The chain of flow hash @hash: its high bits, mixed (a NIC picks the RSS
+ * queue, and so the CPU, by the low bits: on one CPU those are alike).
+ */
+static struct hlist_head *lest_chain(struct lest_net *ln, struct lest_table *t,
+				     u32 hash)
+{
+	return &t->chain[hash_32(hash, ln->bits)];
 }
 
 void __inet_lest_insert(struct sock *sk, int cpu)
@@ -155,11 +166,15 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 		spin_unlock_bh(lock);
 		return;
 	}
-	WRITE_ONCE(icsk->icsk_lest_cpu, cpu);
 	spin_lock(&t->lock);
-	/* the flow hash known now, if any: the first miss on @cpu moves it */
+	WRITE_ONCE(icsk->icsk_lest_cpu, cpu);
+	/*
+	 * Under the flow hash known now; none yet (a connect()): its ehash
+	 * hash, which spreads such sockets over the chains.  The first miss
+	 * on @cpu moves it to its flow's chain.
+	 */
 	hlist_add_head_rcu(&icsk->icsk_lest_node,
-			   &t->chain[READ_ONCE(sk->sk_rxhash) & ln->mask]);
+			   lest_chain(ln, t, READ_ONCE(sk->sk_rxhash) ?: sk->sk_hash));
 	spin_unlock(&t->lock);
 	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->inserts);
@@ -179,6 +194,8 @@ void __inet_lest_remove(struct sock *sk)
 	 * once connected) would hand it to readers on the clone's node.
 	 */
 	WRITE_ONCE(icsk->icsk_lest_node.next, NULL);
+	/* in no table: a rekey that checked the owner before this sees so */
+	WRITE_ONCE(icsk->icsk_lest_cpu, -1);
 	spin_unlock(&t->lock);
 	this_cpu_inc(ln->stats->removes);
 }
@@ -251,13 +268,12 @@ static __always_inline bool lest_match4(const struct sock *sk,
 }
 
 /*
- * This CPU's table, or NULL when the sysctl is off.  Any CPU's table
- * would do for correctness (a miss falls back to ehash): the lookup may
- * run with preemption on.
+ * CPU @cpu's table, or NULL when the sysctl is off.  The lookups run in
+ * the receive path, BH off: @cpu is the CPU they run on.
  */
 static struct lest_table *lest_table(const struct net *net,
 				     struct lest_net *ln,
-				     struct inet_hashinfo *hashinfo)
+				     struct inet_hashinfo *hashinfo, int cpu)
 {
 	struct lest_table **tables;
 
@@ -276,7 +292,7 @@ static struct lest_table *lest_table(const struct net *net,
 #endif
 	/* pairs with the release in lest_enable(): initialised heads */
 	tables = smp_load_acquire(&ln->tables);
-	return tables ? tables[raw_smp_processor_id()] : NULL;
+	return tables ? tables[cpu] : NULL;
 }
 
 /*
@@ -294,8 +310,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
 
-	hlist_for_each_entry_rcu(icsk, &t->chain[hash & ln->mask],
-				 icsk_lest_node) {
+	hlist_for_each_entry_rcu(icsk, lest_chain(ln, t, hash), icsk_lest_node) {
 		sk = &icsk->icsk_inet.sk;
 		if (!match(sk, key))
 			continue;
@@ -316,26 +331,56 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 }
 
 /*
- * @sk, found in ehash for a packet of flow hash @hash after this CPU's
+ * At most this many rekeys per CPU and jiffy: a flow that reaches its
+ * owner under two hashes (two devices with different RSS keys) would
+ * otherwise take the table's lock for each of its packets.  Past it,
+ * sockets stay in their chain and are found in ehash.
+ */
+#define LEST_REKEYS_PER_JIFFY	64
+
+struct lest_rekey_budget {
+	unsigned long jiffy;
+	unsigned int n;
+};
+
+static DEFINE_PER_CPU(struct lest_rekey_budget, lest_rekey_budget);
+
+/*
+ * @sk, found in ehash for a packet of flow hash @hash after CPU @cpu's
  * table @t missed it: if @sk is in @t, it is in another hash's chain (the
  * one known when it was entered, or its flow's hash changed): move it to
  * @hash's chain.  Readers on its node go on in the new chain, and may miss.
  */
-static void lest_missed(struct lest_net *ln, struct lest_table *t,
+static void lest_missed(struct lest_net *ln, struct lest_table *t, int cpu,
 			struct sock *sk, u32 hash)
 {
-	struct hlist_head *head = &t->chain[hash & ln->mask];
+	struct hlist_head *head = lest_chain(ln, t, hash);
+	struct lest_rekey_budget *b = raw_cpu_ptr(&lest_rekey_budget);
 	struct inet_connection_sock *icsk;
 	struct hlist_node *n;
+	unsigned long now;
 
 	if (!sk_fullsock(sk))
 		return;
 	icsk = inet_csk(sk);
 	if (hlist_unhashed_lockless(&icsk->icsk_lest_node) ||
-	    READ_ONCE(icsk->icsk_lest_cpu) != raw_smp_processor_id())
+	    READ_ONCE(icsk->icsk_lest_cpu) != cpu)
 		return;
+	now = jiffies;
+	if (b->jiffy != now) {
+		b->jiffy = now;
+		b->n = 0;
+	}
+	if (b->n >= LEST_REKEYS_PER_JIFFY)
+		return;
+	b->n++;
 	spin_lock_bh(&t->lock);
-	if (hlist_unhashed(&icsk->icsk_lest_node))
+	/*
+	 * Again under @t's lock: removed meanwhile (and maybe entered in
+	 * another CPU's table, whose lock we do not hold), or moved already.
+	 */
+	if (hlist_unhashed(&icsk->icsk_lest_node) ||
+	    READ_ONCE(icsk->icsk_lest_cpu) != cpu)
 		goto out;
 	hlist_for_each(n, head)
 		if (n == &icsk->icsk_lest_node)
@@ -355,7 +400,8 @@ struct sock *__inet_lest_lookup_skb(struct net *net,
 {
 	INET_ADDR_COOKIE(acookie, saddr, daddr);
 	struct lest_net *ln = lest_net_rcu(net);
-	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo) : NULL;
+	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
 	struct lest_key4 k = {
 		.net = net, .acookie = acookie,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
@@ -371,7 +417,7 @@ struct sock *__inet_lest_lookup_skb(struct net *net,
 	sk = __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
 				       hnum, dif, sdif);
 	if (t && sk)
-		lest_missed(ln, t, sk, skb->hash);
+		lest_missed(ln, t, cpu, sk, skb->hash);
 	return sk;
 }
 
@@ -400,7 +446,8 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 				     int dif, int sdif)
 {
 	struct lest_net *ln = lest_net_rcu(net);
-	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo) : NULL;
+	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
 	struct lest_key6 k = {
 		.net = net, .saddr = saddr, .daddr = daddr,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
@@ -416,7 +463,7 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
 					hnum, dif, sdif);
 	if (t && sk)
-		lest_missed(ln, t, sk, skb->hash);
+		lest_missed(ln, t, cpu, sk, skb->hash);
 	return sk;
 }
 EXPORT_SYMBOL_GPL(__inet6_lest_lookup_skb);
@@ -458,7 +505,7 @@ static int lest_enable(struct lest_net *ln)
 			}
 			spin_lock_init(&tables[cpu]->lock);
 		}
-		ln->mask = n - 1;
+		ln->bits = ilog2(n);
 		/* the heads and the mask before the tables are seen */
 		smp_store_release(&ln->tables, tables);
 	}
@@ -596,7 +643,7 @@ static void __net_exit lest_net_exit(struct net *net)
 	 */
 	if (ln->tables) {
 		for_each_possible_cpu(cpu)
-			for (i = 0; i <= ln->mask; i++)
+			for (i = 0; i < (1U << ln->bits); i++)
 				empty &= hlist_empty(&ln->tables[cpu]->chain[i]);
 		/* sockets left would point into freed tables: keep them */
 		if (!WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))

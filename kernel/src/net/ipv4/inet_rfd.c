@@ -85,15 +85,16 @@ struct rfd_stats {
  * per flow hash bucket, each the owner of a flow as in RFS's
  * rps_sock_flow_table, with the per-flow queue record of RFS's per-device
  * table beside it.  A flow takes its own entry again, else an empty one,
- * else the one recorded longest ago: entries are not cleared when their
- * connection ends, and the sets keep recent flows where a table of single
- * entries would lose one flow of each colliding pair.
+ * else the one used longest ago (the stamp: the accept(), refreshed at
+ * most once a second by the flow's packets): entries are not cleared when
+ * their connection ends, and the sets keep live flows where a table of
+ * single entries would lose one flow of each colliding pair.
  */
 #define RFD_WAYS	4
 
 struct rfd_flow {
 	u32 ident;		/* hash & ~rfd_cpu_mask | owner; 0: none */
-	u32 stamp;		/* jiffies when recorded */
+	u32 stamp;		/* jiffies when recorded or last used */
 	struct rps_dev_flow cur; /* where its packets go now, and their tail */
 };
 
@@ -297,6 +298,9 @@ static bool rfd_steer_accepted(struct rfd_net *rn, struct sk_buff *skb,
 	f = rfd_flow_find(ft, hash, &ident);
 	if (!f)
 		return false;
+	/* in use: not the oldest of its set (a write a second at most) */
+	if (unlikely((u32)jiffies - READ_ONCE(f->stamp) > HZ))
+		WRITE_ONCE(f->stamp, (u32)jiffies);
 	/* the queue record after the ident: pairs with __inet_rfd_accepted() */
 	smp_rmb();
 	owner = ident & rfd_cpu_mask;
@@ -403,7 +407,7 @@ static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
 
 /*
  * Where to record the flow of @hash: its own entry, else an empty one, else
- * the one recorded longest ago.  Two accept()s racing for a set may pick
+ * the one used longest ago.  Two accept()s racing for a set may pick
  * the same entry: one flow goes unrecorded (left to RPS), no error.
  */
 static struct rfd_flow *rfd_flow_slot(struct rfd_flows *ft, u32 hash, u32 now)
