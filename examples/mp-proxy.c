@@ -167,10 +167,11 @@ static void on_read(struct ploop *l, struct pair *p, int side,
 			return;
 		}
 		count_owner(l, p->h[side], side);
-		/* the buffer's id rides in the write's user data */
+		/* the buffer's id and the length ride in the write's user data */
 		if (mp_write(l->mp, p->h[!side], mp_buffer(l->mp, GROUP, e->new_handle),
 			     e->result) ||
-		    mp_set_user_data(l->mp, (uint64_t)e->new_handle + 1))
+		    mp_set_user_data(l->mp, (uint64_t)e->result << 32 |
+					    ((uint32_t)e->new_handle + 1)))
 			call_failed(l, "mp_write");
 		if (!side)
 			l->t->stats.echo_bytes += e->result;
@@ -185,11 +186,15 @@ static void on_read(struct ploop *l, struct pair *p, int side,
 
 static void on_write(struct ploop *l, struct pair *p, const struct mp_completion *e)
 {
-	if (e->user_data &&
-	    mp_buffer_release(l->mp, GROUP, (unsigned int)(e->user_data - 1)))
+	uint32_t bid = (uint32_t)e->user_data, len = e->user_data >> 32;
+
+	if (bid && mp_buffer_release(l->mp, GROUP, bid - 1))
 		call_failed(l, "mp_buffer_release");
-	if (e->result < 0 && e->result != -ECANCELED)
-		pair_close(l, p, -e->result);
+	if (e->result == -ECANCELED)	/* by our disconnect */
+		return;
+	/* an error, or short: the other side went away mid-stream */
+	if (e->result < 0 || (uint32_t)e->result != len)
+		pair_close(l, p, e->result < 0 ? -e->result : EPIPE);
 }
 
 static void on_disconnect(struct ploop *l, struct pair *p, int h)
