@@ -31,12 +31,8 @@
 
 #include <megapipe.h>
 
-#include "server_common.h"
+#include "mp_server.h"
 
-#define ACCEPT_BATCH	16
-#define LISTENER_COOKIE	UINT64_MAX
-#define STOP_COOKIE	(UINT64_MAX - 1)
-#define MAX_CQ		65536
 #define GROUP		0
 #define NBUFS		1024
 #define BUF_SIZE	4096
@@ -105,7 +101,7 @@ static void on_accept(struct ploop *l, const struct mp_completion *e)
 	const struct srv_opts *o = l->t->opts;
 	struct pair *p;
 
-	if (!(e->flags & MP_F_MORE) && mp_accept(l->mp, l->lh, ACCEPT_BATCH, 0))
+	if (!(e->flags & MP_F_MORE) && mp_accept(l->mp, l->lh, MPS_ACCEPT_BATCH, 0))
 		call_failed(l, "mp_accept");
 	if (e->result < 0) {
 		if (e->result != -ECONNABORTED)
@@ -239,39 +235,16 @@ static void dispatch(struct ploop *l, const struct mp_completion *e)
 static void setup(struct ploop *l)
 {
 	const struct srv_opts *o = l->t->opts;
-	/* per pair: two reads' and two writes' completions at a time, a connect */
-	unsigned int cq = 6 * o->max_conns + 2 * ACCEPT_BATCH, i;
 	struct mp_info info;
-	cpu_set_t set;
-	int h;
+	unsigned int i;
 
-	if (cq > MAX_CQ)
-		cq = MAX_CQ;
 	l->cpu = o->cpus ? o->cpus[l->t->idx] : sched_getcpu();
-	l->mp = mp_create(0, cq);
-	if (!l->mp)
-		srv_die("thread %d: mp_create(%u)", l->t->idx, cq);
-	if (mp_features(l->mp, &info))
-		call_failed(l, "mp_features");
+	/* per pair: two reads' and two writes' completions at a time, a connect */
+	l->mp = mps_channel(l->t, 6 * o->max_conns + 2 * MPS_ACCEPT_BATCH,
+			    &l->lh, &info);
 	if (!(info.features & MP_FEAT_BUFFERS) || !(info.features & MP_FEAT_CONNECT))
 		srv_die("thread %d: the channel has no multishot reads or no CONNECT",
 			l->t->idx);
-	if (!l->t->idx)
-		fprintf(stderr, "%s: backend %s\n", o->design,
-			info.backend == MP_BACKEND_KERNEL ? "kernel" : "epoll");
-	CPU_ZERO(&set);
-	if (o->cpus)
-		CPU_SET(o->cpus[l->t->idx], &set);
-	l->lh = mp_register(l->mp, l->t->lfd, LISTENER_COOKIE,
-			    o->cpus ? &set : NULL, o->cpus ? sizeof(set) : 0);
-	if (l->lh < 0)
-		call_failed(l, "mp_register(listener)");
-	if (mp_accept(l->mp, l->lh, ACCEPT_BATCH, 0))
-		call_failed(l, "mp_accept");
-	h = mp_register_file(l->mp, l->t->stop_fd, STOP_COOKIE);
-	if (h < 0 || mp_poll(l->mp, h, EPOLLIN, 0))
-		call_failed(l, "polling the stop eventfd (MP_FEAT_FILES)");
-
 	l->nindex = info.max_handles;
 	l->by_index = malloc(l->nindex * sizeof(*l->by_index));
 	l->pairs = calloc(o->max_conns, sizeof(*l->pairs));
@@ -319,21 +292,11 @@ static void serve(struct srv_thread *t)
 int main(int argc, char **argv)
 {
 	struct srv_opts o;
-	int *lfds, lfd, i;
 
 	srv_parse_args(argc, argv, &o, "mp-proxy", SRV_OPT_BACKEND);
-	lfd = srv_listen(&o, false, SOCK_NONBLOCK);
-	lfds = calloc(o.threads, sizeof(*lfds));
-	if (!lfds)
-		srv_die("calloc");
-	for (i = 0; i < o.threads; i++)
-		lfds[i] = lfd;
-	srv_run(&o, lfds, serve);
+	srv_run_shared(&o, serve);
 	if (o.owner_stats)
-		printf("owner passive_reads %lu passive_local %lu active_reads %lu active_local %lu\n",
-		       owner_reads[0], owner_local[0], owner_reads[1], owner_local[1]);
-	fflush(stdout);
-	free(lfds);
+		srv_print_owner(owner_reads, owner_local);
 	free(o.cpus);
 	return 0;
 }

@@ -33,9 +33,6 @@
 #include "mp_server.h"
 
 #define RBUF_SIZE	16384	/* a read at a time: its buffer */
-#define ACCEPT_BATCH	16
-#define LISTENER_COOKIE	UINT64_MAX
-#define STOP_COOKIE	(UINT64_MAX - 1)
 #define MAX_CQ		65536
 #define MS_GROUP	0
 #define MS_BUFS		1024
@@ -181,7 +178,7 @@ static void on_accept(struct mloop *l, const struct mp_completion *e)
 {
 	struct mconn *c;
 
-	if (!(e->flags & MP_F_MORE) && mp_accept(l->mp, l->lh, ACCEPT_BATCH, 0))
+	if (!(e->flags & MP_F_MORE) && mp_accept(l->mp, l->lh, MPS_ACCEPT_BATCH, 0))
 		call_failed(l, "mp_accept");
 	if (e->result < 0) {
 		if (e->result != -ECONNABORTED)
@@ -299,42 +296,52 @@ static void dispatch(struct mloop *l, const struct mp_completion *e)
 	}				/* MP_OP_CANCEL: the multishot read's end says it all */
 }
 
-static void setup(struct mloop *l)
+struct mp_channel *mps_channel(struct srv_thread *t, unsigned int cq, int *lh,
+			       struct mp_info *info)
 {
-	const struct srv_opts *o = l->t->opts;
-	unsigned int cq = 2 * o->max_conns + 2 * ACCEPT_BATCH;
-	struct mp_info info;
+	const struct srv_opts *o = t->opts;
+	struct mp_channel *mp;
 	cpu_set_t set;
 	int h;
 
 	if (cq > MAX_CQ)
 		cq = MAX_CQ;
-	l->mp = mp_create(0, cq);
-	if (!l->mp)
-		srv_die("thread %d: mp_create(%u)", l->t->idx, cq);
+	mp = mp_create(0, cq);
+	if (!mp)
+		srv_die("thread %d: mp_create(%u)", t->idx, cq);
 	CPU_ZERO(&set);
 	if (o->cpus)
-		CPU_SET(o->cpus[l->t->idx], &set);
-	l->lh = mp_register(l->mp, l->t->lfd, LISTENER_COOKIE,
-			    o->cpus ? &set : NULL, o->cpus ? sizeof(set) : 0);
-	if (l->lh < 0)
-		call_failed(l, "mp_register(listener)");
-	if (mp_accept(l->mp, l->lh, ACCEPT_BATCH, 0))
-		call_failed(l, "mp_accept");
+		CPU_SET(o->cpus[t->idx], &set);
+	*lh = mp_register(mp, t->lfd, MPS_LISTENER_COOKIE,
+			  o->cpus ? &set : NULL, o->cpus ? sizeof(set) : 0);
+	if (*lh < 0)
+		srv_die("thread %d: mp_register(listener)", t->idx);
+	if (mp_accept(mp, *lh, MPS_ACCEPT_BATCH, 0))
+		srv_die("thread %d: mp_accept", t->idx);
 	/* srv_run's stop eventfd in the loop: its POLL ends the thread */
-	h = mp_register_file(l->mp, l->t->stop_fd, STOP_COOKIE);
-	if (h < 0 || mp_poll(l->mp, h, EPOLLIN, 0))
-		call_failed(l, "polling the stop eventfd (MP_FEAT_FILES)");
-	if (mp_features(l->mp, &info))
-		call_failed(l, "mp_features");
+	h = mp_register_file(mp, t->stop_fd, MPS_STOP_COOKIE);
+	if (h < 0 || mp_poll(mp, h, EPOLLIN, 0))
+		srv_die("thread %d: polling the stop eventfd (MP_FEAT_FILES)", t->idx);
+	if (mp_features(mp, info))
+		srv_die("thread %d: mp_features", t->idx);
+	if (!t->idx)
+		fprintf(stderr, "%s: backend %s\n", o->design,
+			info->backend == MP_BACKEND_KERNEL ? "kernel" : "epoll");
+	return mp;
+}
+
+static void setup(struct mloop *l)
+{
+	const struct srv_opts *o = l->t->opts;
+	struct mp_info info;
+
+	l->mp = mps_channel(l->t, 2 * o->max_conns + 2 * MPS_ACCEPT_BATCH,
+			    &l->lh, &info);
 	/* virtual memory: the pages of the indexes in use are touched */
 	l->nconns = info.max_handles;
 	l->conns = calloc(l->nconns, sizeof(*l->conns));
 	if (!l->conns)
 		srv_die("thread %d: connection table", l->t->idx);
-	if (!l->t->idx)
-		fprintf(stderr, "%s: backend %s\n", o->design,
-			info.backend == MP_BACKEND_KERNEL ? "kernel" : "epoll");
 	/* back-pressure needs the cancel */
 	l->multishot = !single_reads && (info.features & MP_FEAT_BUFFERS) &&
 		       (info.features & MP_FEAT_CANCEL);
@@ -405,15 +412,6 @@ int mps_options(int argc, char **argv)
 
 void mps_run(const struct srv_opts *o, const struct mps_proto *p)
 {
-	int *lfds, lfd, i;
-
 	proto = p;
-	lfd = srv_listen(o, false, SOCK_NONBLOCK);
-	lfds = calloc(o->threads, sizeof(*lfds));
-	if (!lfds)
-		srv_die("calloc");
-	for (i = 0; i < o->threads; i++)
-		lfds[i] = lfd;
-	srv_run(o, lfds, serve);
-	free(lfds);
+	srv_run_shared(o, serve);
 }

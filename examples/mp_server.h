@@ -9,12 +9,14 @@
  * before more input is taken, disconnects, and the stop (srv_run()'s
  * eventfd, polled in the channel) and "ready"/"stats" lines of
  * bench/servers.  A protocol plugs in with struct mps_proto: bytes in,
- * what to write, whether to close.
+ * what to write, whether to close.  mp-proxy, not a protocol of this
+ * loop, opens its channels with mps_channel().
  */
 #ifndef MP_SERVER_H
 #define MP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server_common.h"
 
@@ -57,6 +59,25 @@ struct mps_proto {
  * reads exist).  To compare them.
  */
 int mps_options(int argc, char **argv);
+
+/* The cookies of the listener's and the stop eventfd's handles. */
+#define MPS_LISTENER_COOKIE	UINT64_MAX
+#define MPS_STOP_COOKIE		(UINT64_MAX - 1)
+#define MPS_ACCEPT_BATCH	16	/* connections per ACCEPT */
+
+struct mp_channel;
+struct mp_info;
+
+/*
+ * Thread @t's channel, with @cq completion entries (at most 65536): the
+ * listener registered with @t's CPU as its mask (MPS_LISTENER_COOKIE;
+ * its handle in *@lh), an ACCEPT of MPS_ACCEPT_BATCH armed, srv_run()'s
+ * stop eventfd polled (MPS_STOP_COOKIE: its MP_OP_POLL completion means
+ * stop), what the channel has in *@info, and "<design>: backend
+ * kernel|epoll" on stderr from thread 0.  Dies on failure.
+ */
+struct mp_channel *mps_channel(struct srv_thread *t, unsigned int cq, int *lh,
+			       struct mp_info *info);
 
 /*
  * Listen on --addr/--port and serve @proto until SIGINT/SIGTERM, with the

@@ -416,6 +416,27 @@ void srv_thread_ready(void)
 	pthread_barrier_wait(&ready_barrier);
 }
 
+void srv_print_owner(const unsigned long reads[2], const unsigned long local[2])
+{
+	printf("owner passive_reads %lu passive_local %lu active_reads %lu active_local %lu\n",
+	       reads[0], local[0], reads[1], local[1]);
+	fflush(stdout);
+}
+
+void srv_run_shared(const struct srv_opts *o,
+		    void (*serve)(struct srv_thread *t))
+{
+	int *lfds = calloc(o->threads, sizeof(*lfds)), lfd, i;
+
+	if (!lfds)
+		srv_die("calloc");
+	lfd = srv_listen(o, false, SOCK_NONBLOCK);
+	for (i = 0; i < o->threads; i++)
+		lfds[i] = lfd;
+	srv_run(o, lfds, serve);
+	free(lfds);
+}
+
 void srv_run(const struct srv_opts *o, const int *lfds,
 	     void (*serve)(struct srv_thread *t))
 {

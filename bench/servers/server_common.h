@@ -108,7 +108,19 @@ void srv_reuseport_listeners(const struct srv_opts *o, int *lfds,
  */
 void srv_run(const struct srv_opts *o, const int *lfds,
 	    void (*serve)(struct srv_thread *t));
+/*
+ * srv_run() with one non-blocking listener on --addr/--port that every
+ * thread accepts on (the shared-listener designs).
+ */
+void srv_run_shared(const struct srv_opts *o,
+		    void (*serve)(struct srv_thread *t));
 void srv_thread_ready(void);
+
+/*
+ * A proxy's --owner-stats line: reads of the accepted ([0]) and backend
+ * ([1]) sides, and how many found their last packet on the reader's CPU.
+ */
+void srv_print_owner(const unsigned long reads[2], const unsigned long local[2]);
 
 /*
  * Stalls of --stall-thread: srv_stall_init() at the start of a thread's

@@ -300,21 +300,11 @@ out:
 int main(int argc, char **argv)
 {
 	struct srv_opts o;
-	int *lfds, lfd, i;
 
 	srv_parse_args(argc, argv, &o, "srv-proxy", SRV_OPT_BACKEND);
-	lfd = srv_listen(&o, false, SOCK_NONBLOCK);
-	lfds = calloc(o.threads, sizeof(*lfds));
-	if (!lfds)
-		srv_die("calloc");
-	for (i = 0; i < o.threads; i++)
-		lfds[i] = lfd;
-	srv_run(&o, lfds, serve);
+	srv_run_shared(&o, serve);
 	if (o.owner_stats)
-		printf("owner passive_reads %lu passive_local %lu active_reads %lu active_local %lu\n",
-		       owner_reads[0], owner_local[0], owner_reads[1], owner_local[1]);
-	fflush(stdout);
-	free(lfds);
+		srv_print_owner(owner_reads, owner_local);
 	free(o.cpus);
 	return 0;
 }

@@ -265,17 +265,9 @@ static void serve(struct srv_thread *t)
 int main(int argc, char **argv)
 {
 	struct srv_opts o;
-	int *lfds, lfd, i;
 
 	store = kv_server_setup(argc, argv, &o, "kv-epoll", 0);
-	lfd = srv_listen(&o, false, SOCK_NONBLOCK);
-	lfds = calloc(o.threads, sizeof(*lfds));
-	if (!lfds)
-		srv_die("calloc");
-	for (i = 0; i < o.threads; i++)
-		lfds[i] = lfd;
-	srv_run(&o, lfds, serve);
-	free(lfds);
+	srv_run_shared(&o, serve);
 	free(o.cpus);
 	kv_store_destroy(store);
 	return 0;
