@@ -1509,6 +1509,8 @@ static unsigned int copy_out(struct ep_chan *ch, struct megapipe_cqe *out,
 		ch->cq_n--;
 		ch->reserved--;
 	}
+	if (!ch->cq_n)		/* as the library's queue: start again at 0 */
+		ch->cq_head = 0;
 	return n;
 }
 

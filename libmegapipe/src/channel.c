@@ -905,8 +905,10 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			const struct megapipe_req *r = &batch[i];
 
 			j = mp->batch_idx[i];
-			free(mp->sq_aux[j]);
-			mp->sq_aux[j] = NULL;
+			if (mp->sq_aux[j]) {
+				free(mp->sq_aux[j]);
+				mp->sq_aux[j] = NULL;
+			}
 			mp->sq_flags[j] |= SQ_F_DONE;
 			gone++;
 			if (r->opcode == MEGAPIPE_OP_ACCEPT) {
@@ -944,7 +946,9 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			}
 		}
 	}
-	if (gone) {
+	if (gone == mp->sq_n) {
+		mp->sq_n = 0;		/* all gone: nothing to move */
+	} else if (gone) {
 		for (i = j = 0; i < mp->sq_n; i++) {
 			if (mp->sq_flags[i] & SQ_F_DONE)
 				continue;
@@ -1315,8 +1319,12 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 		return -1;
 	*c = *head;
 	c->resv0 = 0;
-	mp->cq_head = (mp->cq_head + 1) % mp->cq_total;
-	mp->cq_n--;
+	/*
+	 * An emptied queue starts again at its first entry: the completions
+	 * stay in the same few lines and pages, where going round a queue
+	 * sized for the worst case would touch (and fault in) all of it.
+	 */
+	mp->cq_head = --mp->cq_n ? (mp->cq_head + 1) % mp->cq_total : 0;
 	return 1;
 }
 

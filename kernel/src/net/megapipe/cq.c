@@ -90,17 +90,22 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags, u64 user_data)
 {
 	struct megapipe_cqe *c;
+	u32 at;
 
 	lockdep_assert_held(&ch->lock);
 	if (WARN_ON_ONCE(ch->cq_n >= ch->cq_entries))
 		return;
-	c = &ch->cq[(ch->cq_head + ch->cq_n) % ch->cq_entries];
-	memset(c, 0, sizeof(*c));
+	at = ch->cq_head + ch->cq_n;
+	if (at >= ch->cq_entries)
+		at -= ch->cq_entries;
+	/* every field written, resv0 too: no memset first */
+	c = &ch->cq[at];
 	c->cookie = cookie;
 	c->handle = handle;
 	c->new_handle = new_handle;
 	c->result = result;
 	c->opcode = opcode;
+	c->resv0 = 0;
 	c->flags = flags;
 	c->user_data = user_data;
 	if (ch->ring) {

@@ -73,7 +73,10 @@ long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg)
  */
 int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 {
+	const u32 __user *utail;
+	const u64 __user *ub;
 	struct mp_bufring *br;
+	u64 w[2];
 	u32 tail;
 
 	lockdep_assert_held(&ch->lock);
@@ -82,22 +85,33 @@ int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 	br = ch->bufs[array_index_nospec(group, MEGAPIPE_MAX_BUF_GROUPS)];
 	if (!br)
 		return -ENOBUFS;
-	if (get_user(tail, (u32 __user *)u64_to_user_ptr(br->tail)))
+	utail = u64_to_user_ptr(br->tail);
+	ub = u64_to_user_ptr(br->ring) +
+	     (br->head & (br->entries - 1)) * sizeof(*b);
+	BUILD_BUG_ON(sizeof(*b) != 2 * sizeof(u64));
+	if (get_user(tail, utail))
 		return -EFAULT;
 	/* the entries the process wrote before it moved the tail */
 	smp_rmb();
 	if (tail == br->head || tail - br->head > br->entries)
 		return -ENOBUFS;
-	if (copy_from_user(b, u64_to_user_ptr(br->ring) +
-			   (br->head & (br->entries - 1)) * sizeof(*b),
-			   sizeof(*b))) {
-		br->head++;
-		return -EFAULT;
-	}
 	br->head++;
+	/*
+	 * The entry, word by word in one user-access section: cheaper for
+	 * 16 bytes than copy_from_user() and its object checks.
+	 */
+	if (!user_access_begin(ub, sizeof(*b)))
+		return -EFAULT;
+	unsafe_get_user(w[0], ub, efault);
+	unsafe_get_user(w[1], ub + 1, efault);
+	user_access_end();
+	memcpy(b, w, sizeof(*b));
 	if (!b->len || b->len > INT_MAX || b->resv)
 		return -EINVAL;
 	return 0;
+efault:
+	user_access_end();
+	return -EFAULT;
 }
 
 void mp_buf_put_back(struct mp_chan *ch, u16 group)

@@ -93,18 +93,13 @@ int mp_ring_sq_ready(struct mp_chan *ch)
 }
 
 /*
- * Take the request at the submission head into @r, read once word by word
- * (the owner may be writing it meanwhile: what counts is this copy), and
- * move past it.
+ * Take the request at the submission head into @r and move past it.  The
+ * owner may be writing the entry meanwhile: what counts is this copy, the
+ * only read of the entry (every check and use after it reads @r).
  */
 void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r)
 {
-	const u64 *src = (const u64 *)&ch->sqes[ch->sq_head & (ch->sq_entries - 1)];
-	u64 *dst = (u64 *)r;
-	unsigned int w;
-
-	for (w = 0; w < sizeof(*r) / sizeof(u64); w++)
-		dst[w] = READ_ONCE(src[w]);
+	memcpy(r, &ch->sqes[ch->sq_head & (ch->sq_entries - 1)], sizeof(*r));
 	ch->sq_head++;
 }
 

@@ -96,13 +96,65 @@ int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 	return 0;
 }
 
+static int mp_send(struct socket *sock, struct mp_req *req);
+
+/*
+ * A WRITE that nothing is queued before is tried at once on a request of
+ * the stack, and when it ends there (queued in full, or short with an
+ * error) it completes without a request object: no allocation, no list.
+ * Only what the socket did not take is queued, in a request of its own.
+ * With no memory for that, the bytes queued make a short write, as an
+ * error does; with none queued, the WRITE is refused (-ENOMEM).
+ */
+static int mp_write_now(struct mp_chan *ch, struct mp_handle *h,
+			const struct megapipe_req *r)
+{
+	struct mp_req tmp = {
+		.opcode	= MEGAPIPE_OP_WRITE,
+		.addr	= r->addr,
+		.len	= r->len,
+	};
+	struct mp_req *req;
+	int ret;
+
+	ret = mp_send(h->sk->sk_socket, &tmp);
+	if (ret != -EAGAIN) {
+		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE,
+			   ret ? (tmp.done ? tmp.done : ret) : tmp.len,
+			   MEGAPIPE_OP_WRITE, 0, r->user_data);
+		return 0;
+	}
+	req = mp_req_alloc(h, r);
+	if (!req) {
+		if (!tmp.done)
+			return -ENOMEM;
+		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, tmp.done,
+			   MEGAPIPE_OP_WRITE, 0, r->user_data);
+		return 0;
+	}
+	req->done = tmp.done;
+	list_add_tail(&req->node, &h->writes);
+	h->pending++;
+	return 0;
+}
+
 int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 		    const struct megapipe_req *r)
 {
-	struct mp_req *req = mp_req_alloc(h, r);
 	bool first = list_empty(&h->writes);
+	struct mp_req *req;
 	int err;
 
+	/*
+	 * Only a write at the head of the queue is tried now; one behind it
+	 * goes when the head does.  Trying the head again here would queue
+	 * what TCP takes without any event in between (room left in its tail
+	 * skb), making how much a stalled write queued depend on how many
+	 * requests were submitted behind it.
+	 */
+	if (first && r->opcode == MEGAPIPE_OP_WRITE)
+		return mp_write_now(ch, h, r);
+	req = mp_req_alloc(h, r);
 	if (!req)
 		return -ENOMEM;
 	if (req->opcode == MEGAPIPE_OP_WRITEV) {
@@ -114,13 +166,6 @@ int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 	}
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
-	/*
-	 * Only a write at the head of the queue is tried now; one behind it
-	 * goes when the head does.  Trying the head again here would queue
-	 * what TCP takes without any event in between (room left in its tail
-	 * skb), making how much a stalled write queued depend on how many
-	 * requests were submitted behind it.
-	 */
 	if (first)
 		mp_write_run(h);
 	return 0;
@@ -186,36 +231,44 @@ static bool mp_read_buffer(struct mp_handle *h, struct mp_req *req)
 /* recvmsg calls of one run of a handle's multishot READ; then it waits */
 #define MP_READ_BUDGET	16
 
+/* A READ into its own buffer: false when the socket had nothing after all. */
+static bool mp_read_addr(struct mp_handle *h, struct mp_req *req)
+{
+	struct msghdr msg;
+	int ret;
+
+	memset(&msg, 0, sizeof(msg));
+	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr), req->len,
+			  &msg.msg_iter);
+	if (!ret)
+		ret = sock_recvmsg(h->sk->sk_socket, &msg, MSG_DONTWAIT);
+	if (ret == -EAGAIN)
+		return false;
+	mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
+	return true;
+}
+
 void mp_read_run(struct mp_handle *h)
 {
-	struct socket *sock = h->sk->sk_socket;
 	unsigned int budget = MP_READ_BUDGET;
-	struct msghdr msg;
 	struct mp_req *req;
-	int ret;
 
 	while ((req = list_first_entry_or_null(&h->reads, struct mp_req,
 					       node))) {
 		if (mp_nothing_to_read(h))
 			break;
-		if (req->op_flags & MEGAPIPE_READ_BUFFER) {
-			/* a sender faster than us: the others' turn, then again */
-			if (!budget--) {
-				mp_handle_mark(h);
-				break;
-			}
-			if (!mp_read_buffer(h, req))
+		if (!(req->op_flags & MEGAPIPE_READ_BUFFER)) {
+			if (!mp_read_addr(h, req))
 				break;
 			continue;
 		}
-		memset(&msg, 0, sizeof(msg));
-		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr),
-				  req->len, &msg.msg_iter);
-		if (!ret)
-			ret = sock_recvmsg(sock, &msg, MSG_DONTWAIT);
-		if (ret == -EAGAIN)
+		/* a sender faster than us: the others' turn, then again */
+		if (!budget--) {
+			mp_handle_mark(h);
 			break;
-		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
+		}
+		if (!mp_read_buffer(h, req))
+			break;
 	}
 }
 
