@@ -279,7 +279,12 @@ static int mp_send(struct socket *sock, struct mp_req *req)
 	int ret;
 
 	while (req->done < req->len) {
-		memset(&msg, 0, sizeof(msg));
+		/* the fields sendto(2) sets (__sys_sendto()), not all of them */
+		msg.msg_name = NULL;
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+		msg.msg_namelen = 0;
+		msg.msg_ubuf = NULL;
 		msg.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
 		if (req->opcode == MEGAPIPE_OP_WRITEV) {
 			iov_iter_init(&msg.msg_iter, ITER_SOURCE, req->iov,
