@@ -9,8 +9,10 @@
  * errors N".  The protocol is theirs (srv_proto_input()).
  *
  * Options of this server's own: --copy, the channel's copy transport
- * instead of the shared-memory rings (as MEGAPIPE_RING=0); --single, one
- * read at a time even where multishot reads exist.  To compare them.
+ * instead of the shared-memory rings (as MEGAPIPE_RING=0); --epoll,
+ * libmegapipe's epoll backend even where /dev/megapipe exists (as
+ * MEGAPIPE_BACKEND=epoll); --single, one read at a time even where
+ * multishot reads exist.  To compare them.
  */
 #include <stdlib.h>
 

@@ -25,7 +25,7 @@
  * into the connection's output (small bodies are what this is for).
  *
  * Options and output contract of mp-echo (--addr --port --threads --cpus
- * --backlog --max-conns --size --copy --single; "ready ...", "stats
+ * --backlog --max-conns --size --copy --epoll --single; "ready ...", "stats
  * accepted N requests N errors N": requests = responses, errors = those
  * that close for a bad request) plus --root DIR.  --proto is http or
  * absent.

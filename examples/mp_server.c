@@ -401,6 +401,8 @@ int mps_options(int argc, char **argv)
 	for (i = j = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--copy"))
 			setenv("MEGAPIPE_RING", "0", 1);
+		else if (!strcmp(argv[i], "--epoll"))
+			setenv("MEGAPIPE_BACKEND", "epoll", 1);
 		else if (!strcmp(argv[i], "--single"))
 			single_reads = true;
 		else

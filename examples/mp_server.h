@@ -55,7 +55,8 @@ struct mps_proto {
 /*
  * Take the skeleton's own options out of argv and return the new argc:
  * --copy (the channel's copy transport instead of shared-memory rings, as
- * MEGAPIPE_RING=0) and --single (one read at a time even where multishot
+ * MEGAPIPE_RING=0), --epoll (libmegapipe's epoll backend even where
+ * /dev/megapipe exists, as MEGAPIPE_BACKEND=epoll) and --single (one read at a time even where multishot
  * reads exist).  To compare them.
  */
 int mps_options(int argc, char **argv);
