@@ -225,6 +225,18 @@ if ip -6 addr show lo 2>/dev/null | grep -q '::1'; then
 	fi
 fi
 
+# Debian's nginx behind the servers' options and output (srv-nginx, a
+# design of examples/bench-http.conf), where nginx is installed.
+if command -v nginx >/dev/null; then
+	for rp in "" --reuseport; do
+		# shellcheck disable=SC2086  # $rp: no option or one
+		if start "srv-nginx $rp" ./srv-nginx --threads 2 --cpus 0-1 --proto http $rp; then
+			load "srv-nginx $rp http short" --mode short --proto http
+			load "srv-nginx $rp http persistent" --mode persistent --proto http
+			stop "srv-nginx $rp" TERM $((2 * per_run)) $((per_run + CONNS)) $((2 * per_run))
+		fi
+	done
+fi
 
 # expect_failure NAME KIND MP-LOAD-ARGS...: mp-load must exit 1 and report
 # failures of KIND.
