@@ -4,7 +4,7 @@
  * connection, regular socket in an epoll set against a /dev/megapipe
  * lightweight socket (issue 8, "kernel memory per idle connection").
  *
- *   idle-conns epoll|megapipe N [PORT]
+ *   idle-conns epoll|megapipe|megapipe-ms N [PORT]
  *
  * The server runs in a memory cgroup of its own (the clients in another),
  * so that its cgroup's memory.stat counts exactly what the server's side
@@ -12,7 +12,9 @@
  * accept (inet_csk_accept(): kmem_cache_charge), the sockfs inode, file,
  * dentry, epoll item, fd table, channel handles and requests to whoever
  * allocates them.  Each connection waits the way an idle server waits: in
- * an epoll set for EPOLLIN (epoll), or with a READ pending (megapipe).
+ * an epoll set for EPOLLIN (epoll), with a one-byte READ pending
+ * (megapipe), or with a multishot READ armed on a buffer ring
+ * (megapipe-ms: how the examples' servers wait).
  * Prints one line: bytes per connection of memory.stat's slab and kernel
  * (slab plus vmalloc, large kmalloc pages, ...), and the raw deltas.
  * Run as root on a kernel with CONFIG_MEMCG (cgroup2 is mounted if needed).
@@ -151,18 +153,23 @@ int main(int argc, char **argv)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	long long slab0, kern0, slab1, kern1;
 	int n, port, l, i, got = 0, p[2], ch = -1, ep = -1;
-	bool mp;
+	static struct megapipe_buf bring[16];
+	static char bmem[16][64];
+	static __u32 btail;
+	bool mp, ms;
 	static struct slab_row s0[NCACHE], s1[NCACHE];
 	int ns0 = 0, ns1;
 	struct rlimit rl;
 	char x, *buf;
 	pid_t pid;
 
-	if (argc < 3 || (strcmp(argv[1], "epoll") && strcmp(argv[1], "megapipe"))) {
-		fprintf(stderr, "usage: idle-conns epoll|megapipe N [PORT]\n");
+	if (argc < 3 || (strcmp(argv[1], "epoll") && strcmp(argv[1], "megapipe") &&
+			 strcmp(argv[1], "megapipe-ms"))) {
+		fprintf(stderr, "usage: idle-conns epoll|megapipe|megapipe-ms N [PORT]\n");
 		return 2;
 	}
-	mp = !strcmp(argv[1], "megapipe");
+	mp = strcmp(argv[1], "epoll");
+	ms = !strcmp(argv[1], "megapipe-ms");
 	n = atoi(argv[2]);
 	port = argc > 3 ? atoi(argv[3]) : 7000;
 	if (n <= 0 || n > 30000)
@@ -220,6 +227,21 @@ int main(int argc, char **argv)
 		if (ch < 0 || ioctl(ch, MEGAPIPE_IOC_SETUP, &s) ||
 		    ioctl(ch, MEGAPIPE_IOC_REGISTER, &reg))
 			die(MEGAPIPE_DEVICE);
+		if (ms) {
+			struct megapipe_buffers b = {
+				.ring = (uintptr_t)bring, .tail = (uintptr_t)&btail,
+				.entries = 16,
+			};
+
+			for (i = 0; i < 16; i++) {
+				bring[i].addr = (uintptr_t)bmem[i];
+				bring[i].len = sizeof(bmem[i]);
+				bring[i].bid = i;
+			}
+			btail = 16;
+			if (ioctl(ch, MEGAPIPE_IOC_BUFFERS, &b))
+				die("MEGAPIPE_IOC_BUFFERS");
+		}
 		r[0].opcode = MEGAPIPE_OP_ACCEPT;
 		r[0].handle = reg.handle;
 	} else {
@@ -240,7 +262,7 @@ int main(int argc, char **argv)
 			got++;
 			continue;
 		}
-		/* accept a batch, then queue a one-byte READ on each */
+		/* accept a batch, then queue a READ on each */
 		r[0].len = n - got < BATCH ? n - got : BATCH;
 		int k = mp_sub(ch, r, 1, NULL, 0, 0), done = 0;
 
@@ -256,6 +278,11 @@ int main(int argc, char **argv)
 				}
 				rd[i].opcode = MEGAPIPE_OP_READ;
 				rd[i].handle = c[i].new_handle;
+				if (ms) {
+					rd[i].op_flags = MEGAPIPE_READ_BUFFER |
+							 MEGAPIPE_READ_MULTISHOT;
+					continue;
+				}
 				rd[i].addr = (uintptr_t)&buf[got + done + i];
 				rd[i].len = 1;
 			}

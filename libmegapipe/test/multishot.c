@@ -70,6 +70,53 @@ static void t_multishot(void)
 	T_ASSERT(n == 20 && !memcmp(got, "0123456789abcdefghij", 20), "stream");
 	T_OK();
 
+	T_BEGIN("multishot: a READ behind an armed one waits; cancel ends both, in order");
+	/* the one armed above first */
+	T_CALL(mp_cancel(mp, h, MP_CANCEL_OP(MP_OP_READ)));
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_READ && c.result == -ECANCELED,
+		 "cancelled: %d", c.result);
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_CANCEL && c.result == 1, "cancel");
+	T_CALL(mp_read_multishot(mp, h, G));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_CALL(mp_read(mp, h, got, 4));
+	T_CALL(mp_set_user_data(mp, 2));
+	T_ASSERT(write(cfd, "ab", 2) == 2, "write");
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_READ && c.result == 2 &&
+		 (c.flags & MP_F_MORE) && c.user_data == 1, "the armed one reads: %d ud %llu",
+		 c.result, (unsigned long long)c.user_data);
+	T_CALL(mp_buffer_release(mp, G, c.new_handle));
+	T_CALL(mp_cancel(mp, h, MP_CANCEL_OP(MP_OP_READ)));
+	for (i = 1; i <= 2; i++)
+		T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_READ && c.result == -ECANCELED &&
+			 !(c.flags & MP_F_MORE) && c.user_data == (unsigned int)i,
+			 "cancelled %d: op %d result %d ud %llu", i, c.op, c.result,
+			 (unsigned long long)c.user_data);
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_CANCEL && c.result == 2, "cancel: %d", c.result);
+	T_OK();
+
+	T_BEGIN("multishot: when the armed one ends, the READ behind it reads");
+	T_CALL(mp_read_multishot(mp, h, G));
+	T_CALL(mp_set_user_data(mp, 3));
+	T_CALL(mp_read(mp, h, got, 4));
+	T_CALL(mp_set_user_data(mp, 4));
+	for (i = 0; i < 2; i++) {
+		T_ASSERT(write(cfd, i ? "y" : "x", 1) == 1, "write");
+		T_ASSERT(t_next(mp, &c, 2000) && c.result == 1 && (c.flags & MP_F_MORE) &&
+			 c.user_data == 3, "buffer %d: %d ud %llu", i, c.result,
+			 (unsigned long long)c.user_data);
+		bid[i] = (unsigned int)c.new_handle;
+	}
+	T_ASSERT(write(cfd, "z", 1) == 1, "write");
+	T_ASSERT(t_next(mp, &c, 2000) && c.result == -ENOBUFS && !(c.flags & MP_F_MORE) &&
+		 c.user_data == 3, "ENOBUFS ends it: %d", c.result);
+	T_ASSERT(t_next(mp, &c, 2000) && c.result == 1 && !(c.flags & MP_F_BUFFER) &&
+		 c.user_data == 4 && got[0] == 'z', "then the READ: %d ud %llu", c.result,
+		 (unsigned long long)c.user_data);
+	T_CALL(mp_buffer_release(mp, G, bid[0]));
+	T_CALL(mp_buffer_release(mp, G, bid[1]));
+	T_CALL(mp_read_multishot(mp, h, G));
+	T_OK();
+
 	T_BEGIN("multishot: cancel ends it (-ECANCELED); end of stream ends it (0)");
 	T_CALL(mp_cancel(mp, h, MP_CANCEL_OP(MP_OP_READ)));
 	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_READ && c.result == -ECANCELED &&

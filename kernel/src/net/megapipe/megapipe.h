@@ -132,6 +132,14 @@ struct mp_handle {
 	bool fd_backed;			/* the caller has an fd of it */
 	bool closing;			/* DISCONNECT submitted */
 	bool connecting;		/* its CONNECT runs: no request names it */
+	/*
+	 * A multishot READ armed when no READ was queued is kept here, not
+	 * in a request object (rw.c): it heads the reads, and an idle
+	 * connection holds no request.
+	 */
+	bool ms_armed;
+	u16 ms_group;
+	u64 ms_user_data;
 	cpumask_var_t cpus;		/* listeners */
 	struct list_head sock_node;	/* in mp_chan.listeners, or cached */
 	struct list_head ready_node;	/* in mp_chan.ready */
@@ -220,6 +228,7 @@ long mp_sockopt(struct mp_chan *ch, struct megapipe_sockopt __user *arg);
 /* requests (accept.c, rw.c, disconnect.c, cancel.c) */
 struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r);
 void mp_req_free(struct mp_req *req);
+void mp_req_done(struct mp_req *req);
 void mp_req_cache_free(struct mp_chan *ch);
 void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
 		     u16 flags);
@@ -239,6 +248,7 @@ int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
 		    const struct megapipe_req *r);
 void mp_read_run(struct mp_handle *h);
+u32 mp_read_ms_cancel(struct mp_handle *h, u32 ops, bool post);
 bool mp_write_ready(struct mp_handle *h);
 bool mp_write_run(struct mp_handle *h);
 

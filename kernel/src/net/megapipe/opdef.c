@@ -143,7 +143,7 @@ void mp_req_cache_free(struct mp_chan *ch)
 }
 
 /* The request leaves its handle and is freed. */
-static void mp_req_done(struct mp_req *req)
+void mp_req_done(struct mp_req *req)
 {
 	struct mp_handle *h = req->h;
 
@@ -213,6 +213,7 @@ u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post)
 	u32 n;
 
 	n = mp_cancel_list(h, &h->accepts, ops, post);
+	n += mp_read_ms_cancel(h, ops, post);	/* ahead of the other reads */
 	n += mp_cancel_list(h, &h->reads, ops, post);
 	n += mp_cancel_list(h, &h->writes, ops, post);
 	return n;

@@ -83,17 +83,58 @@ static int mp_writev_import(struct mp_req *req)
 	return 0;
 }
 
+/*
+ * A multishot READ that no READ is queued before (the usual case: armed
+ * once, after the ACCEPT) is kept in the handle instead of a request
+ * object, so that an idle connection holds none; one queued behind other
+ * READs, or behind an armed one, takes a request object and its turn.
+ */
 int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r)
 {
-	struct mp_req *req = mp_req_alloc(h, r);
+	struct mp_req *req;
 
+	if ((r->op_flags & MEGAPIPE_READ_MULTISHOT) && !h->ms_armed &&
+	    list_empty(&h->reads)) {
+		h->ms_armed = true;
+		h->ms_group = r->buf_group;
+		h->ms_user_data = r->user_data;
+		h->pending++;
+		mp_read_run(h);
+		return 0;
+	}
+	req = mp_req_alloc(h, r);
 	if (!req)
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->reads);
 	h->pending++;
 	mp_read_run(h);
 	return 0;
+}
+
+/* The handle's armed multishot READ has posted its last completion. */
+static void mp_read_ms_end(struct mp_handle *h)
+{
+	h->ms_armed = false;
+	h->pending--;
+}
+
+/*
+ * CANCEL (or DISCONNECT, or the channel's release with !@post) of the
+ * handle's armed multishot READ, when @ops has READ: 1 if there was one.
+ */
+u32 mp_read_ms_cancel(struct mp_handle *h, u32 ops, bool post)
+{
+	if (!h->ms_armed)
+		return 0;
+	if (post) {
+		if (!(ops & MEGAPIPE_CANCEL_OP(MEGAPIPE_OP_READ)))
+			return 0;
+		mp_cq_post(h->ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE,
+			   -ECANCELED, MEGAPIPE_OP_READ, 0, h->ms_user_data);
+	}
+	mp_read_ms_end(h);
+	return 1;
 }
 
 static int mp_send(struct socket *sock, struct mp_req *req);
@@ -192,40 +233,48 @@ static bool mp_nothing_to_read(const struct mp_handle *h)
 }
 
 /*
- * A READ into a buffer of its group: false when the socket had nothing
- * after all (the READ waits).  A multishot READ stays armed while its
- * next completion can be reserved; else this completion is its last.
+ * A READ into a buffer of group @group, its completion carrying
+ * @user_data: -EAGAIN when the socket had nothing after all (the READ
+ * waits), else its completion is posted: 1 when the READ stays armed
+ * (multishot, and its next completion could be reserved), 0 when that
+ * was its last.
  */
-static bool mp_read_buffer(struct mp_handle *h, struct mp_req *req)
+static int mp_read_buffer(struct mp_handle *h, u16 group, bool multishot,
+			  u64 user_data)
 {
-	struct socket *sock = h->sk->sk_socket;
+	struct mp_chan *ch = h->ch;
 	struct megapipe_buf b;
 	struct msghdr msg;
 	int ret;
 
-	ret = mp_buf_take(h->ch, req->buf_group, &b);
+	ret = mp_buf_take(ch, group, &b);
 	if (ret) {
-		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
-		return true;
+		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, ret,
+			   MEGAPIPE_OP_READ, 0, user_data);
+		return 0;
 	}
 	memset(&msg, 0, sizeof(msg));
 	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(b.addr), b.len,
 			  &msg.msg_iter);
 	if (!ret)
-		ret = sock_recvmsg(sock, &msg, MSG_DONTWAIT);
+		ret = sock_recvmsg(h->sk->sk_socket, &msg, MSG_DONTWAIT);
 	if (ret <= 0) {
-		mp_buf_put_back(h->ch, req->buf_group);
+		mp_buf_put_back(ch, group);
 		if (ret == -EAGAIN)
-			return false;
-		mp_req_complete(req, ret, MEGAPIPE_NO_HANDLE, 0);
-		return true;
+			return -EAGAIN;
+		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, ret,
+			   MEGAPIPE_OP_READ, 0, user_data);
+		return 0;
 	}
-	if ((req->op_flags & MEGAPIPE_READ_MULTISHOT) && mp_cq_reserve(h->ch, 1))
-		mp_req_complete(req, ret, b.bid,
-				MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE);
-	else
-		mp_req_complete(req, ret, b.bid, MEGAPIPE_CQE_F_BUFFER);
-	return true;
+	if (multishot && mp_cq_reserve(ch, 1)) {
+		mp_cq_post(ch, h->cookie, h->id, b.bid, ret, MEGAPIPE_OP_READ,
+			   MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE,
+			   user_data);
+		return 1;
+	}
+	mp_cq_post(ch, h->cookie, h->id, b.bid, ret, MEGAPIPE_OP_READ,
+		   MEGAPIPE_CQE_F_BUFFER, user_data);
+	return 0;
 }
 
 /* recvmsg calls of one run of a handle's multishot READ; then it waits */
@@ -252,12 +301,20 @@ void mp_read_run(struct mp_handle *h)
 {
 	unsigned int budget = MP_READ_BUDGET;
 	struct mp_req *req;
+	int ret;
 
-	while ((req = list_first_entry_or_null(&h->reads, struct mp_req,
-					       node))) {
+	for (;;) {
+		if (h->ms_armed) {
+			req = NULL;
+		} else {
+			req = list_first_entry_or_null(&h->reads,
+						       struct mp_req, node);
+			if (!req)
+				break;
+		}
 		if (mp_nothing_to_read(h))
 			break;
-		if (!(req->op_flags & MEGAPIPE_READ_BUFFER)) {
+		if (req && !(req->op_flags & MEGAPIPE_READ_BUFFER)) {
 			if (!mp_read_addr(h, req))
 				break;
 			continue;
@@ -267,7 +324,19 @@ void mp_read_run(struct mp_handle *h)
 			mp_handle_mark(h);
 			break;
 		}
-		if (!mp_read_buffer(h, req))
+		if (!req) {
+			ret = mp_read_buffer(h, h->ms_group, true,
+					     h->ms_user_data);
+			if (!ret)
+				mp_read_ms_end(h);
+		} else {
+			ret = mp_read_buffer(h, req->buf_group,
+					     req->op_flags & MEGAPIPE_READ_MULTISHOT,
+					     req->user_data);
+			if (!ret)
+				mp_req_done(req);
+		}
+		if (ret == -EAGAIN)
 			break;
 	}
 }
