@@ -228,6 +228,7 @@ long mp_sockopt(struct mp_chan *ch, struct megapipe_sockopt __user *arg);
 /* requests (accept.c, rw.c, disconnect.c, cancel.c) */
 struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r);
 void mp_req_free(struct mp_req *req);
+int mp_req_cache_fill(struct mp_chan *ch);
 void mp_req_done(struct mp_req *req);
 void mp_req_cache_free(struct mp_chan *ch);
 void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,

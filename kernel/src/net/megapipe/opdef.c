@@ -116,6 +116,26 @@ struct mp_req *mp_req_alloc(struct mp_handle *h, const struct megapipe_req *r)
 	return req;
 }
 
+/*
+ * Make sure the channel has a request in its cache, so that the next
+ * mp_req_alloc() cannot fail: 0 or -ENOMEM.  For a WRITE tried before it
+ * has a request (rw.c), which must not find itself without one after the
+ * socket took part of it.
+ */
+int mp_req_cache_fill(struct mp_chan *ch)
+{
+	struct mp_req *req;
+
+	if (!list_empty(&ch->req_cache))
+		return 0;
+	req = kmem_cache_zalloc(mp_req_cachep, GFP_KERNEL_ACCOUNT);
+	if (!req)
+		return -ENOMEM;
+	list_add(&req->node, &ch->req_cache);
+	ch->nr_req_cache++;
+	return 0;
+}
+
 void mp_req_free(struct mp_req *req)
 {
 	struct mp_chan *ch = req->h->ch;

@@ -143,9 +143,11 @@ static int mp_send(struct socket *sock, struct mp_req *req);
  * A WRITE that nothing is queued before is tried at once on a request of
  * the stack, and when it ends there (queued in full, or short with an
  * error) it completes without a request object: no allocation, no list.
- * Only what the socket did not take is queued, in a request of its own.
- * With no memory for that, the bytes queued make a short write, as an
- * error does; with none queued, the WRITE is refused (-ENOMEM).
+ * Only what the socket did not take is queued, in a request of its own,
+ * which the channel's cache holds before anything is sent: a WRITE that
+ * cannot have one is refused (-ENOMEM) with nothing sent, as before, and
+ * never ends short on a healthy socket (the writes behind it would leave
+ * a hole in the stream).
  */
 static int mp_write_now(struct mp_chan *ch, struct mp_handle *h,
 			const struct megapipe_req *r)
@@ -158,6 +160,9 @@ static int mp_write_now(struct mp_chan *ch, struct mp_handle *h,
 	struct mp_req *req;
 	int ret;
 
+	ret = mp_req_cache_fill(ch);
+	if (ret)
+		return ret;
 	ret = mp_send(h->sk->sk_socket, &tmp);
 	if (ret != -EAGAIN) {
 		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE,
@@ -165,14 +170,8 @@ static int mp_write_now(struct mp_chan *ch, struct mp_handle *h,
 			   MEGAPIPE_OP_WRITE, 0, r->user_data);
 		return 0;
 	}
+	/* from the cache filled above: nothing took from it since */
 	req = mp_req_alloc(h, r);
-	if (!req) {
-		if (!tmp.done)
-			return -ENOMEM;
-		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, tmp.done,
-			   MEGAPIPE_OP_WRITE, 0, r->user_data);
-		return 0;
-	}
 	req->done = tmp.done;
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
