@@ -241,39 +241,37 @@ static bool mp_nothing_to_read(const struct mp_handle *h)
 static int mp_read_buffer(struct mp_handle *h, u16 group, bool multishot,
 			  u64 user_data)
 {
+	u32 bid = MEGAPIPE_NO_HANDLE;
 	struct mp_chan *ch = h->ch;
+	u16 flags = 0;
 	struct megapipe_buf b;
 	struct msghdr msg;
-	int ret;
+	int ret, more = 0;
 
 	ret = mp_buf_take(ch, group, &b);
-	if (ret) {
-		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, ret,
-			   MEGAPIPE_OP_READ, 0, user_data);
-		return 0;
+	if (!ret) {
+		memset(&msg, 0, sizeof(msg));
+		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(b.addr), b.len,
+				  &msg.msg_iter);
+		if (!ret)
+			ret = sock_recvmsg(h->sk->sk_socket, &msg,
+					   MSG_DONTWAIT);
+		if (ret > 0) {
+			bid = b.bid;
+			flags = MEGAPIPE_CQE_F_BUFFER;
+			if (multishot && mp_cq_reserve(ch, 1)) {
+				flags |= MEGAPIPE_CQE_F_MORE;
+				more = 1;
+			}
+		} else {
+			mp_buf_put_back(ch, group);
+			if (ret == -EAGAIN)
+				return -EAGAIN;
+		}
 	}
-	memset(&msg, 0, sizeof(msg));
-	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(b.addr), b.len,
-			  &msg.msg_iter);
-	if (!ret)
-		ret = sock_recvmsg(h->sk->sk_socket, &msg, MSG_DONTWAIT);
-	if (ret <= 0) {
-		mp_buf_put_back(ch, group);
-		if (ret == -EAGAIN)
-			return -EAGAIN;
-		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, ret,
-			   MEGAPIPE_OP_READ, 0, user_data);
-		return 0;
-	}
-	if (multishot && mp_cq_reserve(ch, 1)) {
-		mp_cq_post(ch, h->cookie, h->id, b.bid, ret, MEGAPIPE_OP_READ,
-			   MEGAPIPE_CQE_F_BUFFER | MEGAPIPE_CQE_F_MORE,
-			   user_data);
-		return 1;
-	}
-	mp_cq_post(ch, h->cookie, h->id, b.bid, ret, MEGAPIPE_OP_READ,
-		   MEGAPIPE_CQE_F_BUFFER, user_data);
-	return 0;
+	mp_cq_post(ch, h->cookie, h->id, bid, ret, MEGAPIPE_OP_READ, flags,
+		   user_data);
+	return more;
 }
 
 /* recvmsg calls of one run of a handle's multishot READ; then it waits */
