@@ -829,6 +829,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 
 	for (;;) {
 		struct megapipe_submit sub = { 0 };
+		struct mp_completion *got;
 		struct megapipe_req *batch;
 		unsigned int n = 0, room;
 		bool last, want_wait;
@@ -872,9 +873,18 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		want_wait = last && wait && !waited && room && !mp->cq_n && mp->owed;
 		if (!n && called && !want_wait)
 			break;
+		/*
+		 * Into the ring itself when it is empty (it starts again at
+		 * its first entry then): no second copy.
+		 */
+		got = mp->fetch;
+		if (!mp->cq_n) {
+			mp->cq_head = 0;
+			got = mp->cq;
+		}
 		sub.reqs = (uintptr_t)batch;
 		sub.nr_reqs = n;
-		sub.cqes = (uintptr_t)mp->fetch;
+		sub.cqes = (uintptr_t)got;
 		sub.max_cqes = room;
 		if (want_wait) {
 			sub.min_complete = 1;
@@ -894,13 +904,16 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			sub.error = ret;
 		}
 		for (i = 0; i < sub.completed; i++) {
-			cq_push(mp, &mp->fetch[i]);
+			if (got == mp->fetch)
+				cq_push(mp, &got[i]);
 			/* an armed READ or POLL holds a reservation for its next one too */
-			if ((mp->fetch[i].op == MEGAPIPE_OP_READ ||
-			     mp->fetch[i].op == MEGAPIPE_OP_POLL) &&
-			    (mp->fetch[i].flags & MEGAPIPE_CQE_F_MORE))
+			if ((got[i].op == MEGAPIPE_OP_READ ||
+			     got[i].op == MEGAPIPE_OP_POLL) &&
+			    (got[i].flags & MEGAPIPE_CQE_F_MORE))
 				mp->owed++;
 		}
+		if (got == mp->cq)
+			mp->cq_n = sub.completed;
 		for (i = 0; i < sub.submitted; i++) {
 			const struct megapipe_req *r = &batch[i];
 
