@@ -706,7 +706,8 @@ static void run(uint64_t seed, int steps)
 				w->total = big ? D_BIG : 1 + rn(4000);
 				w->buf = wbuf + rn(65536);
 				tr(step_no, "#", -1, "step write %s %zu", nm, w->total);
-				ret = conns[a].nsince < 60 ? mp_write(mp, conns[a].h, w->buf, w->total) : -1;
+				ret = conns[a].nsince < 60 ? mp_write(mp, conns[a].h, w->buf, w->total) :
+							     (errno = ENOSPC, -1);
 			} else {
 				struct iovec *io = iovs[a][iv++ % 64];
 
@@ -718,7 +719,8 @@ static void run(uint64_t seed, int steps)
 				}
 				w->iov = io;
 				tr(step_no, "#", -1, "step writev %s %zu", nm, w->total);
-				ret = conns[a].nsince < 60 ? mp_writev(mp, conns[a].h, io, w->iovcnt) : -1;
+				ret = conns[a].nsince < 60 ? mp_writev(mp, conns[a].h, io, w->iovcnt) :
+							     (errno = ENOSPC, -1);
 			}
 			if (ret)
 				refused(a, v ? "WRITEV" : "WRITE");
