@@ -87,6 +87,7 @@ static unsigned int rn(unsigned int n)
  */
 struct line {
 	int step, xstep, cls, seq;
+	int lim_conn;		/* a write at the limit of this connection, or -1 */
 	char name[8];
 	char text[128];
 	char exact[64];
@@ -104,6 +105,7 @@ static struct line *tr(int step, const char *name, int cls, const char *fmt, ...
 	if (nlines < maxlines)
 		l = &lines[nlines];
 	memset(l, 0, sizeof(*l));
+	l->lim_conn = -1;
 	l->step = l->xstep = step;
 	l->cls = cls;
 	l->seq = nlines < maxlines ? nlines++ : 0;
@@ -164,9 +166,12 @@ struct conn {
 	bool disc;		/* a DISCONNECT was submitted */
 	bool disc_lim;		/* ... behind writes at the limit */
 	unsigned int cancel_mask;	/* of the last CANCEL submitted */
-	/* checked in each transcript (the hole rule) */
+	int cancel_step;	/* ... and its step */
+	/* checked in each transcript (order, the hole rule) */
 	int nsub;		/* writes submitted */
-	int cut_seq;		/* writes numbered below this must send nothing */
+	int cut_from, cut_to;	/* writes numbered so must end with nothing sent */
+	int cut_step;		/* ... at this step */
+	int wcancelled;		/* writes ended by the CANCEL of this step */
 };
 
 struct wreq {			/* a write in flight: its bytes */
@@ -288,7 +293,10 @@ static void w_submitted(int c, struct wreq *w)
 	w->lim = cn->load > room(c);
 	cn->lim_any |= w->lim;
 	w->seqno = cn->nsub++;
-	wq_n[c]++;
+	if (wq_n[c] < 63)
+		wq_n[c]++;
+	else	/* the script bounds them (nsince): the test's own bug */
+		tr(step_no, "!", 3, "RULE BROKEN: more writes pending than the test keeps");
 }
 
 static bool cancels_writes(unsigned int mask)
@@ -420,12 +428,26 @@ static void on_completion(const struct mp_completion *e)
 		 * and after a write ends short or with an error, the writes
 		 * queued behind it send nothing.
 		 */
-		if (e->result > 0 && (k > 0 || w.seqno < conns[c].cut_seq))
-			tr(step_no, nm, cls, "RULE BROKEN: %s sent %d bytes %s",
-			   e->op == MP_OP_WRITE ? "WRITE" : "WRITEV", e->result,
+		if (e->result > 0 && (k > 0 || (w.seqno >= conns[c].cut_from &&
+						       w.seqno < conns[c].cut_to)))
+			tr(step_no, nm, cls, "RULE BROKEN: %s sent %d bytes %s", opn, e->result,
 			   k ? "with an earlier write pending" : "after a write ended short");
-		if (e->result < (int)w.total && e->result != -ECANCELED)
-			conns[c].cut_seq = conns[c].nsub;
+		/* -ECANCELED: a CANCEL of this step named it, or the hole rule */
+		if (e->result == -ECANCELED &&
+		    !(w.seqno >= conns[c].cut_from && w.seqno < conns[c].cut_to) &&
+		    !(conns[c].cancel_step == step_no &&
+		      (!conns[c].cancel_mask || (conns[c].cancel_mask & MP_CANCEL_OP(e->op)))))
+			tr(step_no, nm, cls, "RULE BROKEN: %s cancelled by no CANCEL naming it", opn);
+		if (conns[c].cancel_step == step_no &&
+		    (e->result == -ECANCELED || (e->result > 0 && e->result < (int)w.total)))
+			conns[c].wcancelled++;
+		/* the writes queued behind one that ends short send nothing */
+		if (e->result < (int)w.total && e->result != -ECANCELED &&
+		    w.seqno + 1 < conns[c].nsub) {
+			conns[c].cut_from = w.seqno + 1;
+			conns[c].cut_to = conns[c].nsub;
+			conns[c].cut_step = step_no;
+		}
 		if (e->result == (int)w.total) {
 			snprintf(res, sizeof(res), "full");
 		} else if (e->result > 0) {
@@ -444,29 +466,38 @@ static void on_completion(const struct mp_completion *e)
 		 */
 		k = e->result == (int)w.total ? w.step : step_no;
 		if (w.lim && (e->result >= 0 || e->result == -ECANCELED ||
-			      e->result == -EPIPE || e->result == -ECONNRESET))
-			tr_exact(tr(w.step, nm, cls, "%s at the limit: ended", opn), k,
-				 "%s %s", opn, res);
-		else
+			      e->result == -EPIPE || e->result == -ECONNRESET)) {
+			struct line *l = tr(w.step, nm, cls, "%s at the limit: ended", opn);
+
+			tr_exact(l, k, "%s %s", opn, res);
+			l->lim_conn = c;
+		} else {
 			tr(k, nm, cls, "%s %s", opn, res);
+		}
 		break;
 	}
 	case MP_OP_DISCONNECT:
 		/* its writes completed before it (each transcript) */
-		if (wq_n[c])
+		if (wq_n[c] && !e->result)
 			tr(step_no, nm, 1, "RULE BROKEN: DISCONNECT with %d writes pending", wq_n[c]);
 		if (!conns[c].disc_lim)
 			tr(step_no, nm, 1, "DISCONNECT %d", e->result);
 		else	/* when: as the writes before it */
 			tr_exact(tr(step_no, nm, 1, e->result ? "DISCONNECT behind writes at the limit: %d" : "",
 				    e->result), step_no, "DISCONNECT %d", e->result);
-		conns[c].h = -2;	/* gone */
+		if (!e->result)
+			conns[c].h = -2;	/* gone */
 		break;
 	case MP_OP_CANCEL:
-		/* how many it found: as many writes at the limit were left */
+		/*
+		 * How many it ended: as many writes at the limit were left,
+		 * so the writes it ended (their completions came before it)
+		 * are taken out.
+		 */
 		if (conns[c].load > room(c) && cancels_writes(conns[c].cancel_mask))
-			tr_exact(tr(step_no, nm, 2, "CANCEL of writes at the limit%s",
-				    e->result < 0 ? ": failed" : ""), step_no, "CANCEL %d", e->result);
+			tr_exact(tr(step_no, nm, 2, "CANCEL %d and writes at the limit",
+				    e->result < 0 ? e->result : e->result - conns[c].wcancelled),
+				 step_no, "CANCEL %d", e->result);
 		else
 			tr(step_no, nm, 2, "CANCEL %d", e->result);
 		break;
@@ -591,6 +622,43 @@ static int peer_drain(int p)
 static char rbufs[D_MAXC][8192];
 
 /*
+ * The hole rule, in each transcript: the writes queued behind one that
+ * ended short this step ended too (-ECANCELED), in this step.
+ */
+static void check_cuts(void)
+{
+	char nm[8];
+	int c, k;
+
+	for (c = 0; c < nconns; c++) {
+		if (conns[c].cut_step != step_no)
+			continue;
+		for (k = 0; k < wq_n[c]; k++) {
+			if (wq[c][k].seqno < conns[c].cut_from ||
+			    wq[c][k].seqno >= conns[c].cut_to)
+				continue;
+			cname(c, nm);
+			tr(step_no, nm, 1, "RULE BROKEN: a write queued behind one that ended short is still pending");
+			break;
+		}
+	}
+}
+
+/*
+ * A DISCONNECT submitted behind writes at the limit runs when they end:
+ * on one backend perhaps, never on the other (a closing handle cannot be
+ * cancelled).  Their lines are compared exactly only.
+ */
+static void lim_unsettled(void)
+{
+	int i;
+
+	for (i = 0; i < nlines; i++)
+		if (lines[i].lim_conn >= 0 && conns[lines[i].lim_conn].disc_lim)
+			lines[i].text[0] = 0;
+}
+
+/*
  * Run the script of seed @seed; the generator draws the same numbers on
  * both backends: no choice depends on what happened.
  */
@@ -637,6 +705,8 @@ static void run(uint64_t seed, int steps)
 				if (conns[c].h < 0 || conns[c].disc)
 					continue;
 				conns[c].cancel_mask = 0;
+				conns[c].cancel_step = step_no;
+				conns[c].wcancelled = 0;
 				if (mp_cancel(mp, conns[c].h, 0))
 					refused(c, "CANCEL");
 				if (mp_disconnect(mp, conns[c].h))
@@ -645,6 +715,7 @@ static void run(uint64_t seed, int steps)
 			if (mp_cancel(mp, lh, 0))
 				refused(-1, "CANCEL");
 			settle();
+			check_cuts();
 			break;
 		}
 		if (d < 14 && npeers < D_MAXC) {
@@ -696,7 +767,7 @@ static void run(uint64_t seed, int steps)
 				refused(a, "READ");
 		} else if (d < 62 || (d < 70 && conns[a].nsince < 60)) {
 			bool big = rn(4) == 0, v = d >= 55;
-			struct wreq *w = &wq[a][wq_n[a]];
+			struct wreq *w = &wq[a][wq_n[a] < 62 ? wq_n[a] : 62];
 
 			cname(a, nm);
 			memset(w, 0, sizeof(*w));
@@ -737,7 +808,7 @@ static void run(uint64_t seed, int steps)
 			cname(a, nm);
 			if (rn(3) == 0 && conns[a].nsince < 58) {
 				/* a big WRITE, a WRITEV behind it, CANCEL of WRITEs only */
-				struct wreq *w = &wq[a][wq_n[a]];
+				struct wreq *w = &wq[a][wq_n[a] < 62 ? wq_n[a] : 62];
 				struct iovec *io = iovs[a][iv++ % 64];
 
 				memset(w, 0, 2 * sizeof(*w));
@@ -760,8 +831,9 @@ static void run(uint64_t seed, int steps)
 					refused(a, "WRITEV");
 				} else {
 					/* the WRITE's slot, if it was refused */
-					wq[a][wq_n[a]] = w[1];
-					w_submitted(a, &wq[a][wq_n[a]]);
+					if (&wq[a][wq_n[a]] != w + 1 && wq_n[a] < 63)
+						wq[a][wq_n[a]] = w[1];
+					w_submitted(a, &wq[a][wq_n[a] < 63 ? wq_n[a] : 63]);
 				}
 				mp_flush(mp);
 				settle();
@@ -769,6 +841,8 @@ static void run(uint64_t seed, int steps)
 			}
 			tr(step_no, "#", -1, "step cancel %s %#x", nm, k);
 			conns[a].cancel_mask = k;
+			conns[a].cancel_step = step_no;
+			conns[a].wcancelled = 0;
 			if (mp_cancel(mp, conns[a].h, k))
 				refused(a, "CANCEL");
 		} else if (d < 80) {
@@ -832,6 +906,7 @@ static void run(uint64_t seed, int steps)
 		if (mp_flush(mp) < 0)
 			tr(step_no, "!", 3, "flush: %s", ename(errno));
 		settle();
+		check_cuts();
 	}
 	/* what each peer got */
 	step_no = 10000;
@@ -884,6 +959,7 @@ static void run(uint64_t seed, int steps)
 			snprintf(what, sizeof(what), "peer stream is a prefix of the writes' completions, then a reset");
 		} else if (len < conns[c].len && hsh == prefix_hash(&conns[c], len)) {
 			snprintf(what, sizeof(what), "peer stream is a prefix of the writes' completions (reset)");
+			ok = false;	/* no reset seen: compared as it is */
 		} else if (len != conns[c].len || hsh != conns[c].hash) {
 			snprintf(what, sizeof(what), "peer stream does NOT match the writes' completions (%llu bytes, completions say %llu)",
 				 (unsigned long long)len, (unsigned long long)conns[c].len);
@@ -897,7 +973,9 @@ static void run(uint64_t seed, int steps)
 		/*
 		 * After writes at the limit, how many bytes they sent, and so
 		 * whether a DISCONNECT behind them ran, was TCP's timing: the
-		 * stream is held against this transcript's completions only.
+		 * stream is held against this transcript's completions only
+		 * (a stream shorter than them with no reset seen, or one
+		 * that does not match, is compared as it is).
 		 */
 		if (ok && conns[c].lim_any)
 			tr_exact(tr(step_no, nm, 0, "peer stream: writes at the limit (checked against the completions if all ended)"),
@@ -905,6 +983,7 @@ static void run(uint64_t seed, int steps)
 		else
 			tr(step_no, nm, 0, "%s", what);
 	}
+	lim_unsettled();
 }
 
 #define D_EXACT		"---- exactly\n"
@@ -1067,7 +1146,7 @@ static int diff_one(FILE *f, uint64_t s, int steps, const char *ba, char *kb,
 	if (strcmp(kb, eb)) {
 		show_diff(f, s, kb, eb, false);
 		bad = 1;
-	} else if (strcmp(kx + strlen(D_EXACT), ex + strlen(D_EXACT))) {
+	} else if (!bad && strcmp(kx + strlen(D_EXACT), ex + strlen(D_EXACT))) {
 		show_diff(f, s, kx + strlen(D_EXACT), ex + strlen(D_EXACT), true);
 		bad = 2;
 	}
