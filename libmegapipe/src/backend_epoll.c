@@ -86,6 +86,18 @@ struct ep_bufring {
 	uint32_t entries, head;
 };
 
+/*
+ * A file's POLLs wait through one epoll registration per set of events
+ * they ask for (see file_reg()).
+ */
+struct ep_preg {
+	struct ep_preg *next;
+	uint32_t mask;		/* the events; 0 never (a POLL asks for some) */
+	int fd;			/* a dup of the handle's: its own registration */
+	unsigned int n;		/* POLLs waiting through it */
+	bool skip;		/* its first report: what they saw at submission */
+};
+
 struct ep_handle {
 	uint32_t handle;	/* MEGAPIPE_NO_HANDLE while free */
 	uint32_t next_free;
@@ -95,7 +107,7 @@ struct ep_handle {
 	uint8_t closing;	/* DISCONNECT submitted */
 	uint8_t in_registry;
 	uint8_t nonblock_ref;	/* listener: holds a registration in lfl_tab */
-	uint32_t poll_events;	/* K_FILE: what its POLLs wait for, in epoll */
+	struct ep_preg *pregs;	/* K_FILE: its POLLs' registrations */
 	int fd;
 	dev_t dev;
 	ino_t ino;
@@ -349,7 +361,7 @@ static struct ep_handle *h_alloc(struct ep_chan *ch, int fd, uint8_t kind,
 	h->closing = 0;
 	h->in_registry = 0;
 	h->nonblock_ref = 0;
-	h->poll_events = 0;
+	h->pregs = NULL;
 	h->fd = fd;
 	h->cookie = cookie;
 	h->rq = h->rq_tail = h->wq = h->wq_tail = NULL;
@@ -628,7 +640,11 @@ static unsigned int cancel_writes_behind(struct ep_chan *ch, struct ep_handle *h
 	return n;
 }
 
-/* Pending reads or accepts complete with -ECANCELED; returns how many. */
+static void poll_end(struct ep_chan *ch, struct ep_handle *h,
+		     struct ep_req **pp, int32_t result);
+static void file_unreg_all(struct ep_chan *ch, struct ep_handle *h, bool del);
+
+/* Pending reads, accepts or polls complete with -ECANCELED; returns how many. */
 static unsigned int cancel_rq(struct ep_chan *ch, struct ep_handle *h)
 {
 	unsigned int n = 0;
@@ -636,6 +652,8 @@ static unsigned int cancel_rq(struct ep_chan *ch, struct ep_handle *h)
 	while (h->rq) {
 		if (h->kind == K_LISTENER)
 			accept_end(ch, h, -ECANCELED);
+		else if (h->kind == K_FILE)
+			poll_end(ch, h, &h->rq, -ECANCELED);
 		else
 			finish(ch, h, q_pop(&h->rq, &h->rq_tail), -ECANCELED);
 		n++;
@@ -650,8 +668,10 @@ static void h_release(struct ep_chan *ch, struct ep_handle *h)
 	 * A file's fd is a dup: epoll forgets it only with the caller's fd
 	 * closed too, so it leaves the set first.
 	 */
-	if (h->kind == K_FILE)
+	if (h->kind == K_FILE) {
+		file_unreg_all(ch, h, true);
 		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	}
 	if (h->owned) {
 		close(h->fd);
 	} else {
@@ -784,23 +804,112 @@ fail:
 /* ---- files and their POLLs (MEGAPIPE_REGISTER_FILE) ------------------------ */
 
 /*
- * The file's epoll interest is what its POLLs wait for, edge-triggered:
- * epoll then reports the wakeups that carry one of those events, as the
- * device's wait entry filters them.
+ * The device completes a multishot POLL again for a wakeup that carries
+ * one of its events, and only then.  epoll reports an edge-triggered
+ * registration for exactly those wakeups, but one interest for all of a
+ * file's POLLs would not do: a wakeup for one POLL's events would report
+ * the file to the others, and changing the interest (EPOLL_CTL_MOD) when
+ * a POLL comes or goes reports a file that has the events again, with no
+ * wakeup.  So each set of events the file's POLLs ask for has a
+ * registration of its own, on a dup of the handle's fd, made when the
+ * first POLL with it arrives and removed when the last one ends: no
+ * registration changes while a POLL waits through it.
+ *
+ * A new registration reports the file at once if it has the events: the
+ * state the POLL was already checked against at submission, so that one
+ * report is skipped (a wakeup that comes meanwhile merges with it, and
+ * the POLL's completion at submission has told of that state: the caller
+ * drains the file then, as for any completion).
  */
-static void file_rearm(struct ep_chan *ch, struct ep_handle *h)
+static struct ep_preg *file_reg_find(struct ep_handle *h, uint32_t mask)
 {
-	struct epoll_event ev = { .data.u64 = h->handle };
-	uint32_t events = 0;
-	struct ep_req *r;
+	struct ep_preg *p;
 
-	for (r = h->rq; r; r = r->next)
-		events |= r->left;
-	if (events == h->poll_events)
+	for (p = h->pregs; p && p->mask != mask; p = p->next)
+		;
+	return p;
+}
+
+/* The registration for @mask, new (*@fresh) or not; NULL with -errno in *@err. */
+static struct ep_preg *file_reg(struct ep_chan *ch, struct ep_handle *h,
+				uint32_t mask, bool *fresh, int *err)
+{
+	struct epoll_event ev = {
+		.events = mask | EPOLLET,
+		.data.u64 = (uint64_t)mask << 32 | h->handle,
+	};
+	struct ep_preg *p = file_reg_find(h, mask);
+
+	*fresh = false;
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	p->fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+	if (p->fd < 0 || epoll_ctl(ch->epfd, EPOLL_CTL_ADD, p->fd, &ev)) {
+		*err = -errno;
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+		return NULL;
+	}
+	p->mask = mask;
+	p->next = h->pregs;
+	h->pregs = p;
+	*fresh = true;
+	return p;
+}
+
+/* A POLL with @mask ended: its registration goes with the last one. */
+static void file_unreg(struct ep_chan *ch, struct ep_handle *h, uint32_t mask)
+{
+	struct ep_preg **pp, *p;
+
+	for (pp = &h->pregs; (p = *pp) && p->mask != mask; pp = &p->next)
+		;
+	if (!p || --p->n)
 		return;
-	ev.events = events | EPOLLET;
-	if (!epoll_ctl(ch->epfd, EPOLL_CTL_MOD, h->fd, &ev))
-		h->poll_events = events;
+	*pp = p->next;
+	/* a dup: epoll keeps it while any fd of the file is open */
+	epoll_ctl(ch->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+	close(p->fd);
+	free(p);
+}
+
+/* Every registration of @h, at its release (@del: leave the epoll set too). */
+static void file_unreg_all(struct ep_chan *ch, struct ep_handle *h, bool del)
+{
+	struct ep_preg *p;
+
+	while ((p = h->pregs)) {
+		h->pregs = p->next;
+		if (del)
+			epoll_ctl(ch->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+		close(p->fd);
+		free(p);
+	}
+}
+
+/* POLL @r leaves its queue (@pp) with @result. */
+static void poll_end(struct ep_chan *ch, struct ep_handle *h,
+		     struct ep_req **pp, int32_t result)
+{
+	struct ep_req *r = *pp;
+	uint32_t mask = r->left;
+
+	*pp = r->next;
+	if (h->rq_tail == r) {
+		h->rq_tail = NULL;
+		if (h->rq)
+			for (h->rq_tail = h->rq; h->rq_tail->next;
+			     h->rq_tail = h->rq_tail->next)
+				;
+	}
+	finish(ch, h, r, result);
+	file_unreg(ch, h, mask);
 }
 
 /*
@@ -823,15 +932,7 @@ static bool poll_try(struct ep_chan *ch, struct ep_handle *h,
 		     MEGAPIPE_OP_POLL, MEGAPIPE_CQE_F_MORE, r->user_data);
 		return false;
 	}
-	*pp = r->next;
-	if (h->rq_tail == r) {
-		h->rq_tail = NULL;
-		if (h->rq)
-			for (h->rq_tail = h->rq; h->rq_tail->next;
-			     h->rq_tail = h->rq_tail->next)
-				;
-	}
-	finish(ch, h, r, (int32_t)got);
+	poll_end(ch, h, pp, (int32_t)got);
 	return true;
 }
 
@@ -845,14 +946,22 @@ static uint32_t file_mask(struct ep_handle *h)
 	return (uint32_t)(unsigned short)p.revents;
 }
 
-static void run_polls(struct ep_chan *ch, struct ep_handle *h, uint32_t mask)
+/* epoll reported the registration of @preg_mask with @ev: its POLLs. */
+static void run_polls(struct ep_chan *ch, struct ep_handle *h,
+		      uint32_t preg_mask, uint32_t ev)
 {
+	struct ep_preg *p = file_reg_find(h, preg_mask);
 	struct ep_req **pp = &h->rq;
 
+	if (!p)			/* gone since epoll_wait() reported it */
+		return;
+	if (p->skip) {
+		p->skip = false;
+		return;
+	}
 	while (*pp)
-		if (!poll_try(ch, h, pp, mask))
+		if ((*pp)->left != preg_mask || !poll_try(ch, h, pp, ev))
 			pp = &(*pp)->next;
-	file_rearm(ch, h);
 }
 
 static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
@@ -878,8 +987,6 @@ static unsigned int run_cancel(struct ep_chan *ch, struct ep_handle *h,
 				      h->kind == K_FILE ? MEGAPIPE_OP_POLL :
 							  MEGAPIPE_OP_READ))
 		n += cancel_rq(ch, h);
-	if (h->kind == K_FILE)
-		file_rearm(ch, h);
 	p = &h->wq;
 	while ((r = *p)) {
 		if (r->op == MEGAPIPE_OP_DISCONNECT ||
@@ -1282,9 +1389,10 @@ out:
 static int take(struct ep_chan *ch, const struct megapipe_req *q)
 {
 	struct ep_handle *h = NULL;
+	struct ep_preg *preg = NULL;
 	unsigned int need = 1;
+	bool was_empty, fresh = false;
 	struct ep_req *r;
-	bool was_empty;
 	int i;
 
 	if (q->resv0 || q->resv1 || q->resv2 || !resv_zero(q->resv, sizeof(q->resv)) ||
@@ -1374,6 +1482,12 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 	}
 	if (need > ch->cq_entries - ch->reserved)
 		return -EBUSY;
+	/* a POLL's registration (an fd): refused when there is none to have */
+	if (q->opcode == MEGAPIPE_OP_POLL) {
+		preg = file_reg(ch, h, q->len, &fresh, &i);
+		if (!preg)
+			return i;
+	}
 
 	/* Taken: from here on, the outcome is a completion. */
 	if (q->opcode == MEGAPIPE_OP_WRITEV) {
@@ -1433,13 +1547,18 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		break;
 	case MEGAPIPE_OP_POLL: {
 		struct ep_req **pp = &h->rq;
+		uint32_t has;
 
 		q_push(&h->rq, &h->rq_tail, r);
+		preg->n++;
 		/* only this one: the others complete on wakeups */
 		while (*pp != r)
 			pp = &(*pp)->next;
-		poll_try(ch, h, pp, file_mask(h));
-		file_rearm(ch, h);
+		has = file_mask(h);
+		/* a new registration reports this state once more: skipped */
+		if (fresh)
+			preg->skip = has & (r->left | EP_POLL_ALWAYS);
+		poll_try(ch, h, pp, has);
 		break;
 	}
 	case MEGAPIPE_OP_DISCONNECT:
@@ -1466,8 +1585,9 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 	return 0;
 }
 
-static void on_event(struct ep_chan *ch, uint32_t handle, uint32_t ev)
+static void on_event(struct ep_chan *ch, uint64_t data, uint32_t ev)
 {
+	uint32_t handle = (uint32_t)data, preg_mask = data >> 32;
 	struct ep_handle *h = h_get(ch, handle);
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -1487,7 +1607,7 @@ static void on_event(struct ep_chan *ch, uint32_t handle, uint32_t ev)
 		finish_connect(ch, h, -err);
 		break;
 	case K_FILE:
-		run_polls(ch, h, ev);
+		run_polls(ch, h, preg_mask, ev);
 		break;
 	case K_CONN:
 		if (h->rq && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
@@ -1559,7 +1679,7 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	 */
 	n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
 	for (i = 0; i < n; i++)
-		on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
+		on_event(ch, evs[i].data.u64, evs[i].events);
 	s->completed = copy_out(ch, cqes, s->max_cqes);
 	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
 		return 0;
@@ -1586,7 +1706,7 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 			return s->submitted ? 0 : -EINTR;
 		}
 		for (i = 0; i < n; i++)
-			on_event(ch, (uint32_t)evs[i].data.u64, evs[i].events);
+			on_event(ch, evs[i].data.u64, evs[i].events);
 		s->completed += copy_out(ch, cqes + s->completed,
 					 s->max_cqes - s->completed);
 	}
@@ -1608,6 +1728,8 @@ static void ep_close(struct mp_channel *mp, bool foreign)
 			continue;
 		while (h->rq)
 			req_put(ch, q_pop(&h->rq, &h->rq_tail));
+		if (h->kind == K_FILE)	/* the epoll set goes with epfd */
+			file_unreg_all(ch, h, false);
 		while (h->wq) {
 			r = q_pop(&h->wq, &h->wq_tail);
 			free(r->iov_alloc);

@@ -133,6 +133,61 @@ static void t_multishot(void)
 	T_OK();
 }
 
+/*
+ * A multishot POLL completes for the wakeups that carry its events, once
+ * each: armed on a file that has them, it completes once (not again for
+ * the same state); a wakeup for another POLL's events, or the end of
+ * another POLL, does not complete it.
+ */
+static void t_multishot_own_events(void)
+{
+	struct mp_channel *mp = t_channel(64);
+	struct mp_completion c;
+	uint64_t one = 1, v;
+	int efd, h;
+
+	T_BEGIN("POLL multishot: once when armed on a ready file, then only for its own events");
+	if (!t_has(MP_FEAT_FILES, t_name)) {
+		mp_destroy(mp);
+		return;
+	}
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	T_ASSERT(efd >= 0, "eventfd");
+	h = mp_register_file(mp, efd, 1);
+	T_ASSERT(h >= 0, "mp_register_file: %s", strerror(errno));
+	/* an eventfd is writable: EPOLLOUT at once, and only once */
+	T_CALL(mp_poll(mp, h, EPOLLOUT, MP_POLL_MULTISHOT));
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == EPOLLOUT && (c.flags & MP_F_MORE),
+		 "at once: %#x flags %#x", c.result, c.flags);
+	T_ASSERT(quiet(mp, 50), "once for one state");
+	/* a one-shot POLL for EPOLLIN beside it, then a write: EPOLLIN's wakeup */
+	T_CALL(mp_poll(mp, h, EPOLLIN, 0));
+	T_ASSERT(quiet(mp, 50), "the one-shot waits");
+	T_ASSERT(write(efd, &one, 8) == 8, "write");
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == EPOLLIN && !(c.flags & MP_F_MORE),
+		 "the one-shot: %#x flags %#x", c.result, c.flags);
+	T_ASSERT(quiet(mp, 50), "the EPOLLOUT one: not for EPOLLIN's wakeup, nor the one-shot's end");
+	/* reading wakes the writers (EPOLLOUT): its wakeup */
+	T_ASSERT(read(efd, &v, 8) == 8, "read");
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == EPOLLOUT && (c.flags & MP_F_MORE),
+		 "EPOLLOUT's wakeup: %#x flags %#x", c.result, c.flags);
+	T_ASSERT(quiet(mp, 50), "once");
+	/* a second multishot POLL with the same events: at once, the first not */
+	T_CALL(mp_poll(mp, h, EPOLLOUT, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 9));
+	T_ASSERT(!next_poll(mp, h, &c) && c.user_data == 9 && (c.flags & MP_F_MORE),
+		 "the second at once: user data %llu", (unsigned long long)c.user_data);
+	T_ASSERT(quiet(mp, 50), "the first not");
+	T_CALL(mp_cancel(mp, h, 0));
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == -ECANCELED, "cancelled");
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == -ECANCELED, "cancelled");
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_CANCEL && c.result == 2, "the cancel");
+	T_CALL(mp_unregister(mp, h));
+	close(efd);
+	mp_destroy(mp);
+	T_OK();
+}
+
 static void t_cq_full(void)
 {
 	struct mp_channel *mp = t_channel(2);
@@ -342,6 +397,7 @@ int main(void)
 {
 	t_oneshot();
 	t_multishot();
+	t_multishot_own_events();
 	t_cq_full();
 	t_timer_pipe();
 	t_wake();

@@ -115,6 +115,8 @@ struct mp_wait {
 struct mp_handle {
 	struct mp_chan *ch;
 	u32 id;				/* the full handle value */
+	/* a file's: the events its wakeups carried since its POLLs last ran */
+	atomic_t poll_woken;
 	u64 cookie;
 	struct file *file;		/* the channel's reference, or NULL: */
 	struct socket *sock;		/* a lightweight socket, the handle's */

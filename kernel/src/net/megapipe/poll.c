@@ -75,6 +75,8 @@ static int mp_file_wake(struct wait_queue_entry *entry, unsigned int mode,
 	}
 	if (mask && !(mask & (READ_ONCE(w->h->poll_events) | MP_POLL_ALWAYS)))
 		return 0;
+	/* what it woke for (a wakeup without a key: anything) */
+	atomic_or((__force int)(mask ? mask : MP_POLL_EVENTS), &w->h->poll_woken);
 	mp_handle_mark(w->h);
 	return 0;
 }
@@ -220,17 +222,28 @@ int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 	return 0;
 }
 
-/* The file woke the handle: complete the POLLs that have their events. */
+/*
+ * The file woke the handle: complete the POLLs that have their events.  A
+ * one-shot POLL looks at what the file has; a multishot one completes
+ * again only for a wakeup that carried one of its events (as an EPOLLET
+ * epoll reports), not for another POLL's.
+ */
 void mp_poll_run(struct mp_handle *h)
 {
 	struct mp_req *req, *tmp;
 	bool dead = mp_file_dead(h);
-	__poll_t mask;
+	__poll_t mask, woken;
 
+	/* before the look: a wakeup after it marks the handle again */
+	woken = (__force __poll_t)atomic_xchg(&h->poll_woken, 0);
 	if (list_empty(&h->reads))
 		return;
 	mask = vfs_poll(h->file, NULL);
-	list_for_each_entry_safe(req, tmp, &h->reads, node)
+	list_for_each_entry_safe(req, tmp, &h->reads, node) {
+		if ((req->op_flags & MEGAPIPE_POLL_MULTISHOT) && !dead &&
+		    !(woken & ((__force __poll_t)req->len | MP_POLL_ALWAYS)))
+			continue;
 		mp_poll_try(req, mask, dead);
+	}
 	mp_poll_events_update(h);
 }
