@@ -5,13 +5,16 @@
  * A child process (in a netns and, where the memory controller is there,
  * a memory cgroup of its own) opens one channel and runs FZ_THREADS
  * threads that submit random batches of every opcode (ACCEPT, READ,
- * WRITE, WRITEV, DISCONNECT, CONNECT, CANCEL and invalid ones) with
+ * WRITE, WRITEV, DISCONNECT, CONNECT, CANCEL, POLL and invalid ones) with
  * valid, stale and random handles, random sizes, flags, reserved fields
  * and buffers (mapped, unmapped, read-only, and munmapped by another
  * thread while in flight), reap completions, and REGISTER / UNREGISTER /
- * EXPORT.  A chaos thread meanwhile connects, writes to, reads from,
- * shuts down, resets and closes peers, shuts down listeners, sets socket
- * options and closes registered fds.  When /sys/kernel/debug/failslab
+ * EXPORT, files too (MEGAPIPE_REGISTER_FILE: eventfds, timerfds, pipes,
+ * UDP and Unix sockets, and files the channel must refuse).  A chaos
+ * thread meanwhile connects, writes to, reads from, shuts down, resets
+ * and closes peers, shuts down listeners, sets socket options, closes
+ * registered fds, and makes the registered files readable, writable,
+ * hung up and quiet again.  When /sys/kernel/debug/failslab
  * exists, some ioctls run with slab fault injection on for the calling
  * thread (task-filter, /proc/thread-self/make-it-fail).
  *
@@ -21,7 +24,9 @@
  *    complete in submission order, writes (per opcode) too; a DISCONNECT
  *    completes after the writes before it and the reads, and is the
  *    handle's last completion; results are in range; cookies belong to
- *    the handle;
+ *    the handle; a POLL completes with events it (or a POLL pending
+ *    beside it) asked for, EPOLLERR or EPOLLHUP, MORE only while a
+ *    multishot one is pending, -ECANCELED only under a CANCEL;
  *  - a request on a released (stale) or never-issued handle, and an
  *    invalid opcode, are refused;
  *  - after a final CANCEL + DISCONNECT of every handle, every request has
@@ -42,10 +47,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -69,6 +77,18 @@
 #define FZ_RBUFSZ	4096
 #define FZ_RD_BUF	(1U << 31)	/* rd[] marks: a buffer READ */
 #define FZ_RD_MS	(1U << 30)	/* multishot */
+/*
+ * Files for MEGAPIPE_REGISTER_FILE: fz_file[k] is registered, fz_peer[k]
+ * is the chaos thread's other end (or the file itself).
+ */
+enum { FF_EVENTFD, FF_TIMERFD, FF_PIPE_R, FF_PIPE_W, FF_UDP, FF_UNIX, FZ_FILES };
+#define FZ_FILE_HANDLES	24	/* live file handles at most */
+#define FZ_POLL_EVENTS	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | \
+			 EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND | EPOLLMSG | \
+			 EPOLLRDHUP)
+static int fz_file[FZ_FILES], fz_peer[FZ_FILES];
+static int fz_refuse[3];	/* an epoll set, /dev/null, an O_PATH fd */
+static pthread_mutex_t file_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct megapipe_buf fz_ring[FZ_RBUFS];
 static uint32_t fz_tail;
@@ -94,6 +114,9 @@ struct fz_stats {
 	atomic_ulong ioctls;		/* REGISTER / UNREGISTER / EXPORT */
 	atomic_ulong faults;		/* ioctls run with failslab on */
 	atomic_ulong chaos;
+	atomic_ulong files;		/* REGISTER_FILE calls */
+	atomic_ulong files_taken;
+	atomic_ulong polls;		/* POLL completions */
 	atomic_int failed;
 	char msg[512];
 };
@@ -133,7 +156,7 @@ static bool chance(uint64_t *s, unsigned int pct)
 
 /* ---- the tracker ---------------------------------------------------------- */
 
-enum { K_LISTENER = 1, K_CONN };
+enum { K_LISTENER = 1, K_CONN, K_FILE };
 
 struct wq_ent {
 	uint8_t op;
@@ -155,11 +178,19 @@ struct rec {
 	unsigned int wr_h, wr_n;
 	unsigned int cancels;
 	uint64_t cookie0;	/* CONNECT: the request's cookie, the handle's first */
+	/*
+	 * A file's POLLs: they complete in no order (each when the file has
+	 * its events), so only how many are pending, how many of them may
+	 * be multishot, and every event they asked for are kept.
+	 */
+	unsigned int npoll, nms;
+	uint32_t pmask;
 };
 
 struct pend {			/* one request of a batch */
 	struct rec *r;		/* pre-counted on this record, or NULL */
-	int q;			/* 0 none, 1 rd, 2 wr, 3 cancel, 4 connect */
+	int q;			/* 0 none, 1 rd, 2 wr, 3 cancel, 4 connect, 5 anon cancel, 6 poll */
+	bool ms;		/* a multishot POLL */
 	bool must_refuse;
 	bool disc;
 };
@@ -182,11 +213,12 @@ static int lfd[FZ_LISTENERS];
 static bool lreg[FZ_LISTENERS];	/* registered (a record exists) */
 static char *bufs[FZ_BUFS];
 static int peers[FZ_PEERS];	/* fds: clients, exported, ACCEPT_FD */
+static unsigned int nfiles;	/* live file handles */
 static pthread_mutex_t peer_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static unsigned int outstanding(const struct rec *r)
 {
-	return r->rd_n + r->wr_n + r->cancels;
+	return r->rd_n + r->wr_n + r->cancels + r->npoll;
 }
 
 static void own_add(struct rec *r)
@@ -263,6 +295,8 @@ static void rec_release(struct rec *r)
 	if (r->done)
 		return;
 	r->done = true;
+	if (r->kind == K_FILE)
+		nfiles--;
 	own_del(r);
 	if (r->lidx >= 0)
 		lreg[r->lidx] = false;
@@ -425,6 +459,35 @@ static void on_cqe(const struct megapipe_cqe *c)
 		}
 		return;
 	}
+	case MEGAPIPE_OP_POLL:
+		atomic_fetch_add(&st->polls, 1);
+		if (r->kind != K_FILE || !r->npoll) {
+			FAILF("POLL completion (result %d) on %#x with none pending",
+			      c->result, r->h);
+			return;
+		}
+		if (c->result < 0) {
+			/* only a CANCEL ends a POLL early (no file here loses its queue) */
+			if (c->result != -ECANCELED || !r->cancels ||
+			    (c->flags & MEGAPIPE_CQE_F_MORE))
+				FAILF("POLL on %#x: result %d flags %#x with %u CANCELs pending",
+				      r->h, c->result, c->flags, r->cancels);
+		} else if (!c->result ||
+			   (c->result & ~(r->pmask | EPOLLERR | EPOLLHUP))) {
+			FAILF("POLL on %#x: events %#x, asked for %#x", r->h,
+			      c->result, r->pmask);
+		}
+		if (c->flags & MEGAPIPE_CQE_F_MORE) {
+			if (!r->nms)
+				FAILF("POLL on %#x: MORE with no multishot POLL pending", r->h);
+			return;		/* still armed */
+		}
+		r->npoll--;
+		if (r->nms > r->npoll)
+			r->nms = r->npoll;
+		if (!r->npoll)
+			r->pmask = 0;
+		return;
 	case MEGAPIPE_OP_CANCEL:
 		if (!r->cancels) {
 			FAILF("CANCEL completion on %#x with none pending", r->h);
@@ -609,7 +672,41 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 		q->cookie = cookie_of(r, rn(s, 256));
 	}
 	d = rn(s, 100);
-	if (r->closing || d < 8) {
+	if (r->kind == K_FILE && d >= 8) {
+		if (d >= 90) {		/* what a file handle does not take */
+			static const uint8_t ops[] = {
+				MEGAPIPE_OP_ACCEPT, MEGAPIPE_OP_READ,
+				MEGAPIPE_OP_WRITE, MEGAPIPE_OP_DISCONNECT };
+
+			q->opcode = ops[rn(s, 4)];
+			q->len = q->opcode == MEGAPIPE_OP_DISCONNECT ? 0 : 1;
+			q->addr = q->len ? (uintptr_t)bufs[0] : 0;
+			p->must_refuse = true;
+			return;
+		}
+		q->opcode = MEGAPIPE_OP_POLL;
+		q->len = rnd(s) & FZ_POLL_EVENTS;
+		if (!q->len || chance(s, 30))	/* the usual ones */
+			q->len = rn(s, 3) ? EPOLLIN : rn(s, 2) ? EPOLLOUT : EPOLLIN | EPOLLOUT;
+		q->op_flags = rn(s, 3) ? 0 : MEGAPIPE_POLL_MULTISHOT;
+		if (chance(s, 3)) {		/* refused: events or flags not in the ABI */
+			if (rn(s, 2))
+				q->len |= 1U << (20 + rn(s, 12));
+			else
+				q->op_flags |= 2 << rn(s, 30);
+			p->must_refuse = true;
+			return;
+		}
+		if (chance(s, 5))
+			fuzz_fields(s, q);
+		if (r->npoll >= FZ_Q)
+			q->opcode = 0, p->must_refuse = true;
+	} else if (r->kind != K_FILE && d >= 8 && chance(s, 2)) {
+		q->opcode = MEGAPIPE_OP_POLL;	/* not a file's handle */
+		q->len = EPOLLIN;
+		p->must_refuse = true;
+		return;
+	} else if (r->closing || d < 8) {
 		q->opcode = MEGAPIPE_OP_CANCEL;
 		q->flags = 0;
 		q->cookie = 0;
@@ -680,10 +777,18 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 	}
 	if (!q->opcode)
 		return;
-	if (chance(s, 5))
+	if (chance(s, 5) && q->opcode != MEGAPIPE_OP_POLL)
 		fuzz_fields(s, q);
 	p->r = r;
 	switch (q->opcode) {
+	case MEGAPIPE_OP_POLL:
+		/* counted as sent: a refused one is taken back (unbuild()) */
+		p->q = 6;
+		p->ms = q->op_flags & MEGAPIPE_POLL_MULTISHOT;
+		r->npoll++;
+		r->nms += p->ms;
+		r->pmask |= q->len;
+		break;
 	case MEGAPIPE_OP_ACCEPT:
 	case MEGAPIPE_OP_READ:
 		p->q = 1;
@@ -726,6 +831,11 @@ static void unbuild(struct pend *p)
 	case 3: r->cancels--; break;
 	case 4: connects--; break;
 	case 5: anon_cancels--; break;
+	case 6:
+		r->npoll--;
+		if (p->ms)
+			r->nms--;
+		break;
 	}
 }
 
@@ -891,6 +1001,84 @@ static void do_sockopt(unsigned int t, uint64_t *s)
 		FAILF("SOCKOPT %u of refused option %d/%d succeeded", o.cmd, o.level, o.optname);
 }
 
+/*
+ * REGISTER of a file (MEGAPIPE_REGISTER_FILE) by thread t: one of ours
+ * (taken, unless the handles or memory run out), or one the channel must
+ * refuse with its own errno: an epoll set, a file without poll, an O_PATH
+ * fd, the channel itself, a closed fd; a file without the flag is not a
+ * TCP socket.
+ */
+static void do_register_file(unsigned int t, uint64_t *s, bool fault)
+{
+	struct megapipe_register g = { .flags = MEGAPIPE_REGISTER_FILE };
+	int k = rn(s, FZ_FILES + 6), want = 0, ret;
+	uint64_t mask = 1;
+
+	pthread_mutex_lock(&mu);
+	if (k < FZ_FILES && nfiles >= FZ_FILE_HANDLES)
+		k = FZ_FILES + rn(s, 6);
+	if (k < FZ_FILES)
+		nfiles++;	/* a handle on its way: counted now, under the bound */
+	pthread_mutex_unlock(&mu);
+	if (k < FZ_FILES) {
+		pthread_mutex_lock(&file_mu);
+		g.fd = fz_file[k];
+		/* held across the call: the chaos thread may replace the file */
+		if (chance(s, 5)) {	/* no flag: not a TCP socket */
+			g.flags = 0;
+			want = k == FF_UDP || k == FF_UNIX ? EOPNOTSUPP : ENOTSOCK;
+		} else if (chance(s, 5)) {
+			g.cpumask = (uintptr_t)&mask;	/* no CPUs for a file */
+			g.cpumask_len = sizeof(mask);
+			want = EINVAL;
+		}
+	} else {
+		switch (k - FZ_FILES) {
+		case 0: g.fd = fz_refuse[0]; want = EINVAL; break;	/* epoll */
+		case 1: g.fd = fz_refuse[1]; want = EPERM; break;	/* no poll */
+		case 2: g.fd = fz_refuse[2]; want = EBADF; break;	/* O_PATH */
+		case 3: g.fd = ch; want = EINVAL; break;		/* a channel */
+		case 4: g.fd = 1000 + rn(s, 1000); want = EBADF; break;
+		default: g.flags |= 2 << rn(s, 30); want = EINVAL; break;
+		}
+	}
+	atomic_fetch_add(&st->files, 1);
+	/* as for a socket: reap what is queued before a new handle may reuse an index */
+	pthread_mutex_lock(&reap_mu);
+	if (fault)
+		make_it_fail(1);
+	ret = ioctl(ch, MEGAPIPE_IOC_REGISTER, &g);
+	if (fault)
+		make_it_fail(0);
+	if (k < FZ_FILES)
+		pthread_mutex_unlock(&file_mu);
+	pthread_mutex_lock(&mu);
+	if (!ret) {
+		struct megapipe_cqe c[64];
+		struct megapipe_submit so;
+
+		while (!mp_sub(ch, NULL, 0, c, 64, 0, 0, &so) && so.completed)
+			reap_cqes(c, so.completed);
+	}
+	pthread_mutex_unlock(&reap_mu);
+	if (want) {
+		if (!ret || errno != want)
+			FAILF("REGISTER_FILE of fd %d (file %d, flags %#x): %s, want %s",
+			      g.fd, k, g.flags, ret ? strerror(errno) : "taken",
+			      strerror(want));
+	} else if (ret && errno != ENOMEM && errno != EMFILE) {
+		FAILF("REGISTER_FILE of file %d: %s", k, strerror(errno));
+	}
+	if (!ret && !want) {
+		if (rec_new(g.handle, K_FILE, true, -1))
+			atomic_fetch_add(&st->files_taken, 1);
+	} else if (k < FZ_FILES) {
+		nfiles--;
+	}
+	pthread_mutex_unlock(&mu);
+	(void)t;
+}
+
 /* REGISTER / UNREGISTER / EXPORT by thread t. */
 static void do_ioctl(unsigned int t, uint64_t *s)
 {
@@ -904,6 +1092,10 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 	atomic_fetch_add(&st->ioctls, 1);
 	if (chance(s, 4)) {
 		do_sockopt(t, s);
+		return;
+	}
+	if (chance(s, 30)) {
+		do_register_file(t, s, fault);
 		return;
 	}
 	pthread_mutex_lock(&mu);
@@ -1048,7 +1240,129 @@ static void *fuzz_thread(void *arg)
 	return NULL;
 }
 
-/* The peers, the listeners, the buffers. */
+/* (Re)make file k of the pool and its other end; file_mu held. */
+static int file_make(int k)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int p[2];
+
+	switch (k) {
+	case FF_EVENTFD:
+		fz_file[k] = fz_peer[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		break;
+	case FF_TIMERFD:
+		fz_file[k] = fz_peer[k] = timerfd_create(CLOCK_MONOTONIC,
+							 TFD_NONBLOCK | TFD_CLOEXEC);
+		break;
+	case FF_PIPE_R:		/* registered: the read end */
+	case FF_PIPE_W:		/* registered: the write end */
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+			return -1;
+		fz_file[k] = p[k == FF_PIPE_W];
+		fz_peer[k] = p[k != FF_PIPE_W];
+		break;
+	case FF_UDP:
+		fz_file[k] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fz_peer[k] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fz_file[k] < 0 || fz_peer[k] < 0 ||
+		    bind(fz_file[k], (struct sockaddr *)&a, sizeof(a)) ||
+		    getsockname(fz_file[k], (struct sockaddr *)&a, &al) ||
+		    connect(fz_peer[k], (struct sockaddr *)&a, sizeof(a)))
+			return -1;
+		break;
+	case FF_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p))
+			return -1;
+		fz_file[k] = p[0];
+		fz_peer[k] = p[1];
+		break;
+	}
+	return fz_file[k] < 0 ? -1 : 0;
+}
+
+static void file_close(int k)
+{
+	if (fz_peer[k] != fz_file[k])
+		close(fz_peer[k]);
+	close(fz_file[k]);
+}
+
+/*
+ * A file of the pool made readable, writable, hung up or quiet again; or
+ * closed and made anew (the handles of the old one keep it: the channel
+ * holds its own reference).
+ */
+static void file_chaos(uint64_t *s)
+{
+	static char junk[4096];
+	struct itimerspec it = { 0 };
+	int k = rn(s, FZ_FILES), i;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&file_mu);
+	if (chance(s, 3)) {
+		file_close(k);
+		if (file_make(k))
+			FAILF("file %d of the pool: %s", k, strerror(errno));
+		pthread_mutex_unlock(&file_mu);
+		return;
+	}
+	switch (k) {
+	case FF_EVENTFD:
+		if (rn(s, 2))
+			(void)!write(fz_peer[k], &one, sizeof(one));
+		else
+			(void)!read(fz_peer[k], &one, sizeof(one));
+		break;
+	case FF_TIMERFD:
+		switch (rn(s, 3)) {
+		case 0:		/* once, in a millisecond or two */
+			it.it_value.tv_nsec = 1000000 * (1 + rn(s, 2));
+			break;
+		case 1:		/* a few times */
+			it.it_value.tv_nsec = 1000000;
+			it.it_interval.tv_nsec = 5000000 + 1000000 * rn(s, 15);
+			break;
+		default:	/* disarmed, and drained */
+			(void)!read(fz_peer[k], &one, sizeof(one));
+			break;
+		}
+		timerfd_settime(fz_peer[k], 0, &it, NULL);
+		break;
+	case FF_PIPE_R:
+	case FF_UNIX:	/* (after a shutdown: EPIPE, no signal) */
+		if (rn(s, 2) && k == FF_PIPE_R)
+			(void)!write(fz_peer[k], junk, 1 + rn(s, 512));
+		else if (k == FF_UNIX && rn(s, 2))
+			(void)!send(fz_peer[k], junk, 1 + rn(s, 512), MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			while (read(fz_file[k], junk, sizeof(junk)) > 0)
+				;
+		if (k == FF_UNIX && chance(s, 5))
+			shutdown(fz_peer[k], SHUT_WR);	/* EPOLLRDHUP */
+		break;
+	case FF_PIPE_W:		/* full (no EPOLLOUT), then drained */
+		if (rn(s, 2))
+			for (i = 0; i < 64 && write(fz_file[k], junk, sizeof(junk)) > 0; i++)
+				;
+		else
+			while (read(fz_peer[k], junk, sizeof(junk)) > 0)
+				;
+		break;
+	case FF_UDP:
+		if (rn(s, 2))
+			(void)!send(fz_peer[k], junk, 1 + rn(s, 1024), MSG_DONTWAIT);
+		else
+			while (recv(fz_file[k], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+				;
+		break;
+	}
+	pthread_mutex_unlock(&file_mu);
+}
+
+/* The peers, the listeners, the buffers, the files. */
 static void *chaos_thread(void *arg)
 {
 	uint64_t s = seed0 * 31 + 77;
@@ -1122,6 +1436,11 @@ static void *chaos_thread(void *arg)
 				usleep(rn(&s, 2000));
 				mprotect(bufs[v], FZ_BUFSZ, PROT_READ | PROT_WRITE);
 			}
+			break;
+		case 12: case 13: case 14:
+			pthread_mutex_unlock(&peer_mu);
+			file_chaos(&s);
+			pthread_mutex_lock(&peer_mu);
 			break;
 		default:
 			break;
@@ -1264,6 +1583,14 @@ static void fuzz_child(uint64_t seed, uint64_t ms, bool final)
 	}
 	for (i = 0; i < FZ_PEERS; i++)
 		peers[i] = -1;
+	for (i = 0; i < FZ_FILES; i++)
+		if (file_make(i))
+			_exit(23);
+	fz_refuse[0] = epoll_create1(EPOLL_CLOEXEC);
+	fz_refuse[1] = open("/dev/null", O_RDWR | O_CLOEXEC);
+	fz_refuse[2] = open("/", O_PATH | O_CLOEXEC);
+	if (fz_refuse[0] < 0 || fz_refuse[1] < 0 || fz_refuse[2] < 0)
+		_exit(23);
 	for (i = 0; i < FZ_LISTENERS; i++) {
 		int v = 1 << 16;
 
@@ -1290,6 +1617,8 @@ static void fuzz_child(uint64_t seed, uint64_t ms, bool final)
 			close(peers[i]);
 	for (i = 0; i < FZ_LISTENERS; i++)
 		close(lfd[i]);
+	for (i = 0; i < FZ_FILES; i++)
+		file_close(i);
 	_exit(atomic_load(&st->failed) ? 1 : 0);
 }
 
@@ -1472,10 +1801,12 @@ static void check_baseline(struct __test_metadata *_metadata, long slab0)
 
 static void report(const char *what, uint64_t seed)
 {
-	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions (%lu into buffers), %lu register/unregister/export/sockopt ioctls, %lu with failslab, %lu chaos actions\n",
+	printf("# %s: seed %llu: %lu requests fuzzed (%lu taken) in %lu submits, %lu completions (%lu into buffers, %lu of POLLs), %lu register/unregister/export/sockopt ioctls (%lu REGISTER_FILE, %lu taken), %lu with failslab, %lu chaos actions\n",
 	       what, (unsigned long long)seed, atomic_load(&st->reqs),
 	       atomic_load(&st->taken), atomic_load(&st->submits),
-	       atomic_load(&st->cqes), atomic_load(&st->bufcqes), atomic_load(&st->ioctls),
+	       atomic_load(&st->cqes), atomic_load(&st->bufcqes), atomic_load(&st->polls),
+	       atomic_load(&st->ioctls), atomic_load(&st->files),
+	       atomic_load(&st->files_taken),
 	       atomic_load(&st->faults), atomic_load(&st->chaos));
 	if (atomic_load(&st->failed))
 		printf("# FAILED (seed %llu): %s\n", (unsigned long long)seed, st->msg);
