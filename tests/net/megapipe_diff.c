@@ -7,7 +7,12 @@
  * receive buffer, never read), ACCEPTs, READs, WRITEs and WRITEVs (small,
  * or large enough to stay partly sent), CANCELs with partial op masks,
  * DISCONNECTs, CONNECTs to a plain listener, and peer actions (write,
- * read, shutdown, reset) and shutdown() of the listener.  The script runs
+ * read, shutdown, reset) and shutdown() of the listener; and the requests
+ * of issue 17: POLLs (one-shot and multishot, EPOLLIN and EPOLLOUT) on an
+ * eventfd that steps write and drain, multishot READs into provided
+ * buffers (the bytes and a hash of each buffer compared), ACCEPTs that
+ * give the peers' addresses, a handle's TCP_NODELAY and peer name, and
+ * user data on every request.  The script runs
  * once on the kernel backend (/dev/megapipe) and once on the epoll
  * backend, each in a child process in a netns of its own pinned to one
  * CPU, waiting after every step until the channel is quiet.  The two
@@ -26,7 +31,9 @@
  * printed, not failed.  Each transcript must also match its own
  * completions: the peer's stream is the completed writes' bytes, in
  * order, writes keep their order, and nothing queued before a write
- * that ended short is sent after it ("RULE BROKEN").
+ * that ended short is sent after it, every completion carries its
+ * request's user data (a write's: its step's), an ACCEPT's address and a
+ * handle's peer name are its peer's ("RULE BROKEN").
  *
  * Environment: MP_DIFF_SEED (first seed; default from the clock, printed),
  * MP_DIFF_SCRIPTS (how many scripts, default 6), MP_DIFF_STEPS (steps
@@ -39,9 +46,12 @@
  * reruns that script.  MP_DIFF_A=epoll runs the epoll backend against
  * itself (a check of the test's own determinism, on any kernel).
  */
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -62,6 +72,22 @@
  */
 #define D_BIG		(1 << 20)
 #define D_OUT		(256 << 10)
+/*
+ * Every request carries user data naming its step, opcode and target (a
+ * connection, or D_WHO_*; D_WHO_MS marks a multishot READ), which each
+ * transcript checks against the request its completion ends.
+ */
+#define D_UD(step, op, who)	((uint64_t)(step) << 16 | (uint64_t)(op) << 8 | (who))
+#define D_WHO_L		0xff	/* the listener */
+#define D_WHO_K		0xfe	/* a CONNECT */
+#define D_WHO_E		0xfd	/* the eventfd */
+#define D_WHO_MS	0x80
+/* buffers for multishot READs: group 0, never all out (released at once) */
+#define D_BUFS		32
+#define D_BUFSZ		8192
+#define D_MAXPOLLS	24	/* POLLs per script */
+#define D_MAXMS		3	/* multishot READs per connection */
+#define D_MAXADDR	32	/* ACCEPTs with addresses per script */
 
 static uint64_t rs;
 static uint64_t rnd(void)
@@ -128,6 +154,7 @@ static void tr_exact(struct line *l, int xstep, const char *fmt, ...)
 }
 
 static bool by_xstep;
+#define D_CLS_POLL	4	/* a POLL's completion */
 
 static int line_cmp(const void *a, const void *b)
 {
@@ -143,6 +170,12 @@ static int line_cmp(const void *a, const void *b)
 		return c;
 	if (x->cls != y->cls)
 		return x->cls - y->cls;
+	/* the POLLs one wakeup completes: in no promised order */
+	if (x->cls == D_CLS_POLL) {
+		c = strcmp(x->text, y->text);
+		if (c)
+			return c;
+	}
 	return x->seq - y->seq;
 }
 
@@ -200,6 +233,18 @@ static struct timespec t0;
 static char *wbuf;		/* D_BIG + 64K of pattern */
 static struct wreq wq[D_MAXC][64];
 static int wq_n[D_MAXC];
+static int efd = -1, eh = -1;	/* an eventfd, and its handle (POLLs) */
+static int npolls;		/* POLLs submitted */
+static int ms_sub[D_MAXC];	/* multishot READs submitted */
+static char *bufmem;		/* group 0 */
+/* ACCEPTs of the listener, in order: where their addresses go, or NULL */
+static struct {
+	struct sockaddr_storage *addrs;
+	int next;
+} accq[256];
+static int accq_h, accq_n;
+static struct sockaddr_storage addr_pool[D_MAXADDR][2];
+static int naddr;
 
 static const char *ename(int e)
 {
@@ -215,6 +260,8 @@ static const char *ename(int e)
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case EFAULT: return "EFAULT";
 	case ENOTCONN: return "ENOTCONN";
+	case ENOBUFS: return "ENOBUFS";
+	case ENOSPC: return "ENOSPC";
 	}
 	snprintf(b, sizeof(b), "E%d", e);
 	return b;
@@ -245,6 +292,24 @@ static int conn_of(int h)
 		if (conns[c].h == h)
 			return c;
 	return -1;
+}
+
+/* Label the request just queued (mp_set_user_data()). */
+static void ud(int op, int who)
+{
+	if (mp_set_user_data(mp, D_UD(step_no, op, who)))
+		tr(step_no, "!", 3, "RULE BROKEN: user data refused: %s", ename(errno));
+}
+
+/* A completion carries its request's user data: opcode and target. */
+static void ud_check(const struct mp_completion *e, const char *nm, int who)
+{
+	unsigned int uop = e->user_data >> 8 & 0xff, uwho = e->user_data & 0xff;
+
+	if (uop != e->op || (uwho & ~D_WHO_MS) != (unsigned int)(who & ~D_WHO_MS) ||
+	    e->user_data >> 16 > 10000)
+		tr(step_no, nm, 3, "RULE BROKEN: op %d completion with user data %#llx",
+		   e->op, (unsigned long long)e->user_data);
 }
 
 /*
@@ -355,12 +420,42 @@ static uint64_t prefix_hash(const struct conn *c, uint64_t len)
 	return hsh;
 }
 
+/*
+ * An ACCEPT with addresses: the i-th connection it took has its peer's
+ * address in addrs[i]; the peer is the test's own socket (its port).
+ */
+static void accept_addr(int c, char *ad)
+{
+	struct sockaddr_storage *a;
+	int p = conns[c].peer, q = accq_h % 256;
+
+	if (!accq_n || !accq[q].addrs)
+		return;
+	a = &accq[q].addrs[accq[q].next < 2 ? accq[q].next : 1];
+	if (p < 0 || peers[p] < 0) {
+		strcpy(ad, " addr ?");
+		return;
+	}
+	if (a->ss_family != AF_INET || lib_addr_port(a) != lib_sock_port(peers[p])) {
+		char nm[8];
+
+		cname(c, nm);
+		tr(step_no, nm, 0, "RULE BROKEN: ACCEPT's address: family %d port %d, peer's port %d",
+		   a->ss_family, lib_addr_port(a), lib_sock_port(peers[p]));
+	}
+	strcpy(ad, " addr");
+}
+
 static void on_completion(const struct mp_completion *e)
 {
 	char nm[8], res[32];
 	int c, cls = 0;
 
 	if (e->op == MP_OP_ACCEPT || e->op == MP_OP_CONNECT) {
+		char ad[16] = "";
+
+		ud_check(e, e->op == MP_OP_ACCEPT ? "L" : "K",
+			 e->op == MP_OP_ACCEPT ? D_WHO_L : D_WHO_K);
 		if (e->result >= 0 && e->new_handle >= 0 && nconns < D_MAXC) {
 			c = nconns++;
 			conns[c].h = e->new_handle;
@@ -374,17 +469,43 @@ static void on_completion(const struct mp_completion *e)
 			}
 			cname(c, nm);
 			snprintf(res, sizeof(res), "ok -> %s", nm);
+			if (e->op == MP_OP_ACCEPT)
+				accept_addr(c, ad);
 		} else {
 			snprintf(res, sizeof(res), "%s", e->result < 0 ? ename(-e->result) : "ok?");
 		}
+		if (e->op == MP_OP_ACCEPT && accq_n) {
+			/* the ACCEPT at the head of the queue: ended, or one more */
+			if (e->result >= 0)
+				accq[accq_h % 256].next++;
+			if (!(e->flags & MP_F_MORE)) {
+				accq_h++;
+				accq_n--;
+			}
+		}
 		if (e->op == MP_OP_ACCEPT)
-			tr(step_no, "L", 0, "ACCEPT %s%s", res, e->flags & MP_F_MORE ? " more" : "");
+			tr(step_no, "L", 0, "ACCEPT %s%s%s", res, ad, e->flags & MP_F_MORE ? " more" : "");
 		else
 			tr(step_no, "K", 0, "CONNECT %s", res);
 		return;
 	}
+	if (eh >= 0 && e->handle == eh) {
+		ud_check(e, "E", D_WHO_E);
+		if (e->op == MP_OP_POLL && e->result >= 0)
+			tr(step_no, "E", D_CLS_POLL, "POLL %#x%s", e->result,
+			   e->flags & MP_F_MORE ? " more" : "");
+		else if (e->op == MP_OP_POLL)
+			tr(step_no, "E", D_CLS_POLL, "POLL %s", ename(-e->result));
+		else if (e->op == MP_OP_CANCEL)
+			tr(step_no, "E", 2, "CANCEL %d", e->result);
+		else
+			tr(step_no, "E", 1, "op %d result %d", e->op, e->result);
+		return;
+	}
 	c = conn_of(e->handle);
 	if (c < 0) {
+		if (e->handle == lh)
+			ud_check(e, "L", D_WHO_L);
 		if (e->op == MP_OP_CANCEL)
 			tr(step_no, e->handle == lh ? "L" : "?", 2, "CANCEL %d", e->result);
 		else
@@ -392,12 +513,33 @@ static void on_completion(const struct mp_completion *e)
 		return;
 	}
 	cname(c, nm);
+	ud_check(e, nm, c);
 	switch (e->op) {
 	case MP_OP_READ:
 		snprintf(res, sizeof(res), "%d", e->result);
 		if (e->result < 0)
 			snprintf(res, sizeof(res), "%s", ename(-e->result));
-		tr(step_no, nm, 0, "READ %s", res);
+		if (e->flags & MP_F_BUFFER) {
+			/* what it read, and the buffer back at once */
+			const char *b = mp_buffer(mp, 0, e->new_handle);
+
+			if (!b || e->result <= 0 || e->result > D_BUFSZ) {
+				tr(step_no, nm, 0, "RULE BROKEN: READ into buffer %d: %d",
+				   e->new_handle, e->result);
+			} else {
+				snprintf(res, sizeof(res), "%d h%04x", e->result,
+					 (unsigned int)(hash_add(0xcbf29ce484222325ULL, b,
+								 e->result) & 0xffff));
+				if (mp_buffer_release(mp, 0, e->new_handle))
+					tr(step_no, nm, 3, "RULE BROKEN: buffer %d not released: %s",
+					   e->new_handle, ename(errno));
+			}
+		}
+		if (!(e->user_data & D_WHO_MS) && (e->flags & (MP_F_BUFFER | MP_F_MORE)))
+			tr(step_no, nm, 0, "RULE BROKEN: a READ into its own buffer with flags %#x",
+			   e->flags);
+		tr(step_no, nm, 0, "READ%s %s%s", e->user_data & D_WHO_MS ? " ms" : "", res,
+		   e->flags & MP_F_MORE ? " more" : "");
 		break;
 	case MP_OP_WRITE:
 	case MP_OP_WRITEV: {
@@ -421,6 +563,9 @@ static void on_completion(const struct mp_completion *e)
 		for (i = k; i + 1 < wq_n[c]; i++)
 			wq[c][i] = wq[c][i + 1];
 		wq_n[c]--;
+		if ((int)(e->user_data >> 16) != w.step)
+			tr(step_no, nm, cls, "RULE BROKEN: %s of step %d completed with user data of step %d",
+			   opn, w.step, (int)(e->user_data >> 16));
 		/*
 		 * Order and the hole rule: bytes of a write go out only when
 		 * every write submitted before it has ended (a WRITE behind
@@ -572,6 +717,8 @@ static void refused(int c_or_l, const char *op)
 
 	if (c_or_l >= 0)
 		cname(c_or_l, nm);
+	else if (c_or_l == -2)
+		strcpy(nm, "E");
 	tr(step_no, nm, 3, "%s refused %s", op, ename(errno));
 }
 
@@ -658,6 +805,120 @@ static void lim_unsettled(void)
 			lines[i].text[0] = 0;
 }
 
+/* An ACCEPT of the listener was queued; @addrs: where its addresses go. */
+static void accepted(struct sockaddr_storage *addrs)
+{
+	ud(MP_OP_ACCEPT, D_WHO_L);
+	if (accq_n < 256) {
+		accq[(accq_h + accq_n) % 256].addrs = addrs;
+		accq[(accq_h + accq_n++) % 256].next = 0;
+	}
+}
+
+/*
+ * The requests of issue 17: POLLs on an eventfd (one-shot and multishot)
+ * and what makes it readable or not, multishot READs into provided
+ * buffers, a handle's socket options and peer address, ACCEPTs that give
+ * the peers' addresses.  @a: a connection, maybe not there.
+ */
+static void extra_step(unsigned int x, int a)
+{
+	bool usable = a < nconns && conns[a].h >= 0 && !conns[a].disc;
+	uint64_t v = 1;
+	unsigned int k;
+	char nm[8];
+
+	if (x < 5) {
+		static const unsigned int ev[] = {
+			EPOLLIN, EPOLLIN, EPOLLOUT, EPOLLIN | EPOLLOUT };
+		unsigned int m = ev[rn(4)], f = rn(2) ? MP_POLL_MULTISHOT : 0;
+
+		tr(step_no, "#", -1, "step poll E %#x%s", m, f ? " multishot" : "");
+		if (npolls >= D_MAXPOLLS) {
+			errno = ENOSPC;
+			refused(-2, "POLL");
+		} else if (npolls++, mp_poll(mp, eh, m, f)) {
+			refused(-2, "POLL");
+		} else {
+			ud(MP_OP_POLL, D_WHO_E);
+		}
+	} else if (x < 9) {
+		if (rn(3)) {
+			tr(step_no, "#", -1, "step event E");
+			if (write(efd, &v, sizeof(v)) != sizeof(v))
+				tr(step_no, "E", 3, "eventfd write: %s", ename(errno));
+		} else {
+			tr(step_no, "#", -1, "step event-drain E");
+			if (read(efd, &v, sizeof(v)) != sizeof(v))
+				tr(step_no, "E", 3, "eventfd read: %s", ename(errno));
+		}
+	} else if (x < 11) {
+		static const unsigned int masks[] = {
+			0, MP_CANCEL_OP(MP_OP_POLL), MP_CANCEL_OP(MP_OP_READ) };
+
+		k = masks[rn(3)];
+		tr(step_no, "#", -1, "step cancel E %#x", k);
+		if (mp_cancel(mp, eh, k))
+			refused(-2, "CANCEL");
+		else
+			ud(MP_OP_CANCEL, D_WHO_E);
+	} else if (!usable && x < 19) {
+		tr(step_no, "#", -1, "step none");
+	} else if (x < 15) {
+		cname(a, nm);
+		tr(step_no, "#", -1, "step read-ms %s", nm);
+		if (ms_sub[a] >= D_MAXMS) {
+			errno = ENOSPC;
+			refused(a, "READ-MS");
+		} else if (ms_sub[a]++, mp_read_multishot(mp, conns[a].h, 0)) {
+			refused(a, "READ-MS");
+		} else {
+			ud(MP_OP_READ, a | D_WHO_MS);
+		}
+	} else if (x < 19) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss), ol;
+		int on = rn(2), got = -1, p = conns[a].peer;
+
+		cname(a, nm);
+		tr(step_no, "#", -1, "step sockopt %s nodelay %d", nm, on);
+		if (mp_setsockopt(mp, conns[a].h, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)))
+			refused(a, "SETSOCKOPT");
+		ol = sizeof(got);
+		if (mp_getsockopt(mp, conns[a].h, IPPROTO_TCP, TCP_NODELAY, &got, &ol))
+			refused(a, "GETSOCKOPT");
+		else
+			tr(step_no, nm, 3, "TCP_NODELAY %d (%u bytes)", got, ol);
+		if (mp_getpeername(mp, conns[a].h, (struct sockaddr *)&ss, &sl)) {
+			refused(a, "GETPEERNAME");
+		} else if (p < 0 || peers[p] < 0) {
+			tr(step_no, nm, 3, "peer name (peer gone)");
+		} else if (ss.ss_family != AF_INET ||
+			   lib_addr_port(&ss) != lib_sock_port(peers[p])) {
+			tr(step_no, nm, 3, "RULE BROKEN: peer name: family %d port %d, the peer's port %d",
+			   ss.ss_family, lib_addr_port(&ss), lib_sock_port(peers[p]));
+		} else {
+			tr(step_no, nm, 3, "peer name ok");
+		}
+	} else {
+		struct sockaddr_storage *ad;
+
+		k = 1 + rn(2);
+		tr(step_no, "#", -1, "step accept-addr %u", k);
+		if (naddr >= D_MAXADDR) {
+			errno = ENOSPC;
+			refused(-1, "ACCEPT");
+			return;
+		}
+		ad = addr_pool[naddr++];
+		memset(ad, 0, 2 * sizeof(*ad));
+		if (mp_accept_addr(mp, lh, k, 0, ad))
+			refused(-1, "ACCEPT");
+		else
+			accepted(ad);
+	}
+}
+
 /*
  * Run the script of seed @seed; the generator draws the same numbers on
  * both backends: no choice depends on what happened.
@@ -690,10 +951,19 @@ static void run(uint64_t seed, int steps)
 		tr(0, "!", 3, "register: %s", ename(errno));
 		return;
 	}
+	/* an eventfd for POLLs, buffers for multishot READs */
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	eh = mp_register_file(mp, efd, 0x5e);
+	if (eh < 0)
+		tr(0, "!", 3, "register_file: %s", ename(errno));
+	bufmem = aligned_alloc(4096, D_BUFS * D_BUFSZ);
+	if (!bufmem || mp_provide_buffers(mp, 0, bufmem, D_BUFSZ, D_BUFS))
+		tr(0, "!", 3, "provide_buffers: %s", ename(errno));
 	for (step_no = 1; step_no <= steps + 1; step_no++) {
 		unsigned int d = rn(100), k;
 		int a = nconns ? (int)rn(nconns + 1) : 0;	/* may be one not there */
 		bool last = step_no == steps + 1;
+		unsigned int x = rn(100);
 
 		if (a >= D_MAXC)
 			a = D_MAXC - 1;
@@ -709,16 +979,30 @@ static void run(uint64_t seed, int steps)
 				conns[c].wcancelled = 0;
 				if (mp_cancel(mp, conns[c].h, 0))
 					refused(c, "CANCEL");
+				else
+					ud(MP_OP_CANCEL, c);
 				if (mp_disconnect(mp, conns[c].h))
 					refused(c, "DISCONNECT");
+				else
+					ud(MP_OP_DISCONNECT, c);
 			}
 			if (mp_cancel(mp, lh, 0))
 				refused(-1, "CANCEL");
+			else
+				ud(MP_OP_CANCEL, D_WHO_L);
+			if (eh >= 0) {
+				if (mp_cancel(mp, eh, 0))
+					refused(-1, "CANCEL E");
+				else
+					ud(MP_OP_CANCEL, D_WHO_E);
+			}
 			settle();
 			check_cuts();
 			break;
 		}
-		if (d < 14 && npeers < D_MAXC) {
+		if (x < 24) {
+			extra_step(x, a >= D_MAXC ? D_MAXC - 1 : a);
+		} else if (d < 14 && npeers < D_MAXC) {
 			bool zw = rn(3) == 0;
 
 			tr(step_no, "#", -1, "step peer connect%s", zw ? " zero-window" : "");
@@ -732,6 +1016,8 @@ static void run(uint64_t seed, int steps)
 			tr(step_no, "#", -1, "step accept %u", k);
 			if (mp_accept(mp, lh, k, 0))
 				refused(-1, "ACCEPT");
+			else
+				accepted(NULL);
 		} else if (d < 27) {
 			struct sockaddr_storage ss;
 			socklen_t len = lib_lo_addr(AF_INET, rn(4) ? D_PLAIN : D_PLAIN + 5, &ss);
@@ -739,11 +1025,15 @@ static void run(uint64_t seed, int steps)
 			tr(step_no, "#", -1, "step connect");
 			if (mp_connect(mp, (struct sockaddr *)&ss, len, 7))
 				refused(-1, "CONNECT");
+			else
+				ud(MP_OP_CONNECT, D_WHO_K);
 		} else if (d < 29) {
 			/* with an ACCEPT pending */
 			tr(step_no, "#", -1, "step accept 1 + listener shutdown");
 			if (mp_accept(mp, lh, 1, 0))
 				refused(-1, "ACCEPT");
+			else
+				accepted(NULL);
 			mp_flush(mp);
 			settle();
 			shutdown(lfd, SHUT_RDWR);
@@ -752,6 +1042,8 @@ static void run(uint64_t seed, int steps)
 			tr(step_no, "#", -1, "step cancel L %#x", k);
 			if (mp_cancel(mp, lh, k))
 				refused(-1, "CANCEL");
+			else
+				ud(MP_OP_CANCEL, D_WHO_L);
 		} else if (a >= nconns || conns[a].h < 0 || conns[a].disc) {
 			/*
 			 * A step on a connection that is not there, or is
@@ -765,6 +1057,8 @@ static void run(uint64_t seed, int steps)
 			tr(step_no, "#", -1, "step read %s %u", nm, k);
 			if (mp_read(mp, conns[a].h, rbufs[a], k))
 				refused(a, "READ");
+			else
+				ud(MP_OP_READ, a);
 		} else if (d < 62 || (d < 70 && conns[a].nsince < 60)) {
 			bool big = rn(4) == 0, v = d >= 55;
 			struct wreq *w = &wq[a][wq_n[a] < 62 ? wq_n[a] : 62];
@@ -796,7 +1090,7 @@ static void run(uint64_t seed, int steps)
 			if (ret)
 				refused(a, v ? "WRITEV" : "WRITE");
 			else
-				w_submitted(a, w);
+				ud(v ? MP_OP_WRITEV : MP_OP_WRITE, a), w_submitted(a, w);
 		} else if (d < 76) {
 			static const unsigned int masks[] = {
 				0, MP_CANCEL_OP(MP_OP_WRITE), MP_CANCEL_OP(MP_OP_WRITEV),
@@ -826,10 +1120,11 @@ static void run(uint64_t seed, int steps)
 				if (mp_write(mp, conns[a].h, w->buf, w->total))
 					refused(a, "WRITE");
 				else
-					w_submitted(a, w);
+					ud(MP_OP_WRITE, a), w_submitted(a, w);
 				if (mp_writev(mp, conns[a].h, io, 1)) {
 					refused(a, "WRITEV");
 				} else {
+					ud(MP_OP_WRITEV, a);
 					/* the WRITE's slot, if it was refused */
 					if (&wq[a][wq_n[a]] != w + 1 && wq_n[a] < 63)
 						wq[a][wq_n[a]] = w[1];
@@ -845,12 +1140,15 @@ static void run(uint64_t seed, int steps)
 			conns[a].wcancelled = 0;
 			if (mp_cancel(mp, conns[a].h, k))
 				refused(a, "CANCEL");
+			else
+				ud(MP_OP_CANCEL, a);
 		} else if (d < 80) {
 			cname(a, nm);
 			tr(step_no, "#", -1, "step disconnect %s", nm);
 			if (mp_disconnect(mp, conns[a].h)) {
 				refused(a, "DISCONNECT");
 			} else {
+				ud(MP_OP_DISCONNECT, a);
 				conns[a].disc = true;
 				conns[a].disc_lim = conns[a].load > room(a);
 			}
