@@ -95,7 +95,9 @@ struct ep_preg {
 	uint32_t mask;		/* the events; 0 never (a POLL asks for some) */
 	int fd;			/* a dup of the handle's: its own registration */
 	unsigned int n;		/* POLLs waiting through it */
-	bool skip;		/* its first report: what they saw at submission */
+	/* its first report, in the call that made it: what they saw at submission */
+	bool skip;
+	unsigned int skip_gen;
 };
 
 struct ep_handle {
@@ -131,6 +133,7 @@ struct ep_chan {
 	struct ep_handle *chunk[(EP_MAX_HANDLES >> CHUNK_BITS) + 1];
 	unsigned int nh, live;
 	uint32_t free_head;	/* list of free slots, MEGAPIPE_NO_HANDLE: none */
+	unsigned int submit_gen;	/* SUBMIT calls, for ep_preg.skip */
 	struct ep_bufring bufs[MEGAPIPE_MAX_BUF_GROUPS];
 };
 
@@ -819,7 +822,12 @@ fail:
  * state the POLL was already checked against at submission, so that one
  * report is skipped (a wakeup that comes meanwhile merges with it, and
  * the POLL's completion at submission has told of that state: the caller
- * drains the file then, as for any completion).
+ * drains the file then, as for any completion).  Only in the SUBMIT call
+ * that made it, which collects every report queued before it returns:
+ * if the file lost the events meanwhile, epoll drops that report, and the
+ * next one is a wakeup that must count.  Wakeups already queued when a
+ * batch with POLLs arrives are collected before it, so that they are
+ * not counted for its POLLs.
  */
 static struct ep_preg *file_reg_find(struct ep_handle *h, uint32_t mask)
 {
@@ -957,7 +965,8 @@ static void run_polls(struct ep_chan *ch, struct ep_handle *h,
 		return;
 	if (p->skip) {
 		p->skip = false;
-		return;
+		if (p->skip_gen == ch->submit_gen)
+			return;
 	}
 	while (*pp)
 		if ((*pp)->left != preg_mask || !poll_try(ch, h, pp, ev))
@@ -1556,8 +1565,10 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 			pp = &(*pp)->next;
 		has = file_mask(h);
 		/* a new registration reports this state once more: skipped */
-		if (fresh)
+		if (fresh) {
 			preg->skip = has & (r->left | EP_POLL_ALWAYS);
+			preg->skip_gen = ch->submit_gen;
+		}
 		poll_try(ch, h, pp, has);
 		break;
 	}
@@ -1642,6 +1653,22 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * Run everything epoll has queued now, without waiting (one call returns
+ * at most EP_EVENTS; a few more rounds take the rest).
+ */
+static void ep_collect(struct ep_chan *ch)
+{
+	struct epoll_event evs[EP_EVENTS];
+	int i, n, rounds = 0;
+
+	do {
+		n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
+		for (i = 0; i < n; i++)
+			on_event(ch, evs[i].data.u64, evs[i].events);
+	} while (n == EP_EVENTS && ++rounds < 64);
+}
+
 static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 {
 	const struct megapipe_req *reqs = (const void *)(uintptr_t)s->reqs;
@@ -1664,6 +1691,12 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	s->submitted = 0;
 	s->completed = 0;
 	s->error = 0;
+	/* wakeups before new POLLs are not theirs (file_reg()) */
+	for (i = 0; i < (int)s->nr_reqs; i++)
+		if (reqs[i].opcode == MEGAPIPE_OP_POLL) {
+			ep_collect(ch);
+			break;
+		}
 	for (; s->submitted < s->nr_reqs; s->submitted++) {
 		err = take(ch, &reqs[s->submitted]);
 		if (err) {
@@ -1677,9 +1710,8 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	 * the caller polling mp_fd()) makes progress too, and so does one
 	 * with no room for completions (they wait in the queue).
 	 */
-	n = epoll_wait(ch->epfd, evs, EP_EVENTS, 0);
-	for (i = 0; i < n; i++)
-		on_event(ch, evs[i].data.u64, evs[i].events);
+	ep_collect(ch);
+	ch->submit_gen++;	/* the reports new registrations made are in */
 	s->completed = copy_out(ch, cqes, s->max_cqes);
 	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
 		return 0;

@@ -182,6 +182,28 @@ static void t_multishot_own_events(void)
 	T_ASSERT(!next_poll(mp, h, &c) && c.result == -ECANCELED, "cancelled");
 	T_ASSERT(!next_poll(mp, h, &c) && c.result == -ECANCELED, "cancelled");
 	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_CANCEL && c.result == 2, "the cancel");
+	T_OK();
+
+	T_BEGIN("POLL multishot: a wakeup that came before it is the other POLLs', not its own");
+	T_CALL(mp_poll(mp, h, EPOLLIN, 0));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_ASSERT(quiet(mp, 50), "the one-shot waits");
+	T_ASSERT(write(efd, &one, 8) == 8, "write");	/* its wakeup, not collected yet */
+	T_CALL(mp_poll(mp, h, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 2));
+	T_ASSERT(!next_poll(mp, h, &c) && c.user_data == 1 && !(c.flags & MP_F_MORE),
+		 "the one-shot first: user data %llu", (unsigned long long)c.user_data);
+	T_ASSERT(!next_poll(mp, h, &c) && c.user_data == 2 && c.result == EPOLLIN &&
+		 (c.flags & MP_F_MORE), "the multishot at submission: user data %llu",
+		 (unsigned long long)c.user_data);
+	T_ASSERT(quiet(mp, 50), "and not again for the write before it");
+	T_ASSERT(read(efd, &v, 8) == 8 && write(efd, &one, 8) == 8, "drain, write");
+	T_ASSERT(!next_poll(mp, h, &c) && c.user_data == 2 && (c.flags & MP_F_MORE),
+		 "the next write: once");
+	T_ASSERT(quiet(mp, 50), "once");
+	T_CALL(mp_cancel(mp, h, 0));
+	T_ASSERT(!next_poll(mp, h, &c) && c.result == -ECANCELED, "cancelled");
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_CANCEL && c.result == 1, "the cancel");
 	T_CALL(mp_unregister(mp, h));
 	close(efd);
 	mp_destroy(mp);

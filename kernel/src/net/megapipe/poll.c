@@ -209,8 +209,15 @@ static void mp_poll_events_update(struct mp_handle *h)
 int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r)
 {
-	struct mp_req *req = mp_req_alloc(h, r);
+	struct mp_req *req;
 
+	/*
+	 * Wakeups that came before this POLL are the others': they run
+	 * first, or the next run would count them for this one too.
+	 */
+	if (atomic_read(&h->poll_woken))
+		mp_poll_run(h);
+	req = mp_req_alloc(h, r);
 	if (!req)
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->reads);
