@@ -237,12 +237,16 @@ static int efd = -1, eh = -1;	/* an eventfd, and its handle (POLLs) */
 static int npolls;		/* POLLs submitted */
 static int ms_sub[D_MAXC];	/* multishot READs submitted */
 static char *bufmem;		/* group 0 */
-/* ACCEPTs of the listener, in order: where their addresses go, or NULL */
+/*
+ * ACCEPTs of the listener not ended, by the step that queued them (one
+ * a step at most): where their addresses go, or NULL.
+ */
 static struct {
+	int step;
 	struct sockaddr_storage *addrs;
 	int next;
-} accq[256];
-static int accq_h, accq_n;
+} accq[64];
+static int accq_n;
 static struct sockaddr_storage addr_pool[D_MAXADDR][2];
 static int naddr;
 
@@ -307,7 +311,7 @@ static void ud_check(const struct mp_completion *e, const char *nm, int who)
 	unsigned int uop = e->user_data >> 8 & 0xff, uwho = e->user_data & 0xff;
 
 	if (uop != e->op || (uwho & ~D_WHO_MS) != (unsigned int)(who & ~D_WHO_MS) ||
-	    e->user_data >> 16 > 10000)
+	    e->user_data >> 16 > (uint64_t)step_no)
 		tr(step_no, nm, 3, "RULE BROKEN: op %d completion with user data %#llx",
 		   e->op, (unsigned long long)e->user_data);
 }
@@ -424,12 +428,22 @@ static uint64_t prefix_hash(const struct conn *c, uint64_t len)
  * An ACCEPT with addresses: the i-th connection it took has its peer's
  * address in addrs[i]; the peer is the test's own socket (its port).
  */
-static void accept_addr(int c, char *ad)
+static int accq_find(const struct mp_completion *e)
+{
+	int q;
+
+	for (q = 0; q < accq_n; q++)
+		if (accq[q].step == (int)(e->user_data >> 16))
+			return q;
+	return -1;
+}
+
+static void accept_addr(const struct mp_completion *e, int c, char *ad)
 {
 	struct sockaddr_storage *a;
-	int p = conns[c].peer, q = accq_h % 256;
+	int p = conns[c].peer, q = accq_find(e);
 
-	if (!accq_n || !accq[q].addrs)
+	if (q < 0 || !accq[q].addrs)
 		return;
 	a = &accq[q].addrs[accq[q].next < 2 ? accq[q].next : 1];
 	if (p < 0 || peers[p] < 0) {
@@ -470,18 +484,18 @@ static void on_completion(const struct mp_completion *e)
 			cname(c, nm);
 			snprintf(res, sizeof(res), "ok -> %s", nm);
 			if (e->op == MP_OP_ACCEPT)
-				accept_addr(c, ad);
+				accept_addr(e, c, ad);
 		} else {
 			snprintf(res, sizeof(res), "%s", e->result < 0 ? ename(-e->result) : "ok?");
 		}
-		if (e->op == MP_OP_ACCEPT && accq_n) {
-			/* the ACCEPT at the head of the queue: ended, or one more */
+		if (e->op == MP_OP_ACCEPT && accq_find(e) >= 0) {
+			/* its ACCEPT (a refused one need not be the oldest): one more, or ended */
+			int q = accq_find(e);
+
 			if (e->result >= 0)
-				accq[accq_h % 256].next++;
-			if (!(e->flags & MP_F_MORE)) {
-				accq_h++;
-				accq_n--;
-			}
+				accq[q].next++;
+			if (!(e->flags & MP_F_MORE))
+				accq[q] = accq[--accq_n];
 		}
 		if (e->op == MP_OP_ACCEPT)
 			tr(step_no, "L", 0, "ACCEPT %s%s%s", res, ad, e->flags & MP_F_MORE ? " more" : "");
@@ -809,9 +823,10 @@ static void lim_unsettled(void)
 static void accepted(struct sockaddr_storage *addrs)
 {
 	ud(MP_OP_ACCEPT, D_WHO_L);
-	if (accq_n < 256) {
-		accq[(accq_h + accq_n) % 256].addrs = addrs;
-		accq[(accq_h + accq_n++) % 256].next = 0;
+	if (accq_n < 64) {
+		accq[accq_n].step = step_no;
+		accq[accq_n].addrs = addrs;
+		accq[accq_n++].next = 0;
 	}
 }
 
@@ -992,7 +1007,7 @@ static void run(uint64_t seed, int steps)
 				ud(MP_OP_CANCEL, D_WHO_L);
 			if (eh >= 0) {
 				if (mp_cancel(mp, eh, 0))
-					refused(-1, "CANCEL E");
+					refused(-2, "CANCEL");
 				else
 					ud(MP_OP_CANCEL, D_WHO_E);
 			}

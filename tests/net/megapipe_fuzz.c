@@ -787,7 +787,9 @@ static void build(unsigned int t, uint64_t *s, struct megapipe_req *q,
 		p->ms = q->op_flags & MEGAPIPE_POLL_MULTISHOT;
 		r->npoll++;
 		r->nms += p->ms;
-		r->pmask |= q->len;
+		/* events the channel takes (a fuzzed len is refused) */
+		if (!(q->len & ~FZ_POLL_EVENTS))
+			r->pmask |= q->len;
 		break;
 	case MEGAPIPE_OP_ACCEPT:
 	case MEGAPIPE_OP_READ:
@@ -1537,9 +1539,10 @@ static void finish(void)
 			      n, left, 4 * LIB_DEADLINE_MS);
 			for (i = 0; i < FZ_MAXIDX; i++)
 				if (cur[i] && outstanding(cur[i]))
-					fprintf(stderr, "  handle %#x kind %d closing %d: %u reads/accepts, %u writes, %u cancels\n",
+					fprintf(stderr, "  handle %#x kind %d closing %d: %u reads/accepts, %u writes, %u cancels, %u polls\n",
 						cur[i]->h, cur[i]->kind, cur[i]->closing,
-						cur[i]->rd_n, cur[i]->wr_n, cur[i]->cancels);
+						cur[i]->rd_n, cur[i]->wr_n, cur[i]->cancels,
+						cur[i]->npoll);
 			return;
 		}
 	}
