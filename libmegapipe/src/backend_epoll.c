@@ -95,9 +95,6 @@ struct ep_preg {
 	uint32_t mask;		/* the events; 0 never (a POLL asks for some) */
 	int fd;			/* a dup of the handle's: its own registration */
 	unsigned int n;		/* POLLs waiting through it */
-	/* its first report, in the call that made it: what they saw at submission */
-	bool skip;
-	unsigned int skip_gen;
 };
 
 struct ep_handle {
@@ -133,7 +130,6 @@ struct ep_chan {
 	struct ep_handle *chunk[(EP_MAX_HANDLES >> CHUNK_BITS) + 1];
 	unsigned int nh, live;
 	uint32_t free_head;	/* list of free slots, MEGAPIPE_NO_HANDLE: none */
-	unsigned int submit_gen;	/* SUBMIT calls, for ep_preg.skip */
 	struct ep_bufring bufs[MEGAPIPE_MAX_BUF_GROUPS];
 };
 
@@ -818,16 +814,12 @@ fail:
  * first POLL with it arrives and removed when the last one ends: no
  * registration changes while a POLL waits through it.
  *
- * A new registration reports the file at once if it has the events: the
- * state the POLL was already checked against at submission, so that one
- * report is skipped (a wakeup that comes meanwhile merges with it, and
- * the POLL's completion at submission has told of that state: the caller
- * drains the file then, as for any completion).  Only in the SUBMIT call
- * that made it, which collects every report queued before it returns:
- * if the file lost the events meanwhile, epoll drops that report, and the
- * next one is a wakeup that must count.  Wakeups already queued when a
- * batch with POLLs arrives are collected before it, so that they are
- * not counted for its POLLs.
+ * Before a POLL is queued, what epoll has queued runs (take()): the
+ * wakeups that came before it are the other POLLs', and the report a new
+ * registration makes of a file that already has the events finds no
+ * POLL of them yet.  The POLL itself is then checked against what the
+ * file has, as the device checks it at submission, and counts every
+ * wakeup after that.
  */
 static struct ep_preg *file_reg_find(struct ep_handle *h, uint32_t mask)
 {
@@ -963,11 +955,6 @@ static void run_polls(struct ep_chan *ch, struct ep_handle *h,
 
 	if (!p)			/* gone since epoll_wait() reported it */
 		return;
-	if (p->skip) {
-		p->skip = false;
-		if (p->skip_gen == ch->submit_gen)
-			return;
-	}
 	while (*pp)
 		if ((*pp)->left != preg_mask || !poll_try(ch, h, pp, ev))
 			pp = &(*pp)->next;
@@ -1395,6 +1382,8 @@ out:
  * Check request @q and, if it is good, take it: 0 or the -errno for which
  * it is refused (nothing done then).
  */
+static void ep_collect(struct ep_chan *ch);
+
 static int take(struct ep_chan *ch, const struct megapipe_req *q)
 {
 	struct ep_handle *h = NULL;
@@ -1491,9 +1480,19 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 	}
 	if (need > ch->cq_entries - ch->reserved)
 		return -EBUSY;
-	/* a POLL's registration (an fd): refused when there is none to have */
+	/*
+	 * A POLL: what epoll has queued runs first (file_reg()), its entry
+	 * held meanwhile, as the POLLs that run may re-arm; then its
+	 * registration (an fd: refused when there is none to have), whose
+	 * report of a file that has the events, if new, runs before it too.
+	 */
 	if (q->opcode == MEGAPIPE_OP_POLL) {
+		ch->reserved += need;
+		ep_collect(ch);
 		preg = file_reg(ch, h, q->len, &fresh, &i);
+		if (preg && fresh)
+			ep_collect(ch);
+		ch->reserved -= need;
 		if (!preg)
 			return i;
 	}
@@ -1564,11 +1563,6 @@ static int take(struct ep_chan *ch, const struct megapipe_req *q)
 		while (*pp != r)
 			pp = &(*pp)->next;
 		has = file_mask(h);
-		/* a new registration reports this state once more: skipped */
-		if (fresh) {
-			preg->skip = has & (r->left | EP_POLL_ALWAYS);
-			preg->skip_gen = ch->submit_gen;
-		}
 		poll_try(ch, h, pp, has);
 		break;
 	}
@@ -1691,12 +1685,6 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	s->submitted = 0;
 	s->completed = 0;
 	s->error = 0;
-	/* wakeups before new POLLs are not theirs (file_reg()) */
-	for (i = 0; i < (int)s->nr_reqs; i++)
-		if (reqs[i].opcode == MEGAPIPE_OP_POLL) {
-			ep_collect(ch);
-			break;
-		}
 	for (; s->submitted < s->nr_reqs; s->submitted++) {
 		err = take(ch, &reqs[s->submitted]);
 		if (err) {
@@ -1711,7 +1699,6 @@ static int ep_submit(struct mp_channel *mp, struct megapipe_submit *s)
 	 * with no room for completions (they wait in the queue).
 	 */
 	ep_collect(ch);
-	ch->submit_gen++;	/* the reports new registrations made are in */
 	s->completed = copy_out(ch, cqes, s->max_cqes);
 	if (s->error || s->completed >= s->min_complete || !s->timeout_ns)
 		return 0;

@@ -210,6 +210,94 @@ static void t_multishot_own_events(void)
 	T_OK();
 }
 
+/* Count the completions of user data 1, 2 and 3 until 200 ms pass quietly. */
+static void count_ud(struct mp_channel *mp, int n[4], uint64_t cookie[4])
+{
+	struct mp_completion c;
+
+	while (mp_dispatch(mp, &c, 200) == 1)
+		if (c.user_data < 4) {
+			n[c.user_data]++;
+			cookie[c.user_data] = c.cookie;
+		}
+}
+
+/*
+ * Wakeups made inside one call: a WRITE of the channel's own, to a
+ * socket whose peer end is a registered file.
+ */
+static void t_multishot_same_call(void)
+{
+	struct mp_channel *mp = t_channel(64);
+	int lh, h, cfd, fh, n[4] = { 0 };
+	uint64_t cookie[4] = { 0 }, one = 1;
+	int efd, eh;
+
+	T_BEGIN("POLL multishot: a wakeup an earlier request of the batch made is not a later POLL's");
+	if (!t_has(MP_FEAT_FILES, t_name)) {
+		mp_destroy(mp);
+		return;
+	}
+	T_ASSERT(!t_pair(mp, &lh, &h, &cfd, 0), "a connection");
+	fh = mp_register_file(mp, cfd, 9);
+	T_ASSERT(fh >= 0, "mp_register_file: %s", strerror(errno));
+	T_CALL(mp_poll(mp, fh, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_ASSERT(quiet(mp, 50), "it waits");
+	/* one batch: a write that wakes the file, then a second POLL */
+	T_CALL(mp_write(mp, h, "x", 1));
+	T_CALL(mp_set_user_data(mp, 3));
+	T_CALL(mp_poll(mp, fh, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 2));
+	count_ud(mp, n, cookie);
+	T_ASSERT(n[1] == 1 && n[2] == 1 && n[3] == 1,
+		 "the first POLL %d, the second %d, the write %d (want 1, 1, 1)",
+		 n[1], n[2], n[3]);
+	T_OK();
+
+	T_BEGIN("POLL multishot: a wakeup right after it, in the same call, counts");
+	T_CALL(mp_cancel(mp, fh, 0));
+	count_ud(mp, n, cookie);
+	memset(n, 0, sizeof(n));
+	/* the file has data (the "x"): a new POLL completes at once */
+	T_CALL(mp_poll(mp, fh, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_CALL(mp_write(mp, h, "y", 1));
+	T_CALL(mp_set_user_data(mp, 3));
+	count_ud(mp, n, cookie);
+	T_ASSERT(n[1] == 2 && n[3] == 1, "the POLL %d (want 2: at submission and for the write)",
+		 n[1]);
+	T_CALL(mp_cancel(mp, fh, 0));
+	count_ud(mp, n, cookie);
+	T_CALL(mp_unregister(mp, fh));
+	T_OK();
+
+	T_BEGIN("POLL: an older POLL's completion for a wakeup before a new cookie has the old one");
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	T_ASSERT(efd >= 0, "eventfd");
+	eh = mp_register_file(mp, efd, 77);
+	T_ASSERT(eh >= 0, "mp_register_file: %s", strerror(errno));
+	memset(n, 0, sizeof(n));
+	T_CALL(mp_poll(mp, eh, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_ASSERT(quiet(mp, 50), "it waits");
+	T_ASSERT(write(efd, &one, 8) == 8, "write");
+	T_CALL(mp_set_cookie(mp, eh, 88));
+	T_CALL(mp_poll(mp, eh, EPOLLIN, MP_POLL_MULTISHOT));
+	T_CALL(mp_set_user_data(mp, 2));
+	count_ud(mp, n, cookie);
+	T_ASSERT(n[1] == 1 && cookie[1] == 77 && n[2] == 1 && cookie[2] == 88,
+		 "the first %d with cookie %llu, the second %d with %llu", n[1],
+		 (unsigned long long)cookie[1], n[2], (unsigned long long)cookie[2]);
+	T_CALL(mp_cancel(mp, eh, 0));
+	count_ud(mp, n, cookie);
+	T_CALL(mp_unregister(mp, eh));
+	close(efd);
+	close(cfd);
+	mp_destroy(mp);
+	T_OK();
+}
+
 static void t_cq_full(void)
 {
 	struct mp_channel *mp = t_channel(2);
@@ -420,6 +508,7 @@ int main(void)
 	t_oneshot();
 	t_multishot();
 	t_multishot_own_events();
+	t_multishot_same_call();
 	t_cq_full();
 	t_timer_pipe();
 	t_wake();

@@ -212,6 +212,8 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	}
 	if (!mp_cq_reserve(ch, need))
 		return -EBUSY;
+	if (def->pre_submit)
+		def->pre_submit(h);
 	/* set before submit() may complete the request, kept if it is taken */
 	set_cookie = h && (r->flags & MEGAPIPE_REQ_F_SET_COOKIE);
 	if (set_cookie) {

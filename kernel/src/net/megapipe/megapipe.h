@@ -183,6 +183,11 @@ struct mp_opdef {
 	bool set_cookie;	/* MEGAPIPE_REQ_F_SET_COOKIE allowed */
 	/* check the opcode's fields; completions it reserves */
 	int (*prep)(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+	/*
+	 * Optional: run what the handle owes from before the request, once
+	 * its completions are reserved and before its cookie is set.
+	 */
+	void (*pre_submit)(struct mp_handle *h);
 	/* take the request: 0 (it is queued or done) or -errno (refused) */
 	int (*submit)(struct mp_chan *ch, struct mp_handle *h,
 		      const struct megapipe_req *r);
@@ -281,6 +286,7 @@ int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
 int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r);
 void mp_poll_run(struct mp_handle *h);
+void mp_poll_flush(struct mp_handle *h);
 
 /* main.c */
 #include <linux/megapipe.h>	/* megapipe_is_channel() */

@@ -70,6 +70,7 @@ static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 		.takes		= MP_H_FILE,
 		.set_cookie	= true,
 		.prep		= mp_poll_prep,
+		.pre_submit	= mp_poll_flush,
 		.submit		= mp_poll_submit,
 	},
 };

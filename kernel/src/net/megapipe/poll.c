@@ -209,15 +209,8 @@ static void mp_poll_events_update(struct mp_handle *h)
 int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r)
 {
-	struct mp_req *req;
+	struct mp_req *req = mp_req_alloc(h, r);
 
-	/*
-	 * Wakeups that came before this POLL are the others': they run
-	 * first, or the next run would count them for this one too.
-	 */
-	if (atomic_read(&h->poll_woken))
-		mp_poll_run(h);
-	req = mp_req_alloc(h, r);
 	if (!req)
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->reads);
@@ -227,6 +220,18 @@ int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 	/* only this one: the others complete on wakeups, not on submissions */
 	mp_poll_try(req, vfs_poll(h->file, NULL), mp_file_dead(h));
 	return 0;
+}
+
+/*
+ * Before a POLL is taken (mp_opdef.pre_submit): the wakeups that came
+ * before it are the other POLLs', and run for them now, with the
+ * handle's cookie of then, or the next run would count them for the new
+ * one too.
+ */
+void mp_poll_flush(struct mp_handle *h)
+{
+	if (atomic_read(&h->poll_woken))
+		mp_poll_run(h);
 }
 
 /*
