@@ -448,7 +448,8 @@ struct megapipe_sockopt {
  *		writing the fd is the caller's.  With MEGAPIPE_POLL_MULTISHOT
  *		it stays armed and completes again (MEGAPIPE_CQE_F_MORE)
  *		each time the file wakes its waiters with one of the events
- *		and has them, as an EPOLLET epoll reports, until a CANCEL, or
+ *		and has them, as an EPOLLET epoll reports (not for a wakeup
+ *		of other events only, nor one from before it), until a CANCEL, or
  *		a completion that finds no completion-queue room for the next
  *		one (that last one comes without MEGAPIPE_CQE_F_MORE).  A
  *		file whose wait queue dies before it (signalfd's, when the
