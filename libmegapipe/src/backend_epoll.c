@@ -1378,12 +1378,12 @@ out:
 	return 0;
 }
 
+static void ep_collect(struct ep_chan *ch);
+
 /*
  * Check request @q and, if it is good, take it: 0 or the -errno for which
  * it is refused (nothing done then).
  */
-static void ep_collect(struct ep_chan *ch);
-
 static int take(struct ep_chan *ch, const struct megapipe_req *q)
 {
 	struct ep_handle *h = NULL;

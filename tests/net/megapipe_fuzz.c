@@ -884,6 +884,19 @@ static void reap_cqes(struct megapipe_cqe *c, unsigned int n)
 	}
 }
 
+/*
+ * Reap what is queued (reap_mu and mu held): before a new handle's record,
+ * as the handle may reuse the index of one whose last completion waits.
+ */
+static void reap_queued(void)
+{
+	struct megapipe_cqe c[64];
+	struct megapipe_submit so;
+
+	while (!mp_sub(ch, NULL, 0, c, 64, 0, 0, &so) && so.completed)
+		reap_cqes(c, so.completed);
+}
+
 /* One batch of thread t. */
 static void do_batch(unsigned int t, uint64_t *s)
 {
@@ -1055,13 +1068,8 @@ static void do_register_file(unsigned int t, uint64_t *s, bool fault)
 	if (k < FZ_FILES)
 		pthread_mutex_unlock(&file_mu);
 	pthread_mutex_lock(&mu);
-	if (!ret) {
-		struct megapipe_cqe c[64];
-		struct megapipe_submit so;
-
-		while (!mp_sub(ch, NULL, 0, c, 64, 0, 0, &so) && so.completed)
-			reap_cqes(c, so.completed);
-	}
+	if (!ret)
+		reap_queued();
 	pthread_mutex_unlock(&reap_mu);
 	if (want) {
 		if (!ret || errno != want)
@@ -1129,13 +1137,8 @@ static void do_ioctl(unsigned int t, uint64_t *s)
 		if (fault)
 			make_it_fail(0);
 		pthread_mutex_lock(&mu);
-		if (!ret) {
-			struct megapipe_cqe c[64];
-			struct megapipe_submit so;
-
-			while (!mp_sub(ch, NULL, 0, c, 64, 0, 0, &so) && so.completed)
-				reap_cqes(c, so.completed);
-		}
+		if (!ret)
+			reap_queued();
 		pthread_mutex_unlock(&reap_mu);
 		if (!ret) {
 			int lis = 0;
