@@ -5,12 +5,13 @@
  *
  * On a kernel with MEGAPIPE_FEAT_RING the library sets the channel up with
  * shared-memory rings (unless MEGAPIPE_RING=0): submit then writes the
- * batch into the submission ring and takes completions from the
- * completion ring, and makes no system call at all when it has nothing to
- * submit and completions are already there.  To the library it looks the
- * same as the copy transport: the requests behind a refused one are taken
- * back out of the ring (the tail is ours to move back), so that they go
- * again from the library's queue, as with copies.
+ * batch into the submission ring, and makes no system call at all when it
+ * has nothing to submit and completions are already there.  The
+ * completion ring is the library's to read in place (mp->kcq): submit
+ * fetches nothing, and mp_dispatch() hands each completion out from the
+ * ring and moves its head.  The requests behind a refused one are taken
+ * back out of the submission ring (the tail is ours to move back), so
+ * that they go again from the library's queue, as with copies.
  *
  * The device is kernel/src/net/megapipe/ (CONFIG_MEGAPIPE).  The library's
  * test suite runs against it with MEGAPIPE_BACKEND=kernel in the test VM
@@ -117,6 +118,10 @@ static int k_setup(struct mp_channel *mp, struct megapipe_setup *s)
 	k->sqes = (void *)((char *)k->sq + MEGAPIPE_RING_ENTRIES);
 	k->cqes = (void *)((char *)k->cq + MEGAPIPE_RING_ENTRIES);
 	k->ring = true;
+	mp->kcq = k->cq;
+	mp->kcqes = (struct mp_completion *)k->cqes;
+	mp->kc_mask = k->cq->mask;
+	mp->kc_seen = k->cq->head;
 	return 0;
 }
 
@@ -145,29 +150,14 @@ static int k_sockopt(struct mp_channel *mp, struct megapipe_sockopt *o)
 	return k_ioctl(mp, MEGAPIPE_IOC_SOCKOPT, o);
 }
 
-/* Move up to @max completions from the completion ring to @c. */
-static unsigned int k_reap(struct k_chan *k, struct megapipe_cqe *c,
-			   unsigned int max)
-{
-	uint32_t head = k->cq->head, mask = k->cq->mask, n, i;
-
-	n = __atomic_load_n(&k->cq->tail, __ATOMIC_ACQUIRE) - head;
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		c[i] = k->cqes[(head + i) & mask];
-	__atomic_store_n(&k->cq->head, head + n, __ATOMIC_RELEASE);
-	return n;
-}
-
 /*
  * The copy transport's SUBMIT, on the rings.  @s comes from the library
- * (its own arrays, checked sizes).
+ * (its own arrays, checked sizes); @s->cqes and @s->max_cqes are unused:
+ * completions stay in the ring, for mp_dispatch().
  */
 static int k_submit_ring(struct k_chan *k, struct megapipe_submit *s)
 {
 	const struct megapipe_req *reqs = (const void *)(uintptr_t)s->reqs;
-	struct megapipe_cqe *cqes = (void *)(uintptr_t)s->cqes;
 	struct megapipe_submit rs = {
 		.flags = MEGAPIPE_SUBMIT_RING,
 		.nr_reqs = s->nr_reqs,
@@ -177,7 +167,7 @@ static int k_submit_ring(struct k_chan *k, struct megapipe_submit *s)
 	uint32_t tail = k->sq->tail, mask = k->sq->mask, i, ready;
 	int ret = 0;
 
-	if (s->flags || s->min_complete > s->max_cqes)
+	if (s->flags)
 		return -EINVAL;
 	if (s->nr_reqs > k->sq->entries)
 		return -E2BIG;
@@ -185,10 +175,8 @@ static int k_submit_ring(struct k_chan *k, struct megapipe_submit *s)
 	s->error = 0;
 	/* nothing to submit, and what the caller waits for is there: no call */
 	ready = __atomic_load_n(&k->cq->tail, __ATOMIC_ACQUIRE) - k->cq->head;
-	if (!s->nr_reqs && ready && ready >= s->min_complete) {
-		s->completed = k_reap(k, cqes, s->max_cqes);
+	if (!s->nr_reqs && ready && ready >= s->min_complete)
 		return 0;
-	}
 	for (i = 0; i < s->nr_reqs; i++)
 		k->sqes[(tail + i) & mask] = reqs[i];
 	__atomic_store_n(&k->sq->tail, tail + s->nr_reqs, __ATOMIC_RELEASE);
@@ -206,7 +194,6 @@ static int k_submit_ring(struct k_chan *k, struct megapipe_submit *s)
 		return ret;
 	s->submitted = rs.submitted;
 	s->error = rs.error;
-	s->completed = k_reap(k, cqes, s->max_cqes);
 	return 0;
 }
 
@@ -227,6 +214,8 @@ static void k_close(struct mp_channel *mp, bool foreign)
 	/* a child has no rings (MADV_DONTFORK): the addresses may be reused */
 	if (!foreign)
 		k_unmap(k);
+	mp->kcq = NULL;
+	mp->kcqes = NULL;
 	close(k->fd);
 	free(k);
 	mp->be = NULL;

@@ -74,7 +74,7 @@ MP_EXPORT const char *mp_version(void)
  * Every call starts here.  A channel belongs to the process that created it
  * (EPERM elsewhere, as the kernel does) and, in debug builds, to its thread.
  */
-static int mp_enter(struct mp_channel *mp)
+MP_INLINE int mp_enter(struct mp_channel *mp)
 {
 	if (!mp) {
 		errno = EINVAL;
@@ -96,7 +96,7 @@ static int mp_enter(struct mp_channel *mp)
 
 /* ---- handle table ------------------------------------------------------- */
 
-static struct mp_hslot *slot_get(struct mp_channel *mp, int handle)
+MP_INLINE struct mp_hslot *slot_get(struct mp_channel *mp, int handle)
 {
 	uint32_t i;
 
@@ -109,7 +109,7 @@ static struct mp_hslot *slot_get(struct mp_channel *mp, int handle)
 }
 
 /* A handle that requests may be queued on: EBADF otherwise. */
-static struct mp_hslot *slot_usable(struct mp_channel *mp, int handle)
+MP_INLINE struct mp_hslot *slot_usable(struct mp_channel *mp, int handle)
 {
 	struct mp_hslot *s = slot_get(mp, handle);
 
@@ -243,8 +243,8 @@ static int sq_grow(struct mp_channel *mp)
  * in the returned entry and calls sq_commit(), or nothing if it fails in
  * between.
  */
-static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need,
-				   bool cleanup)
+MP_INLINE struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need,
+				       bool cleanup)
 {
 	bool held = mp->owed + need > mp->cq_entries;
 	struct megapipe_req *r;
@@ -254,7 +254,7 @@ static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need,
 		return NULL;
 	}
 	/* reserved entries fit (sq_cap >= cq_total); held ones may need more */
-	if (sq_grow(mp))
+	if (mp_unlikely(mp->sq_n == mp->sq_cap) && sq_grow(mp))
 		return NULL;
 	r = &mp->sq[mp->sq_n];
 	memset(r, 0, sizeof(*r));
@@ -263,8 +263,8 @@ static struct megapipe_req *sq_get(struct mp_channel *mp, unsigned int need,
 	return r;
 }
 
-static void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
-		      struct megapipe_req *r, unsigned int need, void *aux)
+MP_INLINE void sq_commit(struct mp_channel *mp, struct mp_hslot *s,
+			   struct megapipe_req *r, unsigned int need, void *aux)
 {
 	if (s) {
 		r->handle = s->handle;
@@ -343,8 +343,8 @@ MP_EXPORT int mp_accept_addr(struct mp_channel *mp, int handle,
 	return queue_accept(mp, handle, count, flags, addrs);
 }
 
-static int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
-		    const void *buf, size_t len)
+MP_INLINE int queue_rw(struct mp_channel *mp, int handle, uint8_t op,
+			const void *buf, size_t len)
 {
 	struct megapipe_req *r;
 	struct mp_hslot *s;
@@ -757,6 +757,41 @@ static void cq_push(struct mp_channel *mp, const struct mp_completion *c)
 }
 
 /*
+ * The kernel's completion ring (mp->kcq), read in place.  ring_scan()
+ * looks at the completions that arrived since it last did, for the
+ * reservation that a multishot request's next completion holds (as the
+ * kernel reserved it when it posted this one), and returns how many are
+ * in the ring.
+ */
+static uint32_t ring_scan(struct mp_channel *mp)
+{
+	uint32_t tail = __atomic_load_n(&mp->kcq->tail, __ATOMIC_ACQUIRE);
+
+	for (; mp->kc_seen != tail; mp->kc_seen++) {
+		const struct mp_completion *c = &mp->kcqes[mp->kc_seen & mp->kc_mask];
+
+		if ((c->flags & MEGAPIPE_CQE_F_MORE) &&
+		    (c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_POLL))
+			mp->owed++;
+	}
+	return tail - mp->kcq->head;
+}
+
+/*
+ * Copy what is in the ring to the library's queue, before a completion the
+ * library makes itself: completions are handed out in the order they
+ * came, and cq's come before the ring's.
+ */
+static void ring_drain(struct mp_channel *mp)
+{
+	uint32_t head = mp->kcq->head, n = ring_scan(mp);
+
+	for (; n; n--, head++)
+		cq_push(mp, &mp->kcqes[head & mp->kc_mask]);
+	__atomic_store_n(&mp->kcq->head, head, __ATOMIC_RELEASE);
+}
+
+/*
  * The backend refused request @r with @err: it becomes a completion, so the
  * caller hears of it and its reservation is given back on dispatch.
  */
@@ -787,6 +822,8 @@ static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
 		if (left > 1)
 			mp->owed -= left - 1;
 	}
+	if (mp->kcq)
+		ring_drain(mp);
 	cq_push(mp, &c);
 }
 
@@ -871,6 +908,8 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		if (room > mp->info.max_batch)
 			room = mp->info.max_batch;
 		want_wait = last && wait && !waited && room && !mp->cq_n && mp->owed;
+		if (mp->kcq)		/* completions stay in the ring */
+			room = 0;
 		if (!n && called && !want_wait)
 			break;
 		/*
@@ -893,6 +932,8 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		}
 		ret = mp->ops->submit(mp, &sub);
 		called = true;
+		if (mp->kcq)
+			ring_scan(mp);
 		if (ret == -EINTR || (ret && !n)) {
 			err = -ret;	/* nothing taken: keep the rest queued */
 			break;
@@ -1097,7 +1138,7 @@ static void buf_push(struct mp_bufgroup *g, unsigned int bid)
 }
 
 /* A READ's completion on @s hands its buffer to the caller. */
-static void buf_out(struct mp_channel *mp, struct mp_hslot *s,
+MP_INLINE void buf_out(struct mp_channel *mp, struct mp_hslot *s,
 		    const struct mp_completion *c)
 {
 	struct mp_bufgroup *g = s ? group_get(mp, s->buf_group) : NULL;
@@ -1232,7 +1273,7 @@ MP_EXPORT int mp_read_multishot(struct mp_channel *mp, int handle,
  * reservation, and learn about new and released handles.  0, or -1 (ENOMEM)
  * with nothing changed.
  */
-static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
+static int mp_account_any(struct mp_channel *mp, const struct mp_completion *c)
 {
 	bool synth = c->resv0 == CQE_SYNTH;
 	struct mp_hslot *s = NULL, *ns;
@@ -1306,6 +1347,45 @@ static int mp_account(struct mp_channel *mp, const struct mp_completion *c)
 	return 0;
 }
 
+/* mp_account_any(), with the completions of reads and writes inline. */
+MP_INLINE int mp_account(struct mp_channel *mp, const struct mp_completion *c)
+{
+	struct mp_hslot *s;
+
+	if (c->op == MEGAPIPE_OP_WRITE) {
+		mp->owed--;
+		s = slot_get(mp, c->handle);
+		if (s) {
+			s->busy--;
+			s->writes--;
+		}
+		return 0;
+	}
+	if (c->op == MEGAPIPE_OP_READ) {
+		mp->owed--;
+		s = slot_get(mp, c->handle);
+		if (c->flags & MEGAPIPE_CQE_F_BUFFER)
+			buf_out(mp, s, c);
+		if (s && !(c->flags & MEGAPIPE_CQE_F_MORE))
+			s->busy--;
+		return 0;
+	}
+	return mp_account_any(mp, c);
+}
+
+/* Hand out the completion at the ring's head, where it is. */
+static int ring_dispatch(struct mp_channel *mp, struct mp_completion *c)
+{
+	uint32_t head = mp->kcq->head;
+	const struct mp_completion *e = &mp->kcqes[head & mp->kc_mask];
+
+	if (mp_account(mp, e))
+		return -1;
+	*c = *e;
+	__atomic_store_n(&mp->kcq->head, head + 1, __ATOMIC_RELEASE);
+	return 1;
+}
+
 MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 			  int timeout_ms)
 {
@@ -1318,14 +1398,22 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 		return -1;
 	}
 	if (!mp->cq_n) {
+		/* the ring's, while it has some: no call, no copy but to @c */
+		if (mp->kcq && mp->kc_seen != mp->kcq->head)
+			return ring_dispatch(mp, c);
+		if (mp->kcq && ring_scan(mp))
+			return ring_dispatch(mp, c);
 		if (!mp->owed && !mp->sq_n) {	/* nothing could ever complete */
 			errno = ENOENT;
 			return -1;
 		}
 		if (mp_submit(mp, true, timeout_ms) < 0)
 			return -1;
-		if (!mp->cq_n)
+		if (!mp->cq_n) {
+			if (mp->kcq && ring_scan(mp))
+				return ring_dispatch(mp, c);
 			return 0;
+		}
 	}
 	head = &mp->cq[mp->cq_head];
 	if (mp_account(mp, head))
@@ -1337,7 +1425,8 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 	 * stay in the same few lines and pages, where going round a queue
 	 * sized for the worst case would touch (and fault in) all of it.
 	 */
-	mp->cq_head = --mp->cq_n ? (mp->cq_head + 1) % mp->cq_total : 0;
+	if (!--mp->cq_n || ++mp->cq_head == mp->cq_total)
+		mp->cq_head = 0;
 	return 1;
 }
 

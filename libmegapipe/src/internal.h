@@ -21,6 +21,9 @@
 #include "megapipe.h"
 
 #define MP_EXPORT	__attribute__((visibility("default")))
+/* Small helpers of the per-request paths: no call, no register spills. */
+#define MP_INLINE	static inline __attribute__((always_inline))
+#define mp_unlikely(x)	__builtin_expect(!!(x), 0)
 
 /* The ABI's layouts are fixed: if one of these fails, the ABI changed. */
 static_assert(sizeof(struct megapipe_info) == 64, "megapipe_info size");
@@ -116,10 +119,25 @@ struct mp_channel {
 	struct megapipe_req *batch;
 	unsigned int *batch_idx;
 
-	/* completions fetched (or synthesized), not yet dispatched */
+	/*
+	 * Completions fetched (or synthesized), not yet dispatched.  With a
+	 * kernel completion ring (kcq), those in it are read in place and
+	 * come after these: cq holds only what had to be copied out of the
+	 * ring's order (see ring_drain()).
+	 */
 	struct mp_completion *cq;
 	unsigned int cq_head, cq_n;
 	struct mp_completion *fetch;	/* max_batch, one call's worth */
+
+	/*
+	 * The kernel's completion ring (MEGAPIPE_SETUP_RING), set by the
+	 * backend; NULL without one.  mp_dispatch() hands out its entries
+	 * where they are and moves its head.  The entries before kc_seen
+	 * have been looked at for the reservations they carry (owed).
+	 */
+	struct megapipe_ring *kcq;
+	struct mp_completion *kcqes;
+	uint32_t kc_mask, kc_seen;
 
 	struct mp_hslot *slots;
 	unsigned int nslots;
