@@ -1273,7 +1273,8 @@ MP_EXPORT int mp_read_multishot(struct mp_channel *mp, int handle,
  * reservation, and learn about new and released handles.  0, or -1 (ENOMEM)
  * with nothing changed.
  */
-static int mp_account_any(struct mp_channel *mp, const struct mp_completion *c)
+static __attribute__((noinline)) int mp_account_any(struct mp_channel *mp,
+						    const struct mp_completion *c)
 {
 	bool synth = c->resv0 == CQE_SYNTH;
 	struct mp_hslot *s = NULL, *ns;
@@ -1347,62 +1348,65 @@ static int mp_account_any(struct mp_channel *mp, const struct mp_completion *c)
 	return 0;
 }
 
-/* mp_account_any(), with the completions of reads and writes inline. */
-MP_INLINE int mp_account(struct mp_channel *mp, const struct mp_completion *c)
+/*
+ * The bookkeeping of a READ's or WRITE's completion (see mp_account_any()),
+ * with no call: the per-request paths.
+ */
+MP_INLINE void mp_account_rw(struct mp_channel *mp,
+			     const struct mp_completion *c)
 {
-	struct mp_hslot *s;
+	struct mp_hslot *s = slot_get(mp, c->handle);
 
+	mp->owed--;
 	if (c->op == MEGAPIPE_OP_WRITE) {
-		mp->owed--;
-		s = slot_get(mp, c->handle);
 		if (s) {
 			s->busy--;
 			s->writes--;
 		}
-		return 0;
+		return;
 	}
-	if (c->op == MEGAPIPE_OP_READ) {
-		mp->owed--;
-		s = slot_get(mp, c->handle);
-		if (c->flags & MEGAPIPE_CQE_F_BUFFER)
-			buf_out(mp, s, c);
-		if (s && !(c->flags & MEGAPIPE_CQE_F_MORE))
-			s->busy--;
-		return 0;
-	}
-	return mp_account_any(mp, c);
+	if (c->flags & MEGAPIPE_CQE_F_BUFFER)
+		buf_out(mp, s, c);
+	if (s && !(c->flags & MEGAPIPE_CQE_F_MORE))
+		s->busy--;
 }
 
-/* Hand out the completion at the ring's head, where it is. */
-static int ring_dispatch(struct mp_channel *mp, struct mp_completion *c)
+MP_INLINE bool is_rw(const struct mp_completion *c)
 {
-	uint32_t head = mp->kcq->head;
-	const struct mp_completion *e = &mp->kcqes[head & mp->kc_mask];
+	return c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_WRITE;
+}
 
-	if (mp_account(mp, e))
+/* Hand out completion @e, at the ring's head, where it is. */
+MP_INLINE int ring_dispatch(struct mp_channel *mp, struct mp_completion *c,
+			    const struct mp_completion *e)
+{
+	if (is_rw(e))
+		mp_account_rw(mp, e);
+	else if (mp_account_any(mp, e))
 		return -1;
 	*c = *e;
-	__atomic_store_n(&mp->kcq->head, head + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp->kcq->head, mp->kcq->head + 1, __ATOMIC_RELEASE);
 	return 1;
 }
 
-MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
-			  int timeout_ms)
+MP_INLINE const struct mp_completion *ring_head(struct mp_channel *mp)
+{
+	return &mp->kcqes[mp->kcq->head & mp->kc_mask];
+}
+
+/*
+ * mp_dispatch() but for its fast path: the library's queue first; else
+ * the ring after a look at what it has; else a submission and a wait.
+ */
+static __attribute__((noinline)) int dispatch_slow(struct mp_channel *mp,
+						   struct mp_completion *c,
+						   int timeout_ms)
 {
 	struct mp_completion *head;
 
-	if (mp_enter(mp))
-		return -1;
-	if (!c) {
-		errno = EFAULT;
-		return -1;
-	}
 	if (!mp->cq_n) {
-		/* the ring's, while it has some: no call, no copy but to @c */
-		if (mp->kcq && mp->kc_seen != mp->kcq->head)
-			return ring_dispatch(mp, c);
 		if (mp->kcq && ring_scan(mp))
-			return ring_dispatch(mp, c);
+			return ring_dispatch(mp, c, ring_head(mp));
 		if (!mp->owed && !mp->sq_n) {	/* nothing could ever complete */
 			errno = ENOENT;
 			return -1;
@@ -1411,12 +1415,14 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 			return -1;
 		if (!mp->cq_n) {
 			if (mp->kcq && ring_scan(mp))
-				return ring_dispatch(mp, c);
+				return ring_dispatch(mp, c, ring_head(mp));
 			return 0;
 		}
 	}
 	head = &mp->cq[mp->cq_head];
-	if (mp_account(mp, head))
+	if (is_rw(head))
+		mp_account_rw(mp, head);
+	else if (mp_account_any(mp, head))
 		return -1;
 	*c = *head;
 	c->resv0 = 0;
@@ -1428,6 +1434,34 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 	if (!--mp->cq_n || ++mp->cq_head == mp->cq_total)
 		mp->cq_head = 0;
 	return 1;
+}
+
+MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
+			  int timeout_ms)
+{
+	const struct mp_completion *e;
+
+	if (mp_enter(mp))
+		return -1;
+	if (!c) {
+		errno = EFAULT;
+		return -1;
+	}
+	/*
+	 * A read's or write's completion in the ring, already looked at:
+	 * handed out from there, with no call and no copy but to @c.
+	 */
+	if (mp->kcq && !mp->cq_n && mp->kc_seen != mp->kcq->head) {
+		e = ring_head(mp);
+		if (is_rw(e)) {
+			mp_account_rw(mp, e);
+			*c = *e;
+			__atomic_store_n(&mp->kcq->head, mp->kcq->head + 1,
+					 __ATOMIC_RELEASE);
+			return 1;
+		}
+	}
+	return dispatch_slow(mp, c, timeout_ms);
 }
 
 /* ---- channel lifetime --------------------------------------------------- */
