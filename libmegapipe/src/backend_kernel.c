@@ -121,7 +121,7 @@ static int k_setup(struct mp_channel *mp, struct megapipe_setup *s)
 	mp->kcq = k->cq;
 	mp->kcqes = (struct mp_completion *)k->cqes;
 	mp->kc_mask = k->cq->mask;
-	mp->kc_seen = k->cq->head;
+	mp->kc_seen = mp->kc_stop = k->cq->head;
 	return 0;
 }
 

@@ -6,8 +6,11 @@
  * fails the call with errno, nothing is queued), held in an array of
  * struct megapipe_req, and handed to the backend in batches of at most
  * max_batch by mp_flush() or by mp_dispatch() when it has no completion
- * left to hand out.  The same backend call fetches completions into a
- * ring, which mp_dispatch() empties one completion at a time.
+ * left to hand out (or, with a kernel completion ring, before each batch
+ * of max_batch it hands out).  The same backend call fetches completions
+ * into the library's queue, which mp_dispatch() empties one completion
+ * at a time; with a kernel completion ring they stay there and
+ * mp_dispatch() hands them out in place.
  *
  * No completion can be lost: every queued request reserves the
  * completions it will produce (one, or the count of an accept) out of
@@ -15,7 +18,10 @@
  * out.  An I/O request that finds no room fails with EBUSY when it is
  * queued.  A request that the backend refuses at submission (it should
  * not, since the library checked it) becomes a completion carrying the
- * error.
+ * error.  The backend knows nothing of those (it never took them), nor of
+ * the requests still queued here, and may let a multishot request reserve
+ * its next completion in their room: the library's count may then pass
+ * the backend's queue, and its own queue is twice that size (see cq_cap).
  *
  * Cleanup never fails for lack of room: the backend's queue is
  * CQ_RESERVE entries larger than cq_entries, and mp_disconnect() and
@@ -751,17 +757,24 @@ MP_EXPORT int mp_export(struct mp_channel *mp, int handle, unsigned int flags)
 
 static void cq_push(struct mp_channel *mp, const struct mp_completion *c)
 {
-	/* owed counts every entry here: the ring (cq_total) has room */
-	assert(mp->cq_n < mp->cq_total);
-	mp->cq[(mp->cq_head + mp->cq_n++) % mp->cq_total] = *c;
+	unsigned int at = (mp->cq_head + mp->cq_n++) % mp->cq_cap;
+
+	/* see cq_cap in internal.h */
+	assert(mp->cq_n <= mp->cq_cap);
+	mp->cq[at] = *c;
+	/* after what the kernel has posted so far */
+	if (mp->kcq)
+		mp->cq_at[at] = __atomic_load_n(&mp->kcq->tail, __ATOMIC_ACQUIRE);
 }
 
 /*
  * The kernel's completion ring (mp->kcq), read in place.  ring_scan()
  * looks at the completions that arrived since it last did, for the
  * reservation that a multishot request's next completion holds (as the
- * kernel reserved it when it posted this one), and returns how many are
- * in the ring.
+ * kernel reserved it when it posted this one), and returns how many it
+ * has looked at in all that are not handed out yet.  The kernel posts
+ * completions only in the owner's calls: after each, the library's count
+ * is exact again.
  */
 static uint32_t ring_scan(struct mp_channel *mp)
 {
@@ -774,21 +787,7 @@ static uint32_t ring_scan(struct mp_channel *mp)
 		    (c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_POLL))
 			mp->owed++;
 	}
-	return tail - mp->kcq->head;
-}
-
-/*
- * Copy what is in the ring to the library's queue, before a completion the
- * library makes itself: completions are handed out in the order they
- * came, and cq's come before the ring's.
- */
-static void ring_drain(struct mp_channel *mp)
-{
-	uint32_t head = mp->kcq->head, n = ring_scan(mp);
-
-	for (; n; n--, head++)
-		cq_push(mp, &mp->kcqes[head & mp->kc_mask]);
-	__atomic_store_n(&mp->kcq->head, head, __ATOMIC_RELEASE);
+	return mp->kc_seen - mp->kcq->head;
 }
 
 /*
@@ -822,8 +821,6 @@ static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
 		if (left > 1)
 			mp->owed -= left - 1;
 	}
-	if (mp->kcq)
-		ring_drain(mp);
 	cq_push(mp, &c);
 }
 
@@ -904,7 +901,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			k++;
 		}
 		last = stop || k >= mp->sq_n;
-		room = mp->cq_total - mp->cq_n;
+		room = mp->cq_n < mp->cq_total ? mp->cq_total - mp->cq_n : 0;
 		if (room > mp->info.max_batch)
 			room = mp->info.max_batch;
 		want_wait = last && wait && !waited && room && !mp->cq_n && mp->owed;
@@ -934,6 +931,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 		called = true;
 		if (mp->kcq)
 			ring_scan(mp);
+
 		if (ret == -EINTR || (ret && !n)) {
 			err = -ret;	/* nothing taken: keep the rest queued */
 			break;
@@ -1394,32 +1392,11 @@ MP_INLINE const struct mp_completion *ring_head(struct mp_channel *mp)
 	return &mp->kcqes[mp->kcq->head & mp->kc_mask];
 }
 
-/*
- * mp_dispatch() but for its fast path: the library's queue first; else
- * the ring after a look at what it has; else a submission and a wait.
- */
-static __attribute__((noinline)) int dispatch_slow(struct mp_channel *mp,
-						   struct mp_completion *c,
-						   int timeout_ms)
+/* Hand out the completion at the head of the library's own queue. */
+static int cq_dispatch(struct mp_channel *mp, struct mp_completion *c)
 {
-	struct mp_completion *head;
+	struct mp_completion *head = &mp->cq[mp->cq_head];
 
-	if (!mp->cq_n) {
-		if (mp->kcq && ring_scan(mp))
-			return ring_dispatch(mp, c, ring_head(mp));
-		if (!mp->owed && !mp->sq_n) {	/* nothing could ever complete */
-			errno = ENOENT;
-			return -1;
-		}
-		if (mp_submit(mp, true, timeout_ms) < 0)
-			return -1;
-		if (!mp->cq_n) {
-			if (mp->kcq && ring_scan(mp))
-				return ring_dispatch(mp, c, ring_head(mp));
-			return 0;
-		}
-	}
-	head = &mp->cq[mp->cq_head];
 	if (is_rw(head))
 		mp_account_rw(mp, head);
 	else if (mp_account_any(mp, head))
@@ -1431,9 +1408,58 @@ static __attribute__((noinline)) int dispatch_slow(struct mp_channel *mp,
 	 * stay in the same few lines and pages, where going round a queue
 	 * sized for the worst case would touch (and fault in) all of it.
 	 */
-	if (!--mp->cq_n || ++mp->cq_head == mp->cq_total)
+	if (!--mp->cq_n || ++mp->cq_head == mp->cq_cap)
 		mp->cq_head = 0;
 	return 1;
+}
+
+/*
+ * mp_dispatch() but for its fast path, oldest first: the library's queue,
+ * whose head may have to wait for the kernel's completions before it;
+ * the ring's, a batch of at most max_batch at a time, each batch after
+ * the submission of what the one before queued (as with copies, where
+ * each call fetched at most that many); else a submission and a wait.
+ */
+static __attribute__((noinline)) int dispatch_slow(struct mp_channel *mp,
+						   struct mp_completion *c,
+						   int timeout_ms)
+{
+	bool flushed = false, waited = false;
+	uint32_t n;
+
+	for (;;) {
+		if (mp->cq_n &&
+		    (!mp->kcq || mp->kcq->head == mp->cq_at[mp->cq_head]))
+			return cq_dispatch(mp, c);
+		if (mp->kcq) {
+			if (mp->kc_stop != mp->kcq->head)
+				return ring_dispatch(mp, c, ring_head(mp));
+			n = ring_scan(mp);
+			if (n && mp->sq_n && !flushed) {
+				flushed = true;
+				if (mp_submit(mp, false, 0) < 0)
+					return -1;
+				continue;
+			}
+			if (n) {
+				if (n > mp->info.max_batch)
+					n = mp->info.max_batch;
+				mp->kc_stop = mp->kcq->head + n;
+				return ring_dispatch(mp, c, ring_head(mp));
+			}
+		}
+		if (mp->cq_n)	/* cannot be: what it waits for is in the ring */
+			return cq_dispatch(mp, c);
+		if (waited)
+			return 0;
+		if (!mp->owed && !mp->sq_n) {	/* nothing could ever complete */
+			errno = ENOENT;
+			return -1;
+		}
+		if (mp_submit(mp, true, timeout_ms) < 0)
+			return -1;
+		waited = true;
+	}
 }
 
 MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
@@ -1451,7 +1477,7 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 	 * A read's or write's completion in the ring, already looked at:
 	 * handed out from there, with no call and no copy but to @c.
 	 */
-	if (mp->kcq && !mp->cq_n && mp->kc_seen != mp->kcq->head) {
+	if (mp->kcq && !mp->cq_n && mp->kc_stop != mp->kcq->head) {
 		e = ring_head(mp);
 		if (is_rw(e)) {
 			mp_account_rw(mp, e);
@@ -1520,6 +1546,7 @@ static void mp_free(struct mp_channel *mp)
 	free(mp->batch);
 	free(mp->batch_idx);
 	free(mp->cq);
+	free(mp->cq_at);
 	free(mp->fetch);
 	free(mp);
 }
@@ -1605,11 +1632,14 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 		mp->sq = calloc(mp->sq_cap, sizeof(*mp->sq));
 		mp->sq_aux = calloc(mp->sq_cap, sizeof(*mp->sq_aux));
 		mp->sq_flags = calloc(mp->sq_cap, sizeof(*mp->sq_flags));
-		mp->cq = calloc(mp->cq_total, sizeof(*mp->cq));
+		mp->cq_cap = 2 * mp->cq_total;
+		mp->cq = calloc(mp->cq_cap, sizeof(*mp->cq));
+		mp->cq_at = calloc(mp->cq_cap, sizeof(*mp->cq_at));
 		mp->fetch = calloc(mp->info.max_batch, sizeof(*mp->fetch));
 		mp->batch = calloc(mp->info.max_batch, sizeof(*mp->batch));
 		mp->batch_idx = calloc(mp->info.max_batch, sizeof(*mp->batch_idx));
-		if (!mp->sq || !mp->sq_aux || !mp->sq_flags || !mp->cq || !mp->fetch ||
+		if (!mp->sq || !mp->sq_aux || !mp->sq_flags || !mp->cq ||
+		    !mp->cq_at || !mp->fetch ||
 		    !mp->batch || !mp->batch_idx)
 			ret = -ENOMEM;
 	}

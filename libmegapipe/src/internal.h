@@ -99,10 +99,16 @@ struct mp_channel {
 #endif
 	/*
 	 * Completions owed or held: reservations of queued and in-flight
-	 * requests plus completions fetched but not dispatched.  Never above
-	 * cq_total: that is what makes dropping one impossible.  I/O requests
-	 * may take it up to cq_entries only; the rest, the reserve, is for
-	 * mp_disconnect() and mp_cancel(), which never fail for lack of room.
+	 * requests plus completions fetched (or made) but not dispatched.  A
+	 * request is queued only while this leaves it at most cq_entries
+	 * (I/O) or cq_total (cleanup: the rest, the reserve, is for
+	 * mp_disconnect() and mp_cancel(), which never fail for lack of
+	 * room).  It may pass cq_total afterwards: the backend does not know
+	 * of the requests still queued here, nor of those it refused (whose
+	 * completions the library makes), and lets a multishot request
+	 * reserve its next completion in their room.  The backend never
+	 * drops a completion, and cq has room for what it can hold (see
+	 * cq_cap).
 	 */
 	unsigned int owed;
 	unsigned int connects;		/* CONNECTs queued or in flight */
@@ -120,24 +126,29 @@ struct mp_channel {
 	unsigned int *batch_idx;
 
 	/*
-	 * Completions fetched (or synthesized), not yet dispatched.  With a
-	 * kernel completion ring (kcq), those in it are read in place and
-	 * come after these: cq holds only what had to be copied out of the
-	 * ring's order (see ring_drain()).
+	 * Completions fetched (or synthesized), not yet dispatched, in a ring
+	 * of cq_cap = 2 * cq_total: a fetch takes at most cq_total - cq_n,
+	 * and the completions the library makes for refused requests, each
+	 * of which held a reservation, are at most cq_total more.  With a
+	 * kernel completion ring (kcq), cq holds only those the library made,
+	 * each after the kernel's completions before cq_at[] (the ring's
+	 * tail when it was made).
 	 */
 	struct mp_completion *cq;
-	unsigned int cq_head, cq_n;
+	uint32_t *cq_at;
+	unsigned int cq_head, cq_n, cq_cap;
 	struct mp_completion *fetch;	/* max_batch, one call's worth */
 
 	/*
 	 * The kernel's completion ring (MEGAPIPE_SETUP_RING), set by the
 	 * backend; NULL without one.  mp_dispatch() hands out its entries
 	 * where they are and moves its head.  The entries before kc_seen
-	 * have been looked at for the reservations they carry (owed).
+	 * have been looked at for the reservations they carry (owed); those
+	 * before kc_stop are the batch being handed out without a look.
 	 */
 	struct megapipe_ring *kcq;
 	struct mp_completion *kcqes;
-	uint32_t kc_mask, kc_seen;
+	uint32_t kc_mask, kc_seen, kc_stop;
 
 	struct mp_hslot *slots;
 	unsigned int nslots;

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Requests the backend refuses while a multishot READ fills the completion
+ * queue: the library makes their completions itself, and holds them until
+ * they are handed out, while the backend, which never reserved room for
+ * them, lets the READ post into that room.  Every completion must still be
+ * handed out, in order, with nothing dropped and no abort (an earlier
+ * library overflowed its own queue here).  Refused: on the kernel backend
+ * WRITEs of an address outside user space (EFAULT at submission); on the
+ * epoll backend POLLs that find no descriptor left for their registration
+ * (EMFILE).
+ */
+#define _GNU_SOURCE
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define G	1
+#define NBUF	256
+#define BUFSZ	4
+#define TOTAL	1024
+
+static char bufs[NBUF][BUFSZ];
+
+static void t_refused_full(void)
+{
+	struct mp_channel *mp = t_channel(16);
+	unsigned char sent[TOTAL], got[TOTAL];
+	int lh, h, cfd, p[2] = { -1, -1 }, f1 = -1, f2 = -1, i, fd, lowest = -1;
+	unsigned int refused = 0, reads = 0, len = 0;
+	struct mp_completion c;
+	struct mp_info info;
+	struct rlimit rl, old;
+	int want;
+
+	T_BEGIN("refused requests while a multishot READ fills the queue: all handed out, in order");
+	if (!t_has(MP_FEAT_BUFFERS, t_name)) {
+		mp_destroy(mp);
+		return;
+	}
+	T_CALL(mp_features(mp, &info));
+	T_CALL(mp_provide_buffers(mp, G, bufs, BUFSZ, NBUF));
+	T_ASSERT(!t_pair(mp, &lh, &h, &cfd, 0), "pair");
+	if (info.backend == MP_BACKEND_EPOLL) {
+		T_ASSERT(!pipe(p), "pipe");
+		f1 = mp_register_file(mp, p[0], 1);
+		f2 = mp_register_file(mp, p[0], 2);
+		T_ASSERT(f1 >= 0 && f2 >= 0, "register_file: %s", strerror(errno));
+	}
+	T_CALL(mp_read_multishot(mp, h, G));
+	T_CALL(mp_flush(mp));
+	for (i = 0; i < TOTAL; i++)
+		sent[i] = (unsigned char)(i % 251);
+	T_ASSERT(write(cfd, sent, TOTAL) == TOTAL, "write");
+	usleep(100000);
+
+	/* two requests the library takes and the backend refuses */
+	if (info.backend == MP_BACKEND_EPOLL) {
+		T_CALL(mp_poll(mp, f1, EPOLLIN, 0));
+		T_CALL(mp_poll(mp, f2, EPOLLOUT, 0));
+		want = -EMFILE;
+		T_ASSERT(!getrlimit(RLIMIT_NOFILE, &old), "getrlimit");
+		rl = old;
+		rl.rlim_cur = 64;
+		T_ASSERT(!setrlimit(RLIMIT_NOFILE, &rl), "setrlimit");
+		while ((fd = dup(0)) >= 0)
+			if (lowest < 0)
+				lowest = fd;
+	} else {
+		T_CALL(mp_write(mp, h, (void *)0xffff800000000000UL, 16));
+		T_CALL(mp_write(mp, h, (void *)0xffff800000000000UL, 16));
+		want = -EFAULT;
+	}
+	i = mp_flush(mp);
+	if (lowest >= 0) {
+		for (fd = lowest; fd < 64; fd++)
+			if (fd != p[0] && fd != p[1] && fd != cfd && fd != mp_fd(mp))
+				close(fd);
+		setrlimit(RLIMIT_NOFILE, &old);
+	}
+	T_ASSERT(i >= 0, "mp_flush: %s", strerror(errno));
+
+	while (len < TOTAL || refused < 2) {
+		T_ASSERT(t_next(mp, &c, 2000), "completion (%u bytes, %u refused)", len, refused);
+		if (c.result == want) {
+			refused++;
+			continue;
+		}
+		T_ASSERT(c.op == MP_OP_READ, "op %d result %d", c.op, c.result);
+		if (c.flags & MP_F_BUFFER) {
+			T_ASSERT(c.result > 0 && len + c.result <= TOTAL, "read %d", c.result);
+			memcpy(got + len, mp_buffer(mp, G, c.new_handle), c.result);
+			len += c.result;
+			reads++;
+			T_CALL(mp_buffer_release(mp, G, c.new_handle));
+		} else {
+			T_ASSERT(c.result == -ENOBUFS || c.result > 0,
+				 "read ended: %d", c.result);
+		}
+		if (!(c.flags & MP_F_MORE))	/* ended for want of room: again */
+			T_CALL(mp_read_multishot(mp, h, G));
+	}
+	T_ASSERT(!memcmp(got, sent, TOTAL), "the stream, in order (%u reads)", reads);
+	T_OK();
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	close(cfd);
+	mp_destroy(mp);
+}
+
+int main(void)
+{
+	t_refused_full();
+	return t_done();
+}
