@@ -1436,9 +1436,13 @@ static __attribute__((noinline)) int dispatch_slow(struct mp_channel *mp,
 				return ring_dispatch(mp, c, ring_head(mp));
 			n = ring_scan(mp);
 			if (n && mp->sq_n && !flushed) {
+				/*
+				 * Completions are there to hand out: a flush that
+				 * fails (EINTR) leaves its requests queued, for
+				 * the next one.
+				 */
 				flushed = true;
-				if (mp_submit(mp, false, 0) < 0)
-					return -1;
+				mp_submit(mp, false, 0);
 				continue;
 			}
 			if (n) {
