@@ -71,9 +71,10 @@ static void mp_install_atfork(void)
 	pthread_atfork(NULL, NULL, mp_after_fork_child);
 }
 
+/* The Makefile's VERSION: the shared library's file is libmegapipe.so.VERSION. */
 MP_EXPORT const char *mp_version(void)
 {
-	return "1.0";
+	return MP_LIB_VERSION;
 }
 
 /*

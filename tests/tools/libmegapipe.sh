@@ -93,7 +93,7 @@ export PKG_CONFIG_PATH=$t/usr/lib/pkgconfig
 gcc -Wall -Werror $(pkg-config --cflags megapipe) -o "$t/user" "$t/user.c" $(pkg-config --libs megapipe) ||
 	fail "building against the installed library with pkg-config"
 out=$(MEGAPIPE_BACKEND=epoll LD_LIBRARY_PATH=$t/usr/lib "$t/user") || fail "program using the installed library"
-[ "$out" = "1.0 1024" ] || fail "program output: $out"
+[ "$out" = "$v 1024" ] || fail "program output: $out (want $v 1024: mp_version() is the Makefile's VERSION)"
 ldd "$t/user" | grep -q "libmegapipe.so.1 => $t/usr/lib" 2>/dev/null ||
 	LD_LIBRARY_PATH=$t/usr/lib ldd "$t/user" | grep -q "libmegapipe.so.1 => $t/usr/lib" ||
 	fail "the program does not use the installed libmegapipe.so.1"
