@@ -21,7 +21,8 @@
  * error.  The backend knows nothing of those (it never took them), nor of
  * the requests still queued here, and may let a multishot request reserve
  * its next completion in their room: the library's count may then pass
- * the backend's queue, and its own queue is twice that size (see cq_cap).
+ * the backend's queue, and its own queue is three times that size (see
+ * cq_cap).
  *
  * Cleanup never fails for lack of room: the backend's queue is
  * CQ_RESERVE entries larger than cq_entries, and mp_disconnect() and
@@ -826,6 +827,47 @@ static void synthesize(struct mp_channel *mp, const struct megapipe_req *r,
 }
 
 /*
+ * Copy transport and epoll backend, before a completion the library makes
+ * for a request the backend refused: fetch what the backend posted before
+ * the refusal (one call took at most max_cqes), so that the made
+ * completion comes after them.  The backend holds at most cq_total, so
+ * that many are enough, and the library's queue takes up to 2 * cq_total
+ * fetched ones here (see cq_cap).  With rings, cq_push()'s mark does it.
+ */
+static void fetch_all(struct mp_channel *mp)
+{
+	unsigned int budget = mp->cq_total;
+
+	while (budget) {
+		struct megapipe_submit sub = { 0 };
+		unsigned int room, i;
+
+		room = mp->cq_n < 2 * mp->cq_total ? 2 * mp->cq_total - mp->cq_n : 0;
+		if (room > mp->info.max_batch)
+			room = mp->info.max_batch;
+		if (room > budget)
+			room = budget;
+		if (!room)
+			return;
+		budget -= room;
+		sub.cqes = (uintptr_t)mp->fetch;
+		sub.max_cqes = room;
+		if (mp->ops->submit(mp, &sub))
+			return;
+		for (i = 0; i < sub.completed; i++) {
+			cq_push(mp, &mp->fetch[i]);
+			/* an armed READ or POLL holds a reservation for its next one too */
+			if ((mp->fetch[i].op == MEGAPIPE_OP_READ ||
+			     mp->fetch[i].op == MEGAPIPE_OP_POLL) &&
+			    (mp->fetch[i].flags & MEGAPIPE_CQE_F_MORE))
+				mp->owed++;
+		}
+		if (sub.completed < room)
+			return;
+	}
+}
+
+/*
  * May queued request @k go to the backend now?  1: yes; 0: not yet, but
  * the requests behind it may (a held DISCONNECT: nothing of its handle
  * is behind it); -1: not yet, and nothing behind it either.
@@ -986,6 +1028,9 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 				stop = true;
 				break;
 			}
+			/* after what the backend posted before it, if it can */
+			if (!ret && !mp->kcq && sub.completed == sub.max_cqes)
+				fetch_all(mp);
 			synthesize(mp, &mp->sq[j], sub.error ? sub.error : -EIO);
 			free(mp->sq_aux[j]);
 			mp->sq_aux[j] = NULL;
@@ -1637,7 +1682,7 @@ MP_EXPORT struct mp_channel *mp_create(unsigned int flags,
 		mp->sq = calloc(mp->sq_cap, sizeof(*mp->sq));
 		mp->sq_aux = calloc(mp->sq_cap, sizeof(*mp->sq_aux));
 		mp->sq_flags = calloc(mp->sq_cap, sizeof(*mp->sq_flags));
-		mp->cq_cap = 2 * mp->cq_total;
+		mp->cq_cap = 3 * mp->cq_total;
 		mp->cq = calloc(mp->cq_cap, sizeof(*mp->cq));
 		mp->cq_at = calloc(mp->cq_cap, sizeof(*mp->cq_at));
 		mp->fetch = calloc(mp->info.max_batch, sizeof(*mp->fetch));

@@ -127,9 +127,10 @@ struct mp_channel {
 
 	/*
 	 * Completions fetched (or synthesized), not yet dispatched, in a ring
-	 * of cq_cap = 2 * cq_total: a fetch takes at most cq_total - cq_n,
-	 * and the completions the library makes for refused requests, each
-	 * of which held a reservation, are at most cq_total more.  With a
+	 * of cq_cap = 3 * cq_total: a fetch takes at most cq_total - cq_n,
+	 * or, before a completion the library makes for a refused request
+	 * (fetch_all()), 2 * cq_total - cq_n; and those it makes, each for a
+	 * request that held a reservation, are at most cq_total more.  With a
 	 * kernel completion ring (kcq), cq holds only those the library made,
 	 * each after the kernel's completions before cq_at[] (the ring's
 	 * tail when it was made).

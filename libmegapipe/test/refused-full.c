@@ -11,6 +11,7 @@
  * (EMFILE).
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -112,8 +113,69 @@ static void t_refused_full(void)
 	mp_destroy(mp);
 }
 
+/*
+ * Kernel backend: a WRITE refused behind a WRITE of the same handle that
+ * the kernel completed, while more than max_batch READ completions wait
+ * to be fetched (copy transport) or handed out (rings): the refused one's
+ * error comes after the first one's completion.
+ */
+static char bufs2[1024][4];
+
+static void t_refused_order(void)
+{
+	struct mp_channel *mp = t_channel(1024);
+	unsigned int reads = 0, n = 0;
+	int lh, h, cfd, first = -1, second = -1;
+	struct mp_completion c;
+	struct mp_info info;
+	char data[4000];
+
+	T_BEGIN("a refused write's error comes after its handle's write completed before it");
+	T_CALL(mp_features(mp, &info));
+	if (info.backend != MP_BACKEND_KERNEL || !(info.features & MP_FEAT_BUFFERS)) {
+		printf("# skip: the kernel backend refuses a kernel address; epoll does not\n");
+		mp_destroy(mp);
+		T_OK();
+		return;
+	}
+	T_CALL(mp_provide_buffers(mp, G, bufs2, BUFSZ, 1024));
+	T_ASSERT(!t_pair(mp, &lh, &h, &cfd, 0), "pair");
+	T_CALL(mp_read_multishot(mp, h, G));
+	T_CALL(mp_flush(mp));
+	memset(data, 'x', sizeof(data));
+	T_ASSERT(write(cfd, data, sizeof(data)) == sizeof(data), "write");
+	usleep(100000);
+	T_CALL(mp_flush(mp));
+	T_CALL(mp_write(mp, h, "hello", 5));
+	T_CALL(mp_set_user_data(mp, 1));
+	T_CALL(mp_write(mp, h, (void *)0xffff800000000000UL, 13));
+	T_CALL(mp_set_user_data(mp, 2));
+	T_CALL(mp_flush(mp));
+	while (second < 0) {
+		T_ASSERT(t_next(mp, &c, 2000), "completion %u (%u reads)", n, reads);
+		if (c.op == MP_OP_READ) {
+			reads++;
+			if (c.flags & MP_F_BUFFER)
+				T_CALL(mp_buffer_release(mp, G, c.new_handle));
+		} else if (c.op == MP_OP_WRITE && c.user_data == 1) {
+			T_ASSERT(c.result == 5, "first write: %d", c.result);
+			first = (int)n;
+		} else if (c.op == MP_OP_WRITE && c.user_data == 2) {
+			T_ASSERT(c.result == -EFAULT, "refused write: %d", c.result);
+			second = (int)n;
+		}
+		n++;
+	}
+	T_ASSERT(first >= 0 && first < second, "first write at %d, the refused one at %d (%u reads)",
+		 first, second, reads);
+	close(cfd);
+	mp_destroy(mp);
+	T_OK();
+}
+
 int main(void)
 {
 	t_refused_full();
+	t_refused_order();
 	return t_done();
 }
