@@ -778,17 +778,23 @@ static void cq_push(struct mp_channel *mp, const struct mp_completion *c)
  * completions only in the owner's calls: after each, the library's count
  * is exact again.
  */
+/*
+ * A multishot READ's or POLL's completion that leaves it armed: the kernel
+ * reserved its next completion when it posted this one.
+ */
+MP_INLINE bool holds_next(const struct mp_completion *c)
+{
+	return (c->flags & MEGAPIPE_CQE_F_MORE) &&
+	       (c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_POLL);
+}
+
 static uint32_t ring_scan(struct mp_channel *mp)
 {
 	uint32_t tail = __atomic_load_n(&mp->kcq->tail, __ATOMIC_ACQUIRE);
 
-	for (; mp->kc_seen != tail; mp->kc_seen++) {
-		const struct mp_completion *c = &mp->kcqes[mp->kc_seen & mp->kc_mask];
-
-		if ((c->flags & MEGAPIPE_CQE_F_MORE) &&
-		    (c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_POLL))
+	for (; mp->kc_seen != tail; mp->kc_seen++)
+		if (holds_next(&mp->kcqes[mp->kc_seen & mp->kc_mask]))
 			mp->owed++;
-	}
 	return mp->kc_seen - mp->kcq->head;
 }
 
@@ -856,10 +862,7 @@ static void fetch_all(struct mp_channel *mp)
 			return;
 		for (i = 0; i < sub.completed; i++) {
 			cq_push(mp, &mp->fetch[i]);
-			/* an armed READ or POLL holds a reservation for its next one too */
-			if ((mp->fetch[i].op == MEGAPIPE_OP_READ ||
-			     mp->fetch[i].op == MEGAPIPE_OP_POLL) &&
-			    (mp->fetch[i].flags & MEGAPIPE_CQE_F_MORE))
+			if (holds_next(&mp->fetch[i]))
 				mp->owed++;
 		}
 		if (sub.completed < room)
@@ -989,9 +992,7 @@ static int mp_submit(struct mp_channel *mp, bool wait, int timeout_ms)
 			if (got == mp->fetch)
 				cq_push(mp, &got[i]);
 			/* an armed READ or POLL holds a reservation for its next one too */
-			if ((got[i].op == MEGAPIPE_OP_READ ||
-			     got[i].op == MEGAPIPE_OP_POLL) &&
-			    (got[i].flags & MEGAPIPE_CQE_F_MORE))
+			if (holds_next(&got[i]))
 				mp->owed++;
 		}
 		if (got == mp->cq)
@@ -1420,13 +1421,21 @@ MP_INLINE bool is_rw(const struct mp_completion *c)
 	return c->op == MEGAPIPE_OP_READ || c->op == MEGAPIPE_OP_WRITE;
 }
 
+/* The bookkeeping of completion @e as it is handed out: 0 or -1. */
+MP_INLINE int mp_account(struct mp_channel *mp, const struct mp_completion *e)
+{
+	if (is_rw(e)) {
+		mp_account_rw(mp, e);
+		return 0;
+	}
+	return mp_account_any(mp, e);
+}
+
 /* Hand out completion @e, at the ring's head, where it is. */
 MP_INLINE int ring_dispatch(struct mp_channel *mp, struct mp_completion *c,
 			    const struct mp_completion *e)
 {
-	if (is_rw(e))
-		mp_account_rw(mp, e);
-	else if (mp_account_any(mp, e))
+	if (mp_account(mp, e))
 		return -1;
 	*c = *e;
 	__atomic_store_n(&mp->kcq->head, mp->kcq->head + 1, __ATOMIC_RELEASE);
@@ -1443,9 +1452,7 @@ static int cq_dispatch(struct mp_channel *mp, struct mp_completion *c)
 {
 	struct mp_completion *head = &mp->cq[mp->cq_head];
 
-	if (is_rw(head))
-		mp_account_rw(mp, head);
-	else if (mp_account_any(mp, head))
+	if (mp_account(mp, head))
 		return -1;
 	*c = *head;
 	c->resv0 = 0;
@@ -1529,13 +1536,8 @@ MP_EXPORT int mp_dispatch(struct mp_channel *mp, struct mp_completion *c,
 	 */
 	if (mp->kcq && !mp->cq_n && mp->kc_stop != mp->kcq->head) {
 		e = ring_head(mp);
-		if (is_rw(e)) {
-			mp_account_rw(mp, e);
-			*c = *e;
-			__atomic_store_n(&mp->kcq->head, mp->kcq->head + 1,
-					 __ATOMIC_RELEASE);
-			return 1;
-		}
+		if (is_rw(e))	/* ring_dispatch() with no call left in it */
+			return ring_dispatch(mp, c, e);
 	}
 	return dispatch_slow(mp, c, timeout_ms);
 }
