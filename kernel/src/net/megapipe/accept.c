@@ -20,7 +20,7 @@
 
 #include "megapipe.h"
 
-int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if ((r->op_flags & ~(MEGAPIPE_ACCEPT_FD | MEGAPIPE_ACCEPT_NONBLOCK)) ||
 	    ((r->op_flags & MEGAPIPE_ACCEPT_NONBLOCK) &&
@@ -31,8 +31,7 @@ int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
 	if (r->addr && !access_ok(u64_to_user_ptr(r->addr),
 				  (size_t)r->len * sizeof(struct sockaddr_storage)))
 		return -EFAULT;
-	*need = r->len;
-	return 0;
+	return r->len;
 }
 
 /*

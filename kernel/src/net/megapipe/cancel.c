@@ -12,13 +12,12 @@
  */
 #include "megapipe.h"
 
-int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->addr || r->len || r->cookie ||
 	    (r->op_flags & ~MEGAPIPE_CANCEL_ALL))
 		return -EINVAL;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,

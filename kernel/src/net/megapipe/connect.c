@@ -23,8 +23,7 @@
 
 #include "megapipe.h"
 
-int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r,
-		    u32 *need)
+int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->op_flags || r->handle != MEGAPIPE_NO_HANDLE)
 		return -EINVAL;
@@ -33,8 +32,7 @@ int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r,
 		return -EINVAL;
 	if (!r->addr)
 		return -EFAULT;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
 /* Post the CONNECT's completion and forget the request. */

@@ -68,10 +68,10 @@ u32 mp_cq_avail(struct mp_chan *ch)
 	return n > ch->cq_entries ? tail - READ_ONCE(ch->cq_seen) : n;
 }
 
-bool mp_cq_reserve(struct mp_chan *ch, u32 n)
+/* mp_cq_reserve() without room at first sight */
+bool mp_cq_reserve_slow(struct mp_chan *ch, u32 n)
 {
-	if (n > ch->cq_entries - ch->cq_owed)
-		mp_cq_reap(ch);
+	mp_cq_reap(ch);
 	if (n > ch->cq_entries - ch->cq_owed)
 		return false;
 	ch->cq_owed += n;
@@ -89,13 +89,12 @@ void mp_cq_unreserve(struct mp_chan *ch, u32 n)
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags, u64 user_data)
 {
+	u32 n = ch->cq_n, at = ch->cq_head + n;
 	struct megapipe_cqe *c;
-	u32 at;
 
 	lockdep_assert_held(&ch->lock);
-	if (WARN_ON_ONCE(ch->cq_n >= ch->cq_entries))
+	if (WARN_ON_ONCE(n >= ch->cq_entries))
 		return;
-	at = ch->cq_head + ch->cq_n;
 	if (at >= ch->cq_entries)
 		at -= ch->cq_entries;
 	/* every field written, resv0 too: no memset first */
@@ -109,10 +108,12 @@ void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 	c->flags = flags;
 	c->user_data = user_data;
 	if (ch->ring) {
-		WRITE_ONCE(ch->cq_tail, ch->cq_seen + ch->cq_n + 1);
-		smp_store_release(&ch->cq_ring->tail, ch->cq_tail); /* entry first */
+		u32 tail = ch->cq_seen + n + 1;
+
+		WRITE_ONCE(ch->cq_tail, tail);
+		smp_store_release(&ch->cq_ring->tail, tail); /* entry first */
 	}
-	WRITE_ONCE(ch->cq_n, ch->cq_n + 1);
+	WRITE_ONCE(ch->cq_n, n + 1);
 	/* another thread waiting in SUBMIT; poll()/epoll on the channel */
 	if (wq_has_sleeper(&ch->wait))
 		wake_up(&ch->wait);

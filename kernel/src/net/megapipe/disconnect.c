@@ -14,38 +14,57 @@
 
 #include "megapipe.h"
 
-int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r,
-		       u32 *need)
+int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->addr || r->len || r->op_flags)
 		return -EINVAL;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
+/*
+ * Release the handle, its writes done: its other requests complete
+ * (-ECANCELED), then the DISCONNECT, whose completion carries
+ * @user_data.  @h is freed.
+ */
+static void mp_disconnect_now(struct mp_handle *h, u64 user_data)
+{
+	mp_handle_cancel(h, MEGAPIPE_CANCEL_ALL, true);
+	if (h->fd_backed)
+		kernel_sock_shutdown(h->sk->sk_socket, SHUT_RDWR);
+	mp_cq_post(h->ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE, 0,
+		   MEGAPIPE_OP_DISCONNECT, 0, user_data);
+	mp_handle_free(h);
+}
+
+/*
+ * A DISCONNECT with no write queued before it runs at once, without a
+ * request object; one behind writes is queued and runs when they are
+ * done (mp_write_run()).
+ */
 int mp_disconnect_submit(struct mp_chan *ch, struct mp_handle *h,
 			 const struct megapipe_req *r)
 {
-	struct mp_req *req = mp_req_alloc(h, r);
-	bool first = list_empty(&h->writes);
+	struct mp_req *req;
 
+	if (list_empty(&h->writes)) {
+		mp_disconnect_now(h, r->user_data);
+		return 0;
+	}
+	req = mp_req_alloc(h, r);
 	if (!req)
 		return -ENOMEM;
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
 	h->closing = true;
-	/* behind writes, it runs when they are done (mp_write_submit()) */
-	if (first)
-		mp_write_run(h);
 	return 0;
 }
 
-/* The handle's writes are done: release it.  @h is freed. */
+/* The queued DISCONNECT @req heads the handle's writes.  @h is freed. */
 void mp_disconnect_run(struct mp_handle *h, struct mp_req *req)
 {
-	mp_handle_cancel(h, MEGAPIPE_CANCEL_ALL, true);
-	if (h->fd_backed)
-		kernel_sock_shutdown(h->sk->sk_socket, SHUT_RDWR);
-	mp_req_complete(req, 0, MEGAPIPE_NO_HANDLE, 0);
-	mp_handle_free(h);
+	u64 user_data = req->user_data;
+
+	/* its request first, so that the cancel leaves none behind */
+	mp_req_done(req);
+	mp_disconnect_now(h, user_data);
 }

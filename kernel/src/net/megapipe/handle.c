@@ -115,30 +115,6 @@ static void mp_slot_put(struct mp_chan *ch, u32 i)
 	ch->free_head = i;
 }
 
-/* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */
-struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
-{
-	u32 i = MEGAPIPE_HANDLE_INDEX(id);
-	struct mp_handle *h;
-
-	if (id >= (1U << 31) || i >= ch->nslots)
-		return NULL;
-	h = ch->slots[array_index_nospec(i, ch->nslots)].h;
-	if (!h || h->id != id || h->connecting)
-		return NULL;
-	return h;
-}
-
-/* A live handle that takes requests; NULL for EBADF. */
-struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
-{
-	struct mp_handle *h = mp_handle_lookup(ch, id);
-
-	if (!h || h->closing)
-		return NULL;
-	return h;
-}
-
 /*
  * A new handle holding @file (the caller's reference becomes the
  * handle's), or with @file NULL the lightweight socket @sock (which
@@ -541,21 +517,29 @@ void mp_run_ready(struct mp_chan *ch)
 	LIST_HEAD(batch);
 
 	lockdep_assert_held(&ch->lock);
+	/*
+	 * Nothing marked: a handle marked meanwhile wakes the channel or is
+	 * seen by its next look (mp_wait() checks under its wait entry).
+	 */
+	if (!mp_ready_pending(ch))
+		return;
 	spin_lock_irq(&ch->ready_lock);
 	list_splice_init(&ch->ready, &batch);
-	spin_unlock_irq(&ch->ready_lock);
-	for (;;) {
-		spin_lock_irq(&ch->ready_lock);
-		h = list_first_entry_or_null(&batch, struct mp_handle,
-					     ready_node);
-		if (h)
-			list_del_init(&h->ready_node);
+	/*
+	 * Only this context (the owner, under ch->lock) changes which handles
+	 * the batch holds (here and mp_handle_free()), so its emptiness is
+	 * read without ready_lock; taking a handle off it changes what the
+	 * wakers read (its ready_node) and takes the lock.
+	 */
+	while (!list_empty(&batch)) {
+		h = list_first_entry(&batch, struct mp_handle, ready_node);
+		list_del_init(&h->ready_node);
 		spin_unlock_irq(&ch->ready_lock);
-		if (!h)
-			break;
 		mp_handle_run(h);
 		cond_resched();
+		spin_lock_irq(&ch->ready_lock);
 	}
+	spin_unlock_irq(&ch->ready_lock);
 }
 
 /* ---- MEGAPIPE_IOC_REGISTER, _UNREGISTER, _EXPORT ---------------------- */

@@ -8,7 +8,8 @@
  * so that an idle connection holds none; a multishot READ takes one per
  * completion.  The kernel keeps its head to itself and reads each entry
  * once as it takes it, in the owner's context (SUBMIT), under the channel
- * lock.
+ * lock.  It reads the process's tail only when it has taken every entry
+ * the tail it read last had published.
  */
 #include <linux/log2.h>
 #include <linux/nospec.h>
@@ -22,6 +23,7 @@ struct mp_bufring {
 	u64 tail;		/* user pointer to the process's tail */
 	u32 entries;
 	u32 head;		/* the kernel's */
+	u32 tail_seen;		/* the process's tail as last read */
 };
 
 long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg)
@@ -73,10 +75,9 @@ long mp_buffers(struct mp_chan *ch, struct megapipe_buffers __user *arg)
  */
 int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 {
-	const u32 __user *utail;
 	const u64 __user *ub;
 	struct mp_bufring *br;
-	u64 w[2];
+	u64 w[2] __uninitialized;
 	u32 tail;
 
 	lockdep_assert_held(&ch->lock);
@@ -85,16 +86,18 @@ int mp_buf_take(struct mp_chan *ch, u16 group, struct megapipe_buf *b)
 	br = ch->bufs[array_index_nospec(group, MEGAPIPE_MAX_BUF_GROUPS)];
 	if (!br)
 		return -ENOBUFS;
-	utail = u64_to_user_ptr(br->tail);
+	if (br->head == br->tail_seen) {
+		if (get_user(tail, (u32 __user *)u64_to_user_ptr(br->tail)))
+			return -EFAULT;
+		/* the entries the process wrote before it moved the tail */
+		smp_rmb();
+		if (tail == br->head || tail - br->head > br->entries)
+			return -ENOBUFS;
+		br->tail_seen = tail;
+	}
 	ub = u64_to_user_ptr(br->ring) +
 	     (br->head & (br->entries - 1)) * sizeof(*b);
 	BUILD_BUG_ON(sizeof(*b) != 2 * sizeof(u64));
-	if (get_user(tail, utail))
-		return -EFAULT;
-	/* the entries the process wrote before it moved the tail */
-	smp_rmb();
-	if (tail == br->head || tail - br->head > br->entries)
-		return -ENOBUFS;
 	br->head++;
 	/*
 	 * The entry, word by word in one user-access section: cheaper for

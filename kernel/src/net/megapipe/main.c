@@ -183,8 +183,7 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	struct mp_handle *h = NULL;
 	bool set_cookie;
 	u64 old_cookie = 0;
-	u32 need = 0;
-	int err;
+	int err, need;
 
 	if (!def || !mp_req_resv_clear(r))
 		return -EINVAL;
@@ -196,9 +195,9 @@ static int mp_submit_one(struct mp_chan *ch, const struct megapipe_req *r)
 	} else if (r->flags) {
 		return -EINVAL;
 	}
-	err = def->prep(ch, r, &need);
-	if (err)
-		return err;
+	need = def->prep(ch, r);
+	if (need < 0)
+		return need;
 	if (def->needs_handle || r->handle != MEGAPIPE_NO_HANDLE) {
 		/* a CANCEL also reaches the writes a DISCONNECT waits for */
 		if (r->opcode == MEGAPIPE_OP_CANCEL)
@@ -323,7 +322,8 @@ static long mp_submit_ring(struct mp_chan *ch, struct megapipe_submit *s,
 			   struct megapipe_submit __user *arg)
 {
 	ktime_t deadline = 0;
-	struct megapipe_req r;
+	/* every byte is read in before use: no stack initialisation */
+	struct megapipe_req r __uninitialized;
 	int err = 0, ret, n;
 
 	if (s->reqs || s->cqes || s->max_cqes)
@@ -399,7 +399,8 @@ static long mp_submit(struct mp_chan *ch, struct megapipe_submit __user *arg)
 	struct megapipe_cqe __user *ucqe;
 	struct megapipe_req __user *ureq;
 	struct megapipe_submit s;
-	struct megapipe_req r;
+	/* every byte is read in before use: no stack initialisation */
+	struct megapipe_req r __uninitialized;
 	ktime_t deadline = 0;
 	int err = 0, ret;
 	u32 i;

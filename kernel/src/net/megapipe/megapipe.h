@@ -15,7 +15,9 @@
 #include <linux/cpumask.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/nospec.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uio.h>
 #include <linux/wait.h>
@@ -165,6 +167,30 @@ struct mp_req {
 	const struct cred *cred;	/* ACCEPT: its submitter's */
 };
 
+/* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */
+static inline struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
+{
+	u32 i = MEGAPIPE_HANDLE_INDEX(id);
+	struct mp_handle *h;
+
+	if (id >= (1U << 31) || i >= ch->nslots)
+		return NULL;
+	h = ch->slots[array_index_nospec(i, ch->nslots)].h;
+	if (!h || h->id != id || h->connecting)
+		return NULL;
+	return h;
+}
+
+/* A live handle that takes requests; NULL for EBADF. */
+static inline struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
+{
+	struct mp_handle *h = mp_handle_lookup(ch, id);
+
+	if (!h || h->closing)
+		return NULL;
+	return h;
+}
+
 /* The kinds of handle (mp_opdef.takes). */
 #define MP_H_CONN	0x1
 #define MP_H_LISTENER	0x2
@@ -181,8 +207,8 @@ struct mp_opdef {
 	bool needs_handle;	/* else MEGAPIPE_NO_HANDLE allowed */
 	u8 takes;		/* MP_H_*: the handles it is for */
 	bool set_cookie;	/* MEGAPIPE_REQ_F_SET_COOKIE allowed */
-	/* check the opcode's fields; completions it reserves */
-	int (*prep)(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+	/* check the opcode's fields: the completions it reserves, or -errno */
+	int (*prep)(struct mp_chan *ch, const struct megapipe_req *r);
 	/*
 	 * Optional: run what the handle owes from before the request, once
 	 * its completions are reserved and before its cookie is set.
@@ -193,12 +219,23 @@ struct mp_opdef {
 		      const struct megapipe_req *r);
 };
 
-const struct mp_opdef *mp_opdef(u8 opcode);
+extern const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1];
+
+/* NULL for an opcode this kernel does not implement. */
+static inline const struct mp_opdef *mp_opdef(u8 opcode)
+{
+	if (opcode > MEGAPIPE_OP_LAST)
+		return NULL;
+	opcode = array_index_nospec(opcode, MEGAPIPE_OP_LAST + 1);
+	if (!mp_opdefs[opcode].prep)
+		return NULL;
+	return &mp_opdefs[opcode];
+}
 
 /* cq.c */
 int mp_cq_init(struct mp_chan *ch, u32 entries);
 void mp_cq_free(struct mp_chan *ch);
-bool mp_cq_reserve(struct mp_chan *ch, u32 n);
+bool mp_cq_reserve_slow(struct mp_chan *ch, u32 n);
 void mp_cq_unreserve(struct mp_chan *ch, u32 n);
 void mp_cq_post(struct mp_chan *ch, u64 cookie, u32 handle, u32 new_handle,
 		s32 result, u8 opcode, u16 flags, u64 user_data);
@@ -208,14 +245,24 @@ u32 mp_cq_avail(struct mp_chan *ch);
 int mp_cq_copy_out(struct mp_chan *ch, struct megapipe_cqe __user *ucqe,
 		   u32 max, u32 __user *ucount, u32 base);
 
+/*
+ * Reserve @n completions: false when the queue has no room for them even
+ * after taking back those the owner consumed.
+ */
+static inline bool mp_cq_reserve(struct mp_chan *ch, u32 n)
+{
+	if (unlikely(n > ch->cq_entries - ch->cq_owed))
+		return mp_cq_reserve_slow(ch, n);
+	ch->cq_owed += n;
+	return true;
+}
+
 /* handle.c */
 extern struct kmem_cache *mp_handle_cachep, *mp_req_cachep;
 int mp_caches_init(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
 void mp_handle_cache_free(struct mp_chan *ch);
-struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
-struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				struct socket *sock, bool listener,
 				bool fd_backed, int *err);
@@ -243,14 +290,14 @@ void mp_req_complete(struct mp_req *req, s32 result, u32 new_handle,
 u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post);
 void mp_handle_cancel_all(struct mp_handle *h, bool post);
 
-int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_accept_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_accept_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
 void mp_accept_run(struct mp_handle *h);
 
-int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
-int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
-int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r);
+int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r);
+int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_read_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r);
 int mp_write_submit(struct mp_chan *ch, struct mp_handle *h,
@@ -260,21 +307,19 @@ u32 mp_read_ms_cancel(struct mp_handle *h, u32 ops, bool post);
 bool mp_write_ready(struct mp_handle *h);
 bool mp_write_run(struct mp_handle *h);
 
-int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r,
-		       u32 *need);
+int mp_disconnect_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_disconnect_submit(struct mp_chan *ch, struct mp_handle *h,
 			 const struct megapipe_req *r);
 void mp_disconnect_run(struct mp_handle *h, struct mp_req *req);
 
-int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r,
-		    u32 *need);
+int mp_connect_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_connect_submit(struct mp_chan *ch, struct mp_handle *h,
 		      const struct megapipe_req *r);
 void mp_connect_run(struct mp_handle *h);
 void mp_connect_finish(struct mp_handle *h, int result);
 u32 mp_connect_cancel_all(struct mp_chan *ch);
 
-int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_cancel_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 		     const struct megapipe_req *r);
 
@@ -282,7 +327,7 @@ int mp_cancel_submit(struct mp_chan *ch, struct mp_handle *h,
 bool mp_file_allowed(struct file *file, int *err);
 int mp_file_attach(struct mp_handle *h);
 void mp_file_detach(struct mp_handle *h);
-int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need);
+int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r);
 int mp_poll_submit(struct mp_chan *ch, struct mp_handle *h,
 		   const struct megapipe_req *r);
 void mp_poll_run(struct mp_handle *h);
@@ -303,8 +348,19 @@ struct vm_area_struct;
 int mp_ring_init(struct mp_chan *ch, struct megapipe_setup *s);
 void mp_ring_free(struct mp_chan *ch);
 int mp_ring_sq_ready(struct mp_chan *ch);
-void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r);
 void mp_ring_sq_done(struct mp_chan *ch);
+
+/*
+ * Take the request at the submission head into @r and move past it.  The
+ * owner may be writing the entry meanwhile: what counts is this copy, the
+ * only read of the entry (every check and use after it reads @r).
+ */
+static inline void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r)
+{
+	memcpy(r, &ch->sqes[ch->sq_head & (ch->sq_entries - 1)], sizeof(*r));
+	ch->sq_head++;
+}
+
 int mp_ring_mmap(struct mp_chan *ch, struct vm_area_struct *vma);
 
 /* lwsocket.c */

@@ -13,7 +13,7 @@
 
 #include "megapipe.h"
 
-static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
+const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 	[MEGAPIPE_OP_ACCEPT] = {
 		.name		= "ACCEPT",
 		.needs_handle	= true,
@@ -74,17 +74,6 @@ static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 		.submit		= mp_poll_submit,
 	},
 };
-
-/* NULL for an opcode this kernel does not implement. */
-const struct mp_opdef *mp_opdef(u8 opcode)
-{
-	if (opcode > MEGAPIPE_OP_LAST)
-		return NULL;
-	opcode = array_index_nospec(opcode, MEGAPIPE_OP_LAST + 1);
-	if (!mp_opdefs[opcode].prep)
-		return NULL;
-	return &mp_opdefs[opcode];
-}
 
 /*
  * A request of the handle's channel, from the channel's cache of completed
@@ -231,12 +220,16 @@ static u32 mp_cancel_list(struct mp_handle *h, struct list_head *list,
  */
 u32 mp_handle_cancel(struct mp_handle *h, u32 ops, bool post)
 {
-	u32 n;
+	u32 n = 0;
 
-	n = mp_cancel_list(h, &h->accepts, ops, post);
+	/* most lists are empty: a connection has no ACCEPTs, often no READ */
+	if (!list_empty(&h->accepts))
+		n += mp_cancel_list(h, &h->accepts, ops, post);
 	n += mp_read_ms_cancel(h, ops, post);	/* ahead of the other reads */
-	n += mp_cancel_list(h, &h->reads, ops, post);
-	n += mp_cancel_list(h, &h->writes, ops, post);
+	if (!list_empty(&h->reads))
+		n += mp_cancel_list(h, &h->reads, ops, post);
+	if (!list_empty(&h->writes))
+		n += mp_cancel_list(h, &h->writes, ops, post);
 	return n;
 }
 

@@ -161,13 +161,12 @@ static bool mp_file_dead(struct mp_handle *h)
 	return false;
 }
 
-int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_poll_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->addr || !r->len || (r->len & ~MP_POLL_EVENTS) ||
 	    (r->op_flags & ~MEGAPIPE_POLL_MULTISHOT))
 		return -EINVAL;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
 /*

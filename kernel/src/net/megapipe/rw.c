@@ -21,39 +21,36 @@
 
 #include "megapipe.h"
 
-int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_rw_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->op_flags || !r->len || r->len > INT_MAX)
 		return -EINVAL;
 	if (!r->addr || !access_ok(u64_to_user_ptr(r->addr), r->len))
 		return -EFAULT;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
-int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_read_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (!(r->op_flags & MEGAPIPE_READ_BUFFER)) {
 		if (r->buf_group)
 			return -EINVAL;
-		return mp_rw_prep(ch, r, need);
+		return mp_rw_prep(ch, r);
 	}
 	/* the buffer comes from the group when the data does */
 	if ((r->op_flags & ~(MEGAPIPE_READ_BUFFER | MEGAPIPE_READ_MULTISHOT)) ||
 	    r->addr || r->len || r->buf_group >= MEGAPIPE_MAX_BUF_GROUPS)
 		return -EINVAL;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
-int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r, u32 *need)
+int mp_writev_prep(struct mp_chan *ch, const struct megapipe_req *r)
 {
 	if (r->op_flags || !r->len || r->len > MP_MAX_IOV)
 		return -EINVAL;
 	if (!r->addr)
 		return -EFAULT;
-	*need = 1;
-	return 0;
+	return 1;
 }
 
 /* WRITEV: the caller's iovec array, copied and checked. */
@@ -137,7 +134,7 @@ u32 mp_read_ms_cancel(struct mp_handle *h, u32 ops, bool post)
 	return 1;
 }
 
-static int mp_send(struct socket *sock, struct mp_req *req);
+static int mp_send_buf(struct socket *sock, u64 addr, u32 len, u32 *done);
 
 /*
  * A WRITE that nothing is queued before is tried at once on a request of
@@ -152,27 +149,23 @@ static int mp_send(struct socket *sock, struct mp_req *req);
 static int mp_write_now(struct mp_chan *ch, struct mp_handle *h,
 			const struct megapipe_req *r)
 {
-	struct mp_req tmp = {
-		.opcode	= MEGAPIPE_OP_WRITE,
-		.addr	= r->addr,
-		.len	= r->len,
-	};
 	struct mp_req *req;
+	u32 done = 0;
 	int ret;
 
 	ret = mp_req_cache_fill(ch);
 	if (ret)
 		return ret;
-	ret = mp_send(h->sk->sk_socket, &tmp);
+	ret = mp_send_buf(h->sk->sk_socket, r->addr, r->len, &done);
 	if (ret != -EAGAIN) {
 		mp_cq_post(ch, h->cookie, h->id, MEGAPIPE_NO_HANDLE,
-			   ret ? (tmp.done ? tmp.done : ret) : tmp.len,
+			   ret ? (done ? done : ret) : r->len,
 			   MEGAPIPE_OP_WRITE, 0, r->user_data);
 		return 0;
 	}
 	/* from the cache filled above: nothing took from it since */
 	req = mp_req_alloc(h, r);
-	req->done = tmp.done;
+	req->done = done;
 	list_add_tail(&req->node, &h->writes);
 	h->pending++;
 	return 0;
@@ -245,12 +238,13 @@ static int mp_read_buffer(struct mp_handle *h, u16 group, bool multishot,
 	struct mp_chan *ch = h->ch;
 	u16 flags = 0;
 	struct megapipe_buf b;
-	struct msghdr msg;
 	int ret, more = 0;
 
 	ret = mp_buf_take(ch, group, &b);
 	if (!ret) {
-		memset(&msg, 0, sizeof(msg));
+		/* zeroed as recvfrom(2)'s (__sys_recvfrom()), once */
+		struct msghdr msg = {};
+
 		ret = import_ubuf(ITER_DEST, u64_to_user_ptr(b.addr), b.len,
 				  &msg.msg_iter);
 		if (!ret)
@@ -280,10 +274,9 @@ static int mp_read_buffer(struct mp_handle *h, u16 group, bool multishot,
 /* A READ into its own buffer: false when the socket had nothing after all. */
 static bool mp_read_addr(struct mp_handle *h, struct mp_req *req)
 {
-	struct msghdr msg;
+	struct msghdr msg = {};
 	int ret;
 
-	memset(&msg, 0, sizeof(msg));
 	ret = import_ubuf(ITER_DEST, u64_to_user_ptr(req->addr), req->len,
 			  &msg.msg_iter);
 	if (!ret)
@@ -338,34 +331,63 @@ void mp_read_run(struct mp_handle *h)
 	}
 }
 
+/*
+ * One sendmsg of @msg's data: the bytes the socket took (> 0), or -errno
+ * (-EAGAIN when it took none).  The msghdr has the fields sendto(2) sets
+ * (__sys_sendto()), and only those: no stack initialisation of the rest,
+ * which the send path does not read.
+ */
+static int mp_sendmsg(struct socket *sock, struct msghdr *msg)
+{
+	int ret;
+
+	msg->msg_name = NULL;
+	msg->msg_control = NULL;
+	msg->msg_controllen = 0;
+	msg->msg_namelen = 0;
+	msg->msg_ubuf = NULL;
+	msg->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+	ret = sock_sendmsg(sock, msg);
+	return ret ? ret : -EAGAIN;
+}
+
+/*
+ * Queue what the socket takes of the @len bytes at @addr, from *@done on,
+ * adding to *@done: 0 when all of them are, or -errno.
+ */
+static int mp_send_buf(struct socket *sock, u64 addr, u32 len, u32 *done)
+{
+	struct msghdr msg __uninitialized;
+	int ret;
+
+	while (*done < len) {
+		ret = import_ubuf(ITER_SOURCE, u64_to_user_ptr(addr + *done),
+				  len - *done, &msg.msg_iter);
+		if (ret)
+			return ret;
+		ret = mp_sendmsg(sock, &msg);
+		if (ret < 0)
+			return ret;
+		*done += ret;
+	}
+	return 0;
+}
+
 /* Queue what the socket takes of @req: 0 when all of it is, or -errno. */
 static int mp_send(struct socket *sock, struct mp_req *req)
 {
-	struct msghdr msg;
+	struct msghdr msg __uninitialized;
 	int ret;
 
+	if (req->opcode != MEGAPIPE_OP_WRITEV)
+		return mp_send_buf(sock, req->addr, req->len, &req->done);
 	while (req->done < req->len) {
-		/* the fields sendto(2) sets (__sys_sendto()), not all of them */
-		msg.msg_name = NULL;
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-		msg.msg_namelen = 0;
-		msg.msg_ubuf = NULL;
-		msg.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
-		if (req->opcode == MEGAPIPE_OP_WRITEV) {
-			iov_iter_init(&msg.msg_iter, ITER_SOURCE, req->iov,
-				      req->nr_iov, req->len);
-			iov_iter_advance(&msg.msg_iter, req->done);
-		} else {
-			ret = import_ubuf(ITER_SOURCE,
-					  u64_to_user_ptr(req->addr + req->done),
-					  req->len - req->done, &msg.msg_iter);
-			if (ret)
-				return ret;
-		}
-		ret = sock_sendmsg(sock, &msg);
-		if (ret <= 0)
-			return ret ? ret : -EAGAIN;
+		iov_iter_init(&msg.msg_iter, ITER_SOURCE, req->iov,
+			      req->nr_iov, req->len);
+		iov_iter_advance(&msg.msg_iter, req->done);
+		ret = mp_sendmsg(sock, &msg);
+		if (ret < 0)
+			return ret;
 		req->done += ret;
 	}
 	return 0;

@@ -591,7 +591,9 @@ struct megapipe_buf {
  * entry i is at index i & (@entries - 1).  The kernel takes buffers from
  * its own head on, reading each entry once as it takes it; a buffer taken
  * is named in a READ's completion and is the process's again from then
- * on, to be put back at the tail.  The kernel's head starts at 0.  The
+ * on, to be put back at the tail.  The kernel's head starts at 0; it
+ * reads the tail again only once it has taken every entry the tail it
+ * read last published (a tail moved back is seen then).  The
  * ring and the buffers must stay mapped while registered; an entry that
  * faults, or of length 0 or over INT_MAX, or with @resv set, fails the
  * READ that took it (-EFAULT, -EINVAL) and is consumed.  A tail more than
