@@ -523,14 +523,12 @@ void mp_run_ready(struct mp_chan *ch)
 	 */
 	if (!mp_ready_pending(ch))
 		return;
+	/*
+	 * ready_lock is held from the splice to the first handle's removal,
+	 * and from each run's end to the next removal: one lock per handle.
+	 */
 	spin_lock_irq(&ch->ready_lock);
 	list_splice_init(&ch->ready, &batch);
-	/*
-	 * Only this context (the owner, under ch->lock) changes which handles
-	 * the batch holds (here and mp_handle_free()), so its emptiness is
-	 * read without ready_lock; taking a handle off it changes what the
-	 * wakers read (its ready_node) and takes the lock.
-	 */
 	while (!list_empty(&batch)) {
 		h = list_first_entry(&batch, struct mp_handle, ready_node);
 		list_del_init(&h->ready_node);

@@ -137,9 +137,9 @@ u32 mp_read_ms_cancel(struct mp_handle *h, u32 ops, bool post)
 static int mp_send_buf(struct socket *sock, u64 addr, u32 len, u32 *done);
 
 /*
- * A WRITE that nothing is queued before is tried at once on a request of
- * the stack, and when it ends there (queued in full, or short with an
- * error) it completes without a request object: no allocation, no list.
+ * A WRITE that nothing is queued before is tried at once, and when it
+ * ends there (queued in full, or short with an error) it completes
+ * without a request object: no allocation, no list.
  * Only what the socket did not take is queued, in a request of its own,
  * which the channel's cache holds before anything is sent: a WRITE that
  * cannot have one is refused (-ENOMEM) with nothing sent, as before, and
@@ -334,8 +334,8 @@ void mp_read_run(struct mp_handle *h)
 /*
  * One sendmsg of @msg's data: the bytes the socket took (> 0), or -errno
  * (-EAGAIN when it took none).  The msghdr has the fields sendto(2) sets
- * (__sys_sendto()), and only those: no stack initialisation of the rest,
- * which the send path does not read.
+ * (__sys_sendto()) and msg_iocb: no stack initialisation of the rest,
+ * which the send paths (TCP, kTLS, sockmap, the LSM hooks) do not read.
  */
 static int mp_sendmsg(struct socket *sock, struct msghdr *msg)
 {
@@ -346,6 +346,7 @@ static int mp_sendmsg(struct socket *sock, struct msghdr *msg)
 	msg->msg_controllen = 0;
 	msg->msg_namelen = 0;
 	msg->msg_ubuf = NULL;
+	msg->msg_iocb = NULL;	/* not read by a send, but a hook may look */
 	msg->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
 	ret = sock_sendmsg(sock, msg);
 	return ret ? ret : -EAGAIN;
