@@ -84,6 +84,7 @@ struct ep_bufring {
 	const struct megapipe_buf *ring;	/* NULL: no ring */
 	const uint32_t *tail;
 	uint32_t entries, head;
+	uint32_t tail_seen;	/* *tail as last read, as the device keeps it */
 };
 
 /*
@@ -543,9 +544,13 @@ static int buf_take(struct ep_chan *ch, uint16_t group, struct megapipe_buf *b)
 
 	if (!br || !br->ring)
 		return -ENOBUFS;
-	tail = __atomic_load_n(br->tail, __ATOMIC_ACQUIRE);
-	if (tail == br->head || tail - br->head > br->entries)
-		return -ENOBUFS;
+	/* the tail is read again once what it published is taken */
+	if (br->head == br->tail_seen) {
+		tail = __atomic_load_n(br->tail, __ATOMIC_ACQUIRE);
+		if (tail == br->head || tail - br->head > br->entries)
+			return -ENOBUFS;
+		br->tail_seen = tail;
+	}
 	*b = br->ring[br->head & (br->entries - 1)];
 	if (!b->len || b->len > INT_MAX)
 		return -ENOBUFS;
@@ -1263,6 +1268,7 @@ static int ep_buffers(struct mp_channel *mp, struct megapipe_buffers *b)
 	br->tail = (const uint32_t *)(uintptr_t)b->tail;
 	br->entries = b->entries;
 	br->head = 0;
+	br->tail_seen = 0;
 	return 0;
 }
 
