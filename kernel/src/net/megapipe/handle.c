@@ -115,6 +115,30 @@ static void mp_slot_put(struct mp_chan *ch, u32 i)
 	ch->free_head = i;
 }
 
+/* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */
+struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
+{
+	u32 i = MEGAPIPE_HANDLE_INDEX(id);
+	struct mp_handle *h;
+
+	if (id >= (1U << 31) || i >= ch->nslots)
+		return NULL;
+	h = ch->slots[array_index_nospec(i, ch->nslots)].h;
+	if (!h || h->id != id || h->connecting)
+		return NULL;
+	return h;
+}
+
+/* A live handle that takes requests; NULL for EBADF. */
+struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
+{
+	struct mp_handle *h = mp_handle_lookup(ch, id);
+
+	if (!h || h->closing)
+		return NULL;
+	return h;
+}
+
 /*
  * A new handle holding @file (the caller's reference becomes the
  * handle's), or with @file NULL the lightweight socket @sock (which

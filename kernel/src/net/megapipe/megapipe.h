@@ -15,9 +15,7 @@
 #include <linux/cpumask.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
-#include <linux/nospec.h>
 #include <linux/spinlock.h>
-#include <linux/string.h>
 #include <linux/types.h>
 #include <linux/uio.h>
 #include <linux/wait.h>
@@ -167,30 +165,6 @@ struct mp_req {
 	const struct cred *cred;	/* ACCEPT: its submitter's */
 };
 
-/* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */
-static inline struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id)
-{
-	u32 i = MEGAPIPE_HANDLE_INDEX(id);
-	struct mp_handle *h;
-
-	if (id >= (1U << 31) || i >= ch->nslots)
-		return NULL;
-	h = ch->slots[array_index_nospec(i, ch->nslots)].h;
-	if (!h || h->id != id || h->connecting)
-		return NULL;
-	return h;
-}
-
-/* A live handle that takes requests; NULL for EBADF. */
-static inline struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id)
-{
-	struct mp_handle *h = mp_handle_lookup(ch, id);
-
-	if (!h || h->closing)
-		return NULL;
-	return h;
-}
-
 /* The kinds of handle (mp_opdef.takes). */
 #define MP_H_CONN	0x1
 #define MP_H_LISTENER	0x2
@@ -219,18 +193,7 @@ struct mp_opdef {
 		      const struct megapipe_req *r);
 };
 
-extern const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1];
-
-/* NULL for an opcode this kernel does not implement. */
-static inline const struct mp_opdef *mp_opdef(u8 opcode)
-{
-	if (opcode > MEGAPIPE_OP_LAST)
-		return NULL;
-	opcode = array_index_nospec(opcode, MEGAPIPE_OP_LAST + 1);
-	if (!mp_opdefs[opcode].prep)
-		return NULL;
-	return &mp_opdefs[opcode];
-}
+const struct mp_opdef *mp_opdef(u8 opcode);
 
 /* cq.c */
 int mp_cq_init(struct mp_chan *ch, u32 entries);
@@ -263,6 +226,8 @@ int mp_caches_init(void);
 int mp_handles_init(struct mp_chan *ch);
 void mp_handles_release(struct mp_chan *ch);
 void mp_handle_cache_free(struct mp_chan *ch);
+struct mp_handle *mp_handle_lookup(struct mp_chan *ch, u32 id);
+struct mp_handle *mp_handle_get(struct mp_chan *ch, u32 id);
 struct mp_handle *mp_handle_new(struct mp_chan *ch, struct file *file,
 				struct socket *sock, bool listener,
 				bool fd_backed, int *err);
@@ -348,19 +313,8 @@ struct vm_area_struct;
 int mp_ring_init(struct mp_chan *ch, struct megapipe_setup *s);
 void mp_ring_free(struct mp_chan *ch);
 int mp_ring_sq_ready(struct mp_chan *ch);
+void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r);
 void mp_ring_sq_done(struct mp_chan *ch);
-
-/*
- * Take the request at the submission head into @r and move past it.  The
- * owner may be writing the entry meanwhile: what counts is this copy, the
- * only read of the entry (every check and use after it reads @r).
- */
-static inline void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r)
-{
-	memcpy(r, &ch->sqes[ch->sq_head & (ch->sq_entries - 1)], sizeof(*r));
-	ch->sq_head++;
-}
-
 int mp_ring_mmap(struct mp_chan *ch, struct vm_area_struct *vma);
 
 /* lwsocket.c */

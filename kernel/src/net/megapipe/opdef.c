@@ -13,7 +13,7 @@
 
 #include "megapipe.h"
 
-const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
+static const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 	[MEGAPIPE_OP_ACCEPT] = {
 		.name		= "ACCEPT",
 		.needs_handle	= true,
@@ -74,6 +74,17 @@ const struct mp_opdef mp_opdefs[MEGAPIPE_OP_LAST + 1] = {
 		.submit		= mp_poll_submit,
 	},
 };
+
+/* NULL for an opcode this kernel does not implement. */
+const struct mp_opdef *mp_opdef(u8 opcode)
+{
+	if (opcode > MEGAPIPE_OP_LAST)
+		return NULL;
+	opcode = array_index_nospec(opcode, MEGAPIPE_OP_LAST + 1);
+	if (!mp_opdefs[opcode].prep)
+		return NULL;
+	return &mp_opdefs[opcode];
+}
 
 /*
  * A request of the handle's channel, from the channel's cache of completed

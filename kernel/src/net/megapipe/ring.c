@@ -92,6 +92,17 @@ int mp_ring_sq_ready(struct mp_chan *ch)
 	return n > ch->sq_entries ? -EINVAL : n;
 }
 
+/*
+ * Take the request at the submission head into @r and move past it.  The
+ * owner may be writing the entry meanwhile: what counts is this copy, the
+ * only read of the entry (every check and use after it reads @r).
+ */
+void mp_ring_sq_take(struct mp_chan *ch, struct megapipe_req *r)
+{
+	memcpy(r, &ch->sqes[ch->sq_head & (ch->sq_entries - 1)], sizeof(*r));
+	ch->sq_head++;
+}
+
 /* Publish the submission head: the owner may reuse the slots taken. */
 void mp_ring_sq_done(struct mp_chan *ch)
 {
