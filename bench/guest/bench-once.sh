@@ -52,6 +52,7 @@ warmup=
 size=64
 topology=veth
 mark=0
+no_aslr=0
 rfs=0
 port=8080
 timeout=300
@@ -79,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--size) size=$2; shift ;;
 	--topology) topology=$2; shift ;;
 	--mark) mark=1 ;;
+	--no-aslr) no_aslr=1 ;;
 	--rfs) rfs=$2; shift ;;
 	--port) port=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
@@ -227,6 +229,9 @@ else
 	server_cmd=("$binary" --addr "$srv_addr" --port "$port" --threads "$nsrv"
 		--cpus "$server_cpus" --proto "$proto" "${extra_args[@]}" "${stall_args[@]}")
 	log "server: ${server_cmd[*]}"
+	# --no-aslr: fixed load addresses, kept in server.maps, for a profile
+	# of the server's own code (run-bench --user-profile)
+	[ "$no_aslr" = 1 ] && server_cmd=(setarch "$(uname -m)" -R "${server_cmd[@]}")
 	ip netns exec "$srv_ns" taskset -c "$server_cpus" "${server_cmd[@]}" > "$srv_out" 2>&1 &
 	server_pid=$!
 	for ((i = 0; i < 600; i++)); do
@@ -234,6 +239,7 @@ else
 		kill -0 "$server_pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	[ $ready = true ] && [ "$no_aslr" = 1 ] && cp "/proc/$server_pid/maps" "$out/server.maps"
 	if [ $ready != true ]; then
 		fail "server did not print 'ready' within 60s: $(tail -n 5 "$srv_out")"
 	else

@@ -60,6 +60,7 @@ static struct marker markers[] = {
 };
 
 static bool window_all;
+static bool user_tbs;		/* user=1: "utb" lines, user TBs by address */
 static bool counting;		/* window open: read by all vCPUs */
 static unsigned int n_vcpus;
 static size_t rec_size;
@@ -222,6 +223,28 @@ static void write_syms(unsigned int vcpu, uint64_t *acc, struct sym_count *sc)
 			sc[i].sym < nsyms ? syms[sc[i].sym].name : "[unknown]");
 }
 
+/*
+ * utb lines of one vCPU: each user TB's first address and the instructions
+ * it ran there, for a profile of a process whose load addresses are known
+ * (bench/insncount/user-report.py).  Unsorted, nonzero only.
+ */
+static void write_user_tbs(unsigned int vcpu)
+{
+	struct rec_chunk *c;
+	size_t i;
+
+	for (c = chunks; c; c = c->next) {
+		for (i = 0; i < c->used; i++) {
+			struct tb_rec *rec = chunk_rec(c, i);
+
+			if (rec->vaddr < KERNEL_START && rec->exec[vcpu])
+				fprintf(out_file, "utb %u %" PRIu64 " %" PRIx64 "\n",
+					vcpu, rec->exec[vcpu] * rec->n_insns,
+					rec->vaddr);
+		}
+	}
+}
+
 static void at_exit(qemu_plugin_id_t id, void *udata)
 {
 	uint64_t kernel[MAX_VCPUS] = { 0 }, user[MAX_VCPUS] = { 0 };
@@ -268,6 +291,9 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
 		free(acc);
 		free(sc);
 	}
+	if (user_tbs)
+		for (v = 0; v < n_vcpus; v++)
+			write_user_tbs(v);
 	if (fclose(out_file))
 		fprintf(stderr, "insncount: writing output failed: %s\n",
 			strerror(errno));
@@ -397,8 +423,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id,
 					val);
 				return -1;
 			}
+		} else if ((val = arg_value(argv[i], "user"))) {
+			user_tbs = !strcmp(val, "1");
 		} else {
-			fprintf(stderr, "insncount: unknown argument '%s' (expected out=PATH, map=PATH, window=on|all)\n",
+			fprintf(stderr, "insncount: unknown argument '%s' (expected out=PATH, map=PATH, window=on|all, user=0|1)\n",
 				argv[i]);
 			return -1;
 		}

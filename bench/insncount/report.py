@@ -68,6 +68,8 @@ def parse_outfile(path):
                     vcpus[int(w[1])] = (int(w[3]), int(w[5]))
                 elif len(w) == 4 and w[0] == 'sym':
                     syms.append((int(w[1]), int(w[2]), w[3]))
+                elif len(w) == 4 and w[0] == 'utb':
+                    pass	# user=1: for user-report.py
                 else:
                     raise ValueError
             except ValueError:
