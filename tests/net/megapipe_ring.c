@@ -5,7 +5,7 @@
  * requests written into the submission ring and completions read from the
  * completion ring, reservations given back as the owner consumes,
  * a refused request consumed alone, indexes that claim too much, poll(),
- * and the mappings outliving the fd.
+ * the mappings outliving the fd and not inherited by a fork()ed child.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -397,7 +397,7 @@ TEST_F(ring, poll_sees_unconsumed_completions)
 	EXPECT_EQ(0, poll(&p, 1, 0));
 }
 
-TEST_F(ring, mappings_outlive_the_fd_and_other_processes_get_eperm)
+TEST_F(ring, mappings_outlive_the_fd_and_other_processes_get_neither)
 {
 	struct megapipe_req cancel = { .opcode = MEGAPIPE_OP_CANCEL,
 				       .handle = MEGAPIPE_NO_HANDLE, .user_data = 77 };
@@ -409,8 +409,18 @@ TEST_F(ring, mappings_outlive_the_fd_and_other_processes_get_eperm)
 	if (!pid) {
 		void *p = mmap(NULL, getpagesize(), PROT_READ, MAP_SHARED,
 			       self->r.ch, MEGAPIPE_OFF_SQ_RING);
+		unsigned char vec;
 
-		_exit(p == MAP_FAILED && errno == EPERM ? 0 : 1);
+		if (p != MAP_FAILED || errno != EPERM)
+			_exit(1);
+		/* nor does it inherit the owner's mappings of the rings */
+		if (!mincore(self->r.sq, getpagesize(), &vec) ||
+		    errno != ENOMEM)
+			_exit(2);
+		if (!mincore(self->r.cq, getpagesize(), &vec) ||
+		    errno != ENOMEM)
+			_exit(3);
+		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, WEXITSTATUS(status));

@@ -132,5 +132,12 @@ int mp_ring_mmap(struct mp_chan *ch, struct vm_area_struct *vma)
 	    (vma->vm_flags & VM_EXEC))
 		return -EINVAL;
 	vm_flags_clear(vma, VM_MAYEXEC);
+	/*
+	 * Not copied into a fork()ed child: the rings are the owner's way
+	 * in, and requests taken from them run as the owner, so a child
+	 * that kept them would drive the owner's channel (in its memory,
+	 * with its credentials) without the ioctl's owner check.
+	 */
+	vm_flags_set(vma, VM_DONTCOPY);
 	return remap_vmalloc_range(vma, ring, 0);
 }
