@@ -20,6 +20,9 @@
  *    entries leave with them; back on, they are found; a disconnected
  *    accepted socket leaves its table and can listen.
  *  - lest.off: with the sysctl off nothing is entered or looked up.
+ *  - lest_small.ipv4_never_finds_an_ipv6_socket: IPv4 SYNs with the
+ *    addresses an IPv6 socket keeps as placeholders, and its ports, land
+ *    in its chain and do not find it.
  *  - lest_netns.dismantle: a namespace whose process is killed with
  *    connections in its tables goes away (entries left at its exit would
  *    warn).
@@ -28,6 +31,8 @@
  *    from their table once it is back.
  *  - sysctl: 0, 1 and 2 only.
  */
+#include <fcntl.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -112,6 +117,39 @@ FIXTURE_SETUP(lest)
 }
 
 FIXTURE_TEARDOWN(lest)
+{
+}
+
+/*
+ * As lest, in a namespace whose ehash has 128 buckets
+ * (tcp_child_ehash_entries, set in the parent around the unshare): its
+ * local tables have their fewest chains.
+ */
+FIXTURE(lest_small) {
+	int cpus[MAX_CPUS];
+	int n;
+};
+
+#define CHILD_EHASH	"/proc/sys/net/ipv4/tcp_child_ehash_entries"
+
+FIXTURE_SETUP(lest_small)
+{
+	/* opened before the unshare: it stays the parent's */
+	int fd = open(CHILD_EHASH, O_WRONLY | O_CLOEXEC), err;
+
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(3, write(fd, "128", 3));
+	err = lest_netns(2);
+	EXPECT_EQ(1, pwrite(fd, "0", 1, 0));
+	close(fd);
+	ASSERT_EQ(0, err) {
+		TH_LOG("netns + %s=2: %s", LEST_SYSCTL, strerror(errno));
+	}
+}
+
+FIXTURE_TEARDOWN(lest_small)
 {
 }
 
@@ -420,6 +458,74 @@ TEST_F(lest, off)
 	EXPECT_EQ(0, b.misses - a.misses);
 	close(s);
 	close(c);
+	close(l);
+}
+
+/*
+ * An IPv6 connection's socket holds placeholder IPv4 addresses
+ * (127.0.0.6 both ways): an IPv4 packet with those addresses and its
+ * ports must not find it in a local table, as ehash (whose hash is the
+ * socket's family's) does not.  SYNs from fresh sockets (each a new flow
+ * hash) to the IPv6 connection's ports as IPv4, on its owner's CPU, until
+ * one lands in its chain many times over; a namespace with a small
+ * ehash, so the tables have their fewest chains (1024).
+ */
+#define V6_PLACEHOLDER	"127.0.0.6"	/* LOOPBACK4_IPV6 */
+
+TEST_F_TIMEOUT(lest_small, ipv4_never_finds_an_ipv6_socket, 600)
+{
+	int tries = lib_scaled(16384, 4096), i, l, c, s, a, one = 1, hit = 0;
+	struct sockaddr_in6 cl6, sv6;
+	struct sockaddr_in src = { .sin_family = AF_INET },
+			   dst = { .sin_family = AF_INET };
+	socklen_t len = sizeof(cl6);
+	struct lest_counters b0, b1;
+
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	l = lib_listener(AF_INET6, LIB_PORT, 8, 0);
+	ASSERT_LE(0, l);
+	c = lib_connect(AF_INET6, LIB_PORT, false);
+	ASSERT_LE(0, c);
+	s = accept(l, NULL, NULL);
+	ASSERT_LE(0, s);
+	/* entered at accept, moved to its flow's chain by the first packet */
+	ASSERT_EQ(0, xfer(c, s, 100));
+	ASSERT_EQ(0, xfer(s, c, 100));
+	ASSERT_EQ(0, getsockname(c, (struct sockaddr *)&cl6, &len));
+	len = sizeof(sv6);
+	ASSERT_EQ(0, getsockname(s, (struct sockaddr *)&sv6, &len));
+	ASSERT_EQ(1, inet_pton(AF_INET, V6_PLACEHOLDER, &src.sin_addr));
+	dst.sin_addr = src.sin_addr;
+	src.sin_port = cl6.sin6_port;	/* the server socket's remote port */
+	dst.sin_port = sv6.sin6_port;	/* and its local one */
+	ASSERT_EQ(0, lest_read(&b0));
+	for (i = 0; i < tries; i++) {
+		a = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, a);
+		ASSERT_EQ(0, setsockopt(a, SOL_SOCKET, SO_REUSEADDR, &one,
+					sizeof(one)));
+		ASSERT_EQ(0, bind(a, (struct sockaddr *)&src, sizeof(src)));
+		/* the SYN is processed here, on loopback, before connect returns */
+		if (connect(a, (struct sockaddr *)&dst, sizeof(dst)))
+			ASSERT_EQ(EINPROGRESS, errno);
+		close(a);
+		if (i % 1024 == 1023) {
+			ASSERT_EQ(0, lest_read(&b1));
+			hit = b1.hits != b0.hits || b1.mismatches;
+			if (hit)
+				break;
+		}
+	}
+	ASSERT_EQ(0, lest_read(&b1));
+	EXPECT_EQ(0, b1.mismatches);
+	EXPECT_EQ(b0.hits, b1.hits) {
+		TH_LOG("an IPv4 SYN found the IPv6 socket (after %d SYNs)", i);
+	}
+	/* the IPv6 connection is unharmed */
+	ASSERT_EQ(0, xfer(c, s, 100));
+	ASSERT_EQ(0, xfer(s, c, 100));
+	close(c);
+	close(s);
 	close(l);
 }
 

@@ -67,7 +67,8 @@ static inline void inet_lest_insert(struct sock *sk, int cpu)
  */
 static inline void inet_lest_remove(struct sock *sk)
 {
-	if (unlikely(!hlist_unhashed(&inet_csk(sk)->icsk_lest_node)))
+	/* lockless: a rekey moves the node under its table's lock only */
+	if (unlikely(!hlist_unhashed_lockless(&inet_csk(sk)->icsk_lest_node)))
 		__inet_lest_remove(sk);
 }
 

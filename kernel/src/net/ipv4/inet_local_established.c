@@ -47,7 +47,11 @@
  * lookups and new entries.  Not used: DCCP's lookups (a table of its
  * own), sockets of the kernel (they do not hold their namespace), and a
  * namespace with tcp_l3mdev_accept (sockets of a VRF and unbound ones may
- * share a 4-tuple, and ehash's chain order decides between them).
+ * share a 4-tuple, and ehash's chain order decides between them).  A
+ * socket bound to a device is never a local hit, for the same reason.  A
+ * lookup finds only sockets that ehash hashes in its family (an IPv6
+ * socket keeps placeholder IPv4 addresses that the IPv4 match would take);
+ * ehash's chains, by its hash, do that for it.
  *
  * Counters, per namespace and per CPU: /proc/net/tcp_local_established.
  */
@@ -161,8 +165,9 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	lock = inet_ehash_lockp(tcp_or_dccp_get_hashinfo(sk), sk->sk_hash);
 	spin_lock_bh(lock);
 	/* only while in ehash, and once */
+	/* lockless: a rekey moves the node under the table's lock only */
 	if (hlist_nulls_unhashed(&sk->sk_nulls_node) ||
-	    !hlist_unhashed(&icsk->icsk_lest_node)) {
+	    !hlist_unhashed_lockless(&icsk->icsk_lest_node)) {
 		spin_unlock_bh(lock);
 		return;
 	}
@@ -231,10 +236,9 @@ begin:
 static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
 			struct sock *hit,
 			bool (*match)(const struct sock *sk, const void *key),
-			const void *key)
+			unsigned int hash, const void *key)
 {
-	/* ehash's hash of the key: the hit has the key, and is hashed */
-	unsigned int hash = READ_ONCE(hit->sk_hash);
+	/* @hash: ehash's hash of the key (not the hit's own sk_hash) */
 	spinlock_t *lock = inet_ehash_lockp(hashinfo, hash);	/* the bucket's */
 	struct sock *first = lest_ehash_first(hashinfo, hash, match, key);
 
@@ -257,14 +261,48 @@ struct lest_key4 {
 	__addrpair acookie;
 	__portpair ports;
 	int dif, sdif;
+	__be32 saddr, daddr;	/* for ehash's hash, value 2 only */
+	__be16 sport;
+	u16 hnum;
 };
 
+/*
+ * Does ehash hash @sk as IPv4 (sk_ehashfn())?  An IPv6 socket whose peer
+ * is not v4-mapped keeps placeholder IPv4 addresses (LOOPBACK4_IPV6) that
+ * inet_match() would take: ehash's chains keep it from IPv4 lookups by
+ * their hash, ours (by flow hash) by this.
+ */
+static __always_inline bool lest_hashed_as_v4(const struct sock *sk)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6 &&
+	    !ipv6_addr_v4mapped(&sk->sk_v6_daddr))
+		return false;
+#endif
+	return true;
+}
+
+/*
+ * A socket bound to a device is left to ehash: with another socket of the
+ * same 4-tuple (unbound, or bound to another device of a VRF), which of
+ * them a packet finds is ehash's chain order.  Read at each lookup, as
+ * SO_BINDTODEVICE may come after the socket was entered.
+ */
 static __always_inline bool lest_match4(const struct sock *sk,
 					const void *key)
 {
 	const struct lest_key4 *k = key;
 
-	return inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
+	return lest_hashed_as_v4(sk) && !READ_ONCE(sk->sk_bound_dev_if) &&
+	       inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
+}
+
+/* ehash's hash of a key (lest_verify()) */
+static u32 lest_ehash4(const void *key)
+{
+	const struct lest_key4 *k = key;
+
+	return inet_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
 }
 
 /*
@@ -305,7 +343,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	    struct inet_hashinfo *hashinfo,
 	    u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
-	    const void *key)
+	    u32 (*ehash)(const void *key), const void *key)
 {
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
@@ -323,7 +361,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 		}
 		this_cpu_inc(ln->stats->hits);
 		if (READ_ONCE(ln->sysctl) == 2)
-			lest_verify(ln, hashinfo, sk, match, key);
+			lest_verify(ln, hashinfo, sk, match, ehash(key), key);
 		return sk;
 	}
 	this_cpu_inc(ln->stats->misses);
@@ -360,7 +398,8 @@ static void lest_missed(struct lest_net *ln, struct lest_table *t, int cpu,
 	struct hlist_node *n;
 	unsigned long now;
 
-	if (!sk_fullsock(sk))
+	/* a bound socket is never a local hit (lest_match4()): no move */
+	if (!sk_fullsock(sk) || READ_ONCE(sk->sk_bound_dev_if))
 		return;
 	icsk = inet_csk(sk);
 	if (hlist_unhashed_lockless(&icsk->icsk_lest_node) ||
@@ -406,11 +445,13 @@ struct sock *__inet_lest_lookup_skb(struct net *net,
 		.net = net, .acookie = acookie,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
 		.dif = dif, .sdif = sdif,
+		.saddr = saddr, .daddr = daddr, .sport = sport, .hnum = hnum,
 	};
 	struct sock *sk;
 
 	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4, &k);
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4,
+				 lest_ehash4, &k);
 		if (sk)
 			return sk;
 	}
@@ -427,14 +468,25 @@ struct lest_key6 {
 	const struct in6_addr *saddr, *daddr;
 	__portpair ports;
 	int dif, sdif;
+	__be16 sport;		/* for ehash's hash, value 2 only */
+	u16 hnum;
 };
+
+static u32 lest_ehash6(const void *key)
+{
+	const struct lest_key6 *k = key;
+
+	return inet6_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
+}
 
 static __always_inline bool lest_match6(const struct sock *sk,
 					const void *key)
 {
 	const struct lest_key6 *k = key;
 
-	return inet6_match(k->net, sk, k->saddr, k->daddr, k->ports, k->dif,
+	/* as lest_match4(); a v4-mapped socket is hashed as IPv4 */
+	return !lest_hashed_as_v4(sk) && !READ_ONCE(sk->sk_bound_dev_if) &&
+	       inet6_match(k->net, sk, k->saddr, k->daddr, k->ports, k->dif,
 			   k->sdif);
 }
 
@@ -451,12 +503,13 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 	struct lest_key6 k = {
 		.net = net, .saddr = saddr, .daddr = daddr,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
-		.dif = dif, .sdif = sdif,
+		.dif = dif, .sdif = sdif, .sport = sport, .hnum = hnum,
 	};
 	struct sock *sk;
 
 	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6, &k);
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6,
+				 lest_ehash6, &k);
 		if (sk)
 			return sk;
 	}
