@@ -182,7 +182,9 @@ struct megapipe_setup {
  * head that claims more than was posted is ignored.  Map each with
  * mmap(PROT_READ | PROT_WRITE, MAP_SHARED) at MEGAPIPE_OFF_SQ_RING /
  * MEGAPIPE_OFF_CQ_RING, of the sizes MEGAPIPE_IOC_SETUP returned (a
- * private or executable mapping is EINVAL).  Size: 256 bytes.
+ * private or executable mapping is EINVAL).  The mappings are not
+ * inherited by fork(): a child has neither the rings nor the channel's
+ * ioctls (EPERM).  Size: 256 bytes.
  */
 struct megapipe_ring {
 	__u32	head;
