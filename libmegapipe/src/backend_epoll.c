@@ -131,6 +131,7 @@ struct ep_chan {
 	struct ep_handle *chunk[(EP_MAX_HANDLES >> CHUNK_BITS) + 1];
 	unsigned int nh, live;
 	uint32_t free_head;	/* list of free slots, MEGAPIPE_NO_HANDLE: none */
+	uint32_t free_tail;	/* its last: freed slots go last (h_free()) */
 	struct ep_bufring bufs[MEGAPIPE_MAX_BUF_GROUPS];
 };
 
@@ -340,17 +341,21 @@ static struct ep_handle *h_alloc(struct ep_chan *ch, int fd, uint8_t kind,
 			return NULL;
 		}
 		ch->chunk[ch->nh >> CHUNK_BITS] = p;
-		/* free list in index order, so low indexes go first */
+		/* free list (empty) in index order, so low indexes go first */
 		for (k = CHUNK; k-- > 0;) {
 			p[k].handle = MEGAPIPE_NO_HANDLE;
 			p[k].next_free = ch->free_head;
 			ch->free_head = ch->nh + k;
+			if (ch->free_tail == MEGAPIPE_NO_HANDLE)
+				ch->free_tail = ch->nh + k;
 		}
 		ch->nh += CHUNK;
 	}
 	i = ch->free_head;
 	h = h_at(ch, i);
 	ch->free_head = h->next_free;
+	if (ch->free_head == MEGAPIPE_NO_HANDLE)
+		ch->free_tail = MEGAPIPE_NO_HANDLE;
 	if (!h->gen || h->gen >= EP_GEN_MAX)
 		h->gen = 1;
 	else
@@ -378,8 +383,13 @@ static void h_free(struct ep_chan *ch, struct ep_handle *h)
 	h->handle = MEGAPIPE_NO_HANDLE;
 	h->kind = K_FREE;
 	h->fd = -1;
-	h->next_free = ch->free_head;
-	ch->free_head = i;
+	/* last: as the device, a slot is reused after those freed before */
+	h->next_free = MEGAPIPE_NO_HANDLE;
+	if (ch->free_tail == MEGAPIPE_NO_HANDLE)
+		ch->free_head = i;
+	else
+		h_at(ch, ch->free_tail)->next_free = i;
+	ch->free_tail = i;
 	ch->live--;
 }
 
@@ -1036,6 +1046,7 @@ static int ep_open(struct mp_channel *mp)
 		return err;
 	}
 	ch->free_head = MEGAPIPE_NO_HANDLE;
+	ch->free_tail = MEGAPIPE_NO_HANDLE;
 	mp->be = ch;
 	return 0;
 }

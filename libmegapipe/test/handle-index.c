@@ -3,7 +3,8 @@
  * Handles and MP_HANDLE_INDEX(): handles are ints >= 0 (not small ones);
  * their indexes are below max_handles, unique among live handles, usable
  * for an array of connections, and reused after a release while the
- * handle value is not (the stale one gets EBADF).
+ * handle value is not (the stale one gets EBADF); released indexes are
+ * reused oldest first.
  */
 #define _GNU_SOURCE
 #include <unistd.h>
@@ -70,8 +71,53 @@ static void t_index(void)
 	T_OK();
 }
 
+/*
+ * A released index is reused only after the indexes released before it
+ * (oldest first; indexes never used come before any released one), on
+ * both backends: the value of a handle gone comes back only after its
+ * index was reused 2047 times, not after 2047 handles.
+ */
+static void t_fifo(void)
+{
+	struct mp_channel *mp = t_channel(64);
+	static char seen[1 << MP_HANDLE_INDEX_BITS];
+	struct sockaddr_in addr;
+	struct mp_completion c;
+	int lfd = t_listener(&addr), lh, h[8], cfd[9], i, x;
+
+	T_BEGIN("released indexes are reused oldest first");
+	lh = mp_register(mp, lfd, 0, NULL, 0);
+	T_ASSERT(lh >= 0, "register");
+	seen[MP_HANDLE_INDEX(lh)] = 1;
+	T_CALL(mp_accept(mp, lh, 8, 0));
+	for (i = 0; i < 8; i++) {
+		cfd[i] = t_client(&addr);
+		T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_ACCEPT && c.result >= 0, "accept %d", i);
+		h[i] = c.new_handle;
+		seen[MP_HANDLE_INDEX(h[i])] = 1;
+	}
+	/* released: 2, then 5 */
+	T_CALL(mp_disconnect(mp, h[2]));
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_DISCONNECT, "disconnect 2");
+	T_CALL(mp_disconnect(mp, h[5]));
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_DISCONNECT, "disconnect 5");
+	T_CALL(mp_accept(mp, lh, 1, 0));
+	cfd[8] = t_client(&addr);
+	T_ASSERT(t_next(mp, &c, 2000) && c.op == MP_OP_ACCEPT && c.result >= 0, "accept");
+	x = MP_HANDLE_INDEX(c.new_handle);
+	T_ASSERT(x != MP_HANDLE_INDEX(h[5]), "the index released last (%d) reused first", x);
+	T_ASSERT(!seen[x] || x == MP_HANDLE_INDEX(h[2]),
+		 "index %d: neither a new one nor the one released first", x);
+	for (i = 0; i < 9; i++)
+		close(cfd[i]);
+	mp_destroy(mp);
+	close(lfd);
+	T_OK();
+}
+
 int main(void)
 {
 	t_index();
+	t_fifo();
 	return t_done();
 }

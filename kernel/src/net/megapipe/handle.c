@@ -55,6 +55,7 @@ int __init mp_caches_init(void)
 int mp_handles_init(struct mp_chan *ch)
 {
 	ch->free_head = MP_NO_SLOT;
+	ch->free_tail = MP_NO_SLOT;
 	return 0;
 }
 
@@ -83,6 +84,8 @@ static u32 mp_slot_alloc(struct mp_chan *ch, int *err)
 	if (ch->free_head != MP_NO_SLOT) {
 		i = ch->free_head;
 		ch->free_head = ch->slots[i].next_free;
+		if (ch->free_head == MP_NO_SLOT)
+			ch->free_tail = MP_NO_SLOT;
 		return i;
 	}
 	n = ch->nslots ? ch->nslots * 2 : 64;
@@ -97,22 +100,34 @@ static u32 mp_slot_alloc(struct mp_chan *ch, int *err)
 		memcpy(slots, ch->slots, ch->nslots * sizeof(*slots));
 	kvfree(ch->slots);
 	ch->slots = slots;
-	/* new slots, highest last on the free list: low indices first */
+	/* new slots, highest last on the (empty) free list: low indices first */
 	for (i = n - 1; i > ch->nslots; i--) {
 		slots[i].next_free = ch->free_head;
 		ch->free_head = i;
+		if (ch->free_tail == MP_NO_SLOT)
+			ch->free_tail = i;
 	}
 	i = ch->nslots;
 	ch->nslots = n;
 	return i;
 }
 
+/*
+ * A freed slot goes to the end of the free list: a slot is reused only
+ * after every slot freed before it, so that the id of a handle gone (its
+ * generation, MP_GEN_BITS of it) names another handle only after the
+ * slot was reused 2^MP_GEN_BITS times, not after as many handles.
+ */
 static void mp_slot_put(struct mp_chan *ch, u32 i)
 {
 	ch->slots[i].h = NULL;
 	ch->slots[i].gen = (ch->slots[i].gen + 1) & ((1U << MP_GEN_BITS) - 1);
-	ch->slots[i].next_free = ch->free_head;
-	ch->free_head = i;
+	ch->slots[i].next_free = MP_NO_SLOT;
+	if (ch->free_tail == MP_NO_SLOT)
+		ch->free_head = i;
+	else
+		ch->slots[ch->free_tail].next_free = i;
+	ch->free_tail = i;
 }
 
 /* The handle @id names, closing (DISCONNECT queued) or not; or NULL. */

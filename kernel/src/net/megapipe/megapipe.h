@@ -80,7 +80,8 @@ struct mp_chan {
 
 	/* handles */
 	struct mp_slot *slots;
-	u32 nslots, nlive, free_head;
+	/* free slots, oldest freed first (mp_slot_put()) */
+	u32 nslots, nlive, free_head, free_tail;
 	struct list_head listeners;	/* listener handles */
 
 	/* completed requests kept for reuse (opdef.c), at most MP_REQ_CACHE */
