@@ -375,9 +375,9 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
 
 /*
  * The flow table of @net, made at its first accept() from a per-core
- * listener (a namespace that only connects out, or inherits tcp_rfd
- * without such listeners, has none, and its packets are not hashed for
- * it): twice as many entries as the namespace's ehash has buckets, within
+ * listener, with a flow hash or not (a namespace that only connects out,
+ * or inherits tcp_rfd without such listeners, has none, and its packets
+ * are not hashed for it): twice as many entries as the namespace's ehash has buckets, within
  * 4096 and 131072 (16 bytes each).  NULL if it cannot be allocated: that
  * accept() is not recorded.
  */
@@ -444,8 +444,7 @@ void __inet_rfd_accepted(struct sock *sk)
 	int cpu, prev;
 	u32 ident, now;
 
-	if (!hash || sk->sk_protocol != IPPROTO_TCP ||
-	    !READ_ONCE(rn->sysctl_rfd))
+	if (sk->sk_protocol != IPPROTO_TCP || !READ_ONCE(rn->sysctl_rfd))
 		return;
 	/* pairs with the release in rfd_flows() */
 	ft = smp_load_acquire(&rn->flows);
@@ -454,6 +453,14 @@ void __inet_rfd_accepted(struct sock *sk)
 		if (!ft)
 			return;
 	}
+	/*
+	 * No flow hash: the device gives none, and nothing hashed the
+	 * packets before the table existed.  It exists now: the packets of
+	 * the connections after this one are hashed (rfd_steer_accepted()),
+	 * and their sockets get the hash (sk_rxhash) from their handshake.
+	 */
+	if (!hash)
+		return;
 	cpu = get_cpu();
 	ident = (hash & ~rfd_cpu_mask) | cpu;
 	now = jiffies;
