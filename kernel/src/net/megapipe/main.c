@@ -8,11 +8,14 @@
  *
  * open() creates a channel owned by the caller's address space and fd
  * table: every ioctl from another process, or from a thread with another
- * fd table (unshare(CLONE_FILES)), fails with EPERM.  A request runs with
- * the credentials of the thread that submitted it, captured with it when
- * another thread may run it (ACCEPT), as io_uring's requests do: the
- * sockets a channel makes are its submitter's, and the LSM sees the
- * submitter, sandboxed since the open or not.  MEGAPIPE_IOC_SETUP
+ * fd table (unshare(CLONE_FILES)), fails with EPERM.  A request that
+ * makes a socket runs with the credentials of the thread that submitted
+ * it, captured with it when another thread may run it (ACCEPT), as
+ * io_uring's requests do: the sockets a channel makes are its
+ * submitter's, and the LSM sees the submitter, sandboxed since the open
+ * or not.  A READ, WRITE or DISCONNECT that waits for its socket runs in
+ * the thread of the owner whose SUBMIT finds it ready, as a read(2) or
+ * write(2) on a shared fd runs in whichever thread calls it.  MEGAPIPE_IOC_SETUP
  * sizes it once; MEGAPIPE_IOC_SUBMIT takes requests, runs what is ready
  * and copies completions out, waiting for some if asked to.  The last
  * close cancels every request and releases every socket, also when the

@@ -39,11 +39,14 @@
  * A channel belongs to the process (address space) and fd table that
  * opened it: every ioctl from another process (after fork()), or from a
  * thread that unshared its fd table, fails with EPERM; SCM_RIGHTS
- * refuses to pass a channel fd (EINVAL, as for an io_uring).  A request
- * runs with the credentials of the thread that submitted it, whichever
- * thread's SUBMIT runs it, and the sockets it makes are that thread's, as
- * socket(2) and accept(2) would make them (netfilter's owner match, nft
- * meta skuid/skgid, nflog/nfqueue).  A channel lives until its last fd
+ * refuses to pass a channel fd (EINVAL, as for an io_uring).  An ACCEPT
+ * or CONNECT runs with the credentials of the thread that submitted it,
+ * whichever thread's SUBMIT runs it, and the sockets it makes are that
+ * thread's, as socket(2) and accept(2) would make them (netfilter's owner
+ * match, nft meta skuid/skgid, nflog/nfqueue).  A READ, WRITE, WRITEV or
+ * DISCONNECT that waits for its socket runs in the owner's thread whose
+ * SUBMIT finds the socket ready (the LSM's send and receive checks see
+ * that thread, as for a read(2) or write(2) on a shared fd).  A channel lives until its last fd
  * is closed: a fork()ed child that keeps
  * the fd keeps the channel's sockets (libmegapipe opens it O_CLOEXEC).
  * A channel holds at most RLIMIT_NOFILE handles (EMFILE).
