@@ -135,14 +135,19 @@ FIXTURE(lest_small) {
 FIXTURE_SETUP(lest_small)
 {
 	/* opened before the unshare: it stays the parent's */
-	int fd = open(CHILD_EHASH, O_WRONLY | O_CLOEXEC), err;
+	int fd = open(CHILD_EHASH, O_RDWR | O_CLOEXEC), err;
+	char old[32];
+	ssize_t n;
 
 	self->n = lib_cpus(self->cpus, MAX_CPUS);
 	ASSERT_LT(0, self->n);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(3, write(fd, "128", 3));
+	n = pread(fd, old, sizeof(old), 0);
+	ASSERT_LT(0, n);
+	ASSERT_EQ(3, pwrite(fd, "128", 3, 0));
 	err = lest_netns(2);
-	EXPECT_EQ(1, pwrite(fd, "0", 1, 0));
+	/* the parent's value back, for the namespaces made after */
+	EXPECT_EQ(n, pwrite(fd, old, n, 0));
 	close(fd);
 	ASSERT_EQ(0, err) {
 		TH_LOG("netns + %s=2: %s", LEST_SYSCTL, strerror(errno));
@@ -468,13 +473,16 @@ TEST_F(lest, off)
  * socket's family's) does not.  SYNs from fresh sockets (each a new flow
  * hash) to the IPv6 connection's ports as IPv4, on its owner's CPU, until
  * one lands in its chain many times over; a namespace with a small
- * ehash, so the tables have their fewest chains (1024).
+ * ehash, so the tables have their fewest chains (1024).  A SYN that found
+ * it would be a mismatch (value 2: ehash's chain of the key does not hold
+ * it); the namespace's hit count, which any late ACK of the connection
+ * moves, is not the signal.
  */
 #define V6_PLACEHOLDER	"127.0.0.6"	/* LOOPBACK4_IPV6 */
 
 TEST_F_TIMEOUT(lest_small, ipv4_never_finds_an_ipv6_socket, 600)
 {
-	int tries = lib_scaled(16384, 4096), i, l, c, s, a, one = 1, hit = 0;
+	int tries = lib_scaled(16384, 4096), i, l, c, s, a, one = 1;
 	struct sockaddr_in6 cl6, sv6;
 	struct sockaddr_in src = { .sin_family = AF_INET },
 			   dst = { .sin_family = AF_INET };
@@ -511,15 +519,13 @@ TEST_F_TIMEOUT(lest_small, ipv4_never_finds_an_ipv6_socket, 600)
 		close(a);
 		if (i % 1024 == 1023) {
 			ASSERT_EQ(0, lest_read(&b1));
-			hit = b1.hits != b0.hits || b1.mismatches;
-			if (hit)
+			if (b1.mismatches != b0.mismatches)
 				break;
 		}
 	}
 	ASSERT_EQ(0, lest_read(&b1));
-	EXPECT_EQ(0, b1.mismatches);
-	EXPECT_EQ(b0.hits, b1.hits) {
-		TH_LOG("an IPv4 SYN found the IPv6 socket (after %d SYNs)", i);
+	EXPECT_EQ(b0.mismatches, b1.mismatches) {
+		TH_LOG("an IPv4 SYN found the IPv6 socket (within %d SYNs)", i + 1);
 	}
 	/* the IPv6 connection is unharmed */
 	ASSERT_EQ(0, xfer(c, s, 100));

@@ -157,6 +157,9 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	if (!READ_ONCE(ln->sysctl) || sk->sk_protocol != IPPROTO_TCP ||
 	    !sk->sk_net_refcnt || cpu < 0 || cpu >= nr_cpu_ids)
 		return;
+	/* never a local hit (lest_match4()): not entered */
+	if (READ_ONCE(sk->sk_bound_dev_if))
+		return;
 	/* pairs with the release in lest_enable() */
 	tables = smp_load_acquire(&ln->tables);
 	if (!tables)
@@ -235,17 +238,17 @@ begin:
  */
 static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
 			struct sock *hit,
-			bool (*match)(const struct sock *sk, const void *key),
+			bool (*ematch)(const struct sock *sk, const void *key),
 			unsigned int hash, const void *key)
 {
 	/* @hash: ehash's hash of the key (not the hit's own sk_hash) */
 	spinlock_t *lock = inet_ehash_lockp(hashinfo, hash);	/* the bucket's */
-	struct sock *first = lest_ehash_first(hashinfo, hash, match, key);
+	struct sock *first = lest_ehash_first(hashinfo, hash, ematch, key);
 
 	if (first == hit)
 		return;
 	spin_lock_bh(lock);
-	first = lest_ehash_first(hashinfo, hash, match, key);
+	first = lest_ehash_first(hashinfo, hash, ematch, key);
 	if (first == hit || hlist_nulls_unhashed(&hit->sk_nulls_node)) {
 		spin_unlock_bh(lock);
 		return;
@@ -297,12 +300,19 @@ static __always_inline bool lest_match4(const struct sock *sk,
 	       inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
 }
 
-/* ehash's hash of a key (lest_verify()) */
+/* ehash's hash and match of a key (lest_verify(): ehash's own answer) */
 static u32 lest_ehash4(const void *key)
 {
 	const struct lest_key4 *k = key;
 
 	return inet_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
+}
+
+static bool lest_ematch4(const struct sock *sk, const void *key)
+{
+	const struct lest_key4 *k = key;
+
+	return inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
 }
 
 /*
@@ -343,7 +353,9 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	    struct inet_hashinfo *hashinfo,
 	    u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
-	    u32 (*ehash)(const void *key), const void *key)
+	    u32 (*ehash)(const void *key),
+	    bool (*ematch)(const struct sock *sk, const void *key),
+	    const void *key)
 {
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
@@ -361,7 +373,7 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 		}
 		this_cpu_inc(ln->stats->hits);
 		if (READ_ONCE(ln->sysctl) == 2)
-			lest_verify(ln, hashinfo, sk, match, ehash(key), key);
+			lest_verify(ln, hashinfo, sk, ematch, ehash(key), key);
 		return sk;
 	}
 	this_cpu_inc(ln->stats->misses);
@@ -451,7 +463,7 @@ struct sock *__inet_lest_lookup_skb(struct net *net,
 
 	if (t) {
 		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4,
-				 lest_ehash4, &k);
+				 lest_ehash4, lest_ematch4, &k);
 		if (sk)
 			return sk;
 	}
@@ -477,6 +489,14 @@ static u32 lest_ehash6(const void *key)
 	const struct lest_key6 *k = key;
 
 	return inet6_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
+}
+
+static bool lest_ematch6(const struct sock *sk, const void *key)
+{
+	const struct lest_key6 *k = key;
+
+	return inet6_match(k->net, sk, k->saddr, k->daddr, k->ports, k->dif,
+			   k->sdif);
 }
 
 static __always_inline bool lest_match6(const struct sock *sk,
@@ -509,7 +529,7 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 
 	if (t) {
 		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6,
-				 lest_ehash6, &k);
+				 lest_ehash6, lest_ematch6, &k);
 		if (sk)
 			return sk;
 	}

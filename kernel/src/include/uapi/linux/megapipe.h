@@ -186,7 +186,8 @@ struct megapipe_setup {
  * mmap(PROT_READ | PROT_WRITE, MAP_SHARED) at MEGAPIPE_OFF_SQ_RING /
  * MEGAPIPE_OFF_CQ_RING, of the sizes MEGAPIPE_IOC_SETUP returned (a
  * private or executable mapping is EINVAL).  The mappings are not
- * inherited by fork(): a child has neither the rings nor the channel's
+ * inherited by fork() (VM_DONTCOPY, unless the owner undoes it with
+ * madvise(MADV_DOFORK)): a child has neither the rings nor the channel's
  * ioctls (EPERM).  Size: 256 bytes.
  */
 struct megapipe_ring {
