@@ -377,8 +377,8 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
  * The flow table of @net, made at its first accept() from a per-core
  * listener, with a flow hash or not (a namespace that only connects out,
  * or inherits tcp_rfd without such listeners, has none, and its packets
- * are not hashed for it): twice as many entries as the namespace's ehash has buckets, within
- * 4096 and 131072 (16 bytes each).  NULL if it cannot be allocated: that
+ * are not hashed for it): twice as many entries as the namespace's ehash
+ * has buckets, within 4096 and 131072 (16 bytes each).  NULL if it cannot be allocated: that
  * accept() is not recorded.
  */
 static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
