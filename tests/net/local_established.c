@@ -94,6 +94,25 @@ static int xfer(int a, int b, int n)
 	return 0;
 }
 
+/*
+ * A listener of @family on LIB_PORT and one connection to it, accepted,
+ * with data both ways: 0, or -1 with errno.
+ */
+static int lest_conn(int family, int *l, int *c, int *s)
+{
+	*c = *s = -1;
+	*l = lib_listener(family, LIB_PORT, 8, 0);
+	if (*l < 0)
+		return -1;
+	*c = lib_connect(family, LIB_PORT, false);
+	if (*c < 0)
+		return -1;
+	*s = accept(*l, NULL, NULL);
+	if (*s < 0 || xfer(*c, *s, 100) || xfer(*s, *c, 100))
+		return -1;
+	return 0;
+}
+
 static int lest_netns(int value)
 {
 	if (lib_netns_enter())
@@ -449,14 +468,7 @@ TEST_F(lest, off)
 
 	ASSERT_EQ(0, lib_sysctl_write(LEST_SYSCTL, 0));
 	ASSERT_EQ(0, lest_read(&a));
-	l = lib_listener(AF_INET, LIB_PORT, 4, 0);
-	ASSERT_LE(0, l);
-	c = lib_connect(AF_INET, LIB_PORT, false);
-	ASSERT_LE(0, c);
-	s = accept(l, NULL, NULL);
-	ASSERT_LE(0, s);
-	ASSERT_EQ(0, xfer(c, s, 100));
-	ASSERT_EQ(0, xfer(s, c, 100));
+	ASSERT_EQ(0, lest_conn(AF_INET, &l, &c, &s));
 	ASSERT_EQ(0, lest_read(&b));
 	EXPECT_EQ(0, b.inserts - a.inserts);
 	EXPECT_EQ(0, b.hits - a.hits);
@@ -490,15 +502,8 @@ TEST_F_TIMEOUT(lest_small, ipv4_never_finds_an_ipv6_socket, 600)
 	struct lest_counters b0, b1;
 
 	ASSERT_EQ(0, lib_pin(self->cpus[0]));
-	l = lib_listener(AF_INET6, LIB_PORT, 8, 0);
-	ASSERT_LE(0, l);
-	c = lib_connect(AF_INET6, LIB_PORT, false);
-	ASSERT_LE(0, c);
-	s = accept(l, NULL, NULL);
-	ASSERT_LE(0, s);
 	/* entered at accept, moved to its flow's chain by the first packet */
-	ASSERT_EQ(0, xfer(c, s, 100));
-	ASSERT_EQ(0, xfer(s, c, 100));
+	ASSERT_EQ(0, lest_conn(AF_INET6, &l, &c, &s));
 	ASSERT_EQ(0, getsockname(c, (struct sockaddr *)&cl6, &len));
 	len = sizeof(sv6);
 	ASSERT_EQ(0, getsockname(s, (struct sockaddr *)&sv6, &len));

@@ -264,9 +264,6 @@ struct lest_key4 {
 	__addrpair acookie;
 	__portpair ports;
 	int dif, sdif;
-	__be32 saddr, daddr;	/* for ehash's hash, value 2 only */
-	__be16 sport;
-	u16 hnum;
 };
 
 /*
@@ -300,14 +297,7 @@ static __always_inline bool lest_match4(const struct sock *sk,
 	       inet_match(k->net, sk, k->acookie, k->ports, k->dif, k->sdif);
 }
 
-/* ehash's hash and match of a key (lest_verify(): ehash's own answer) */
-static u32 lest_ehash4(const void *key)
-{
-	const struct lest_key4 *k = key;
-
-	return inet_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
-}
-
+/* ehash's match of a key (lest_verify(): ehash's own answer) */
 static bool lest_ematch4(const struct sock *sk, const void *key)
 {
 	const struct lest_key4 *k = key;
@@ -353,8 +343,6 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 	    struct inet_hashinfo *hashinfo,
 	    u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
-	    u32 (*ehash)(const void *key),
-	    bool (*ematch)(const struct sock *sk, const void *key),
 	    const void *key)
 {
 	struct inet_connection_sock *icsk;
@@ -372,8 +360,6 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 			break;
 		}
 		this_cpu_inc(ln->stats->hits);
-		if (READ_ONCE(ln->sysctl) == 2)
-			lest_verify(ln, hashinfo, sk, ematch, ehash(key), key);
 		return sk;
 	}
 	this_cpu_inc(ln->stats->misses);
@@ -457,13 +443,15 @@ struct sock *__inet_lest_lookup_skb(struct net *net,
 		.net = net, .acookie = acookie,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
 		.dif = dif, .sdif = sdif,
-		.saddr = saddr, .daddr = daddr, .sport = sport, .hnum = hnum,
 	};
 	struct sock *sk;
 
 	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4,
-				 lest_ehash4, lest_ematch4, &k);
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4, &k);
+		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
+			lest_verify(ln, hashinfo, sk, lest_ematch4,
+				    inet_ehashfn(net, daddr, hnum, saddr, sport),
+				    &k);
 		if (sk)
 			return sk;
 	}
@@ -480,16 +468,7 @@ struct lest_key6 {
 	const struct in6_addr *saddr, *daddr;
 	__portpair ports;
 	int dif, sdif;
-	__be16 sport;		/* for ehash's hash, value 2 only */
-	u16 hnum;
 };
-
-static u32 lest_ehash6(const void *key)
-{
-	const struct lest_key6 *k = key;
-
-	return inet6_ehashfn(k->net, k->daddr, k->hnum, k->saddr, k->sport);
-}
 
 static bool lest_ematch6(const struct sock *sk, const void *key)
 {
@@ -523,13 +502,16 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 	struct lest_key6 k = {
 		.net = net, .saddr = saddr, .daddr = daddr,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
-		.dif = dif, .sdif = sdif, .sport = sport, .hnum = hnum,
+		.dif = dif, .sdif = sdif,
 	};
 	struct sock *sk;
 
 	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6,
-				 lest_ehash6, lest_ematch6, &k);
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6, &k);
+		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
+			lest_verify(ln, hashinfo, sk, lest_ematch6,
+				    inet6_ehashfn(net, daddr, hnum, saddr, sport),
+				    &k);
 		if (sk)
 			return sk;
 	}
