@@ -16,6 +16,9 @@
  *    or not) that encodes another CPU: its packets are not steered.
  *  - rfd.bound_port_not_steered: a socket bound to a port of the range
  *    before connect(): its replies are not steered.
+ *  - rfd.dccp_bind_keeps_tcp_port: a DCCP socket bound to the number of a
+ *    TCP connection's RFD port leaves that port steered (DCCP shares
+ *    inet_csk_get_port() with TCP, not its ports).
  *  - rfd.off_counts_nothing: with the sysctl off nothing is counted.
  *  - rfd.steers_replies: on loopback a packet is processed on the CPU that
  *    sends it; with RFD on, every reply to a connection made on CPU c is
@@ -32,6 +35,16 @@
  *    per-core listen keeps RPS's placement; off, neither side is moved.
  *  - rfd.channel_connect: a /dev/megapipe CONNECT submitted on CPU c gets a
  *    port of c (the server sees it as the peer's port).
+ *  - rfd_small.owner_recorded_again_at_recvmsg: in a namespace whose flow
+ *    table has its smallest size (1024 sets of 4), 16 connections accepted
+ *    on one CPU, then 4096 more kept open: some of the 16 lose their
+ *    entries (their next packet is processed where it was sent), and each
+ *    gets it back at its next recvmsg() (the packet after that is
+ *    processed on the accepting CPU).
+ *  - rfd_small.close_clears_the_entry: the same with the 4096 closed one
+ *    after another: each close frees its entry (also when its last packet
+ *    brought another flow hash, which about one in ten does here), and
+ *    none of the 16 loses its own.
  *  - rfd_hotplug.owner_offline, accepted_owner_offline: the CPU a port
  *    encodes, or the CPU that accepted a connection from a per-core
  *    listener, goes offline: its packets are left to RPS (counted) and
@@ -39,6 +52,7 @@
  *  - sysctl: only 0 and 1; a new namespace starts with the initial one's
  *    value.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/wait.h>
 
@@ -58,6 +72,7 @@
 struct rfd_counters {
 	long long ports, fallbacks, steered, local, offline;
 	long long accepts, flow_steered, flow_local, flow_held;
+	long long flow_renewed, flow_cleared;
 };
 
 /* The "all" row of /proc/net/tcp_rfd; 0 or -1. */
@@ -70,10 +85,11 @@ static int rfd_read(struct rfd_counters *c)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
 			   &c->ports, &c->fallbacks, &c->steered, &c->local,
 			   &c->offline, &c->accepts, &c->flow_steered,
-			   &c->flow_local, &c->flow_held) == 9)
+			   &c->flow_local, &c->flow_held, &c->flow_renewed,
+			   &c->flow_cleared) == 11)
 			ret = 0;
 	fclose(f);
 	return ret;
@@ -457,6 +473,52 @@ TEST_F(rfd, bound_port_not_steered)
 	close(c);
 }
 
+#ifndef SOCK_DCCP
+#define SOCK_DCCP	6
+#endif
+#ifndef IPPROTO_DCCP
+#define IPPROTO_DCCP	33
+#endif
+
+TEST_F(rfd, dccp_bind_keeps_tcp_port)
+{
+	int ccpu, scpu, c, s, d, port;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (variant->kind == V4MAPPED)
+		SKIP(return, "IPv4 and IPv6 only");
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ccpu = self->cpus[0];
+	scpu = self->cpus[1];
+	ASSERT_EQ(0, lib_pin(ccpu));
+	c = dial(variant->kind, LIB_PORT, 0);
+	ASSERT_LE(0, c);
+	s = accept(self->l, NULL, NULL);
+	ASSERT_LE(0, s);
+	port = lib_sock_port(c);
+	ASSERT_EQ(ccpu, port_cpu(port, self->ncpu_ids));
+	d = socket(variant->kind == V4 ? AF_INET : AF_INET6,
+		   SOCK_DCCP | SOCK_CLOEXEC, IPPROTO_DCCP);
+	if (d < 0) {
+		close(s);
+		close(c);
+		SKIP(return, "no DCCP: %s", strerror(errno));
+	}
+	/* TCP's port number, in DCCP's own port table: it is free there */
+	len = dst_addr(variant->kind, port, &ss);
+	ASSERT_EQ(0, bind(d, (struct sockaddr *)&ss, len)) {
+		TH_LOG("DCCP bind to %d: %s", port, strerror(errno));
+	}
+	EXPECT_EQ(ROUNDS, replies_on(c, ccpu, s, scpu, ccpu)) {
+		TH_LOG("replies to TCP port %d after a DCCP bind() of it", port);
+	}
+	close(d);
+	close(s);
+	close(c);
+}
+
 /* What a process in a namespace of its own behind a veth pair does. */
 enum peer_role {
 	PEER_ECHO,	/* answer each byte read with 64 */
@@ -795,6 +857,177 @@ TEST_F(rfd, channel_connect)
 		close(a);
 	}
 	close(ch);
+}
+
+/*
+ * A namespace of its own whose established hash table has 128 buckets,
+ * the smallest: RFD's flow table then has its smallest size, 4096 entries
+ * in sets of 4.  A per-core listener on LIB_PORT + 1.
+ */
+#define CHILD_EHASH	"/proc/sys/net/ipv4/tcp_child_ehash_entries"
+#define TARGETS		16
+#define FLOOD		4096
+
+FIXTURE(rfd_small) {
+	int cpus[MAX_CPUS];
+	int n;
+	int l;
+};
+
+FIXTURE_SETUP(rfd_small)
+{
+	/* opened before the unshare: it stays the parent's */
+	int fd = open(CHILD_EHASH, O_RDWR | O_CLOEXEC), err = 0;
+	char old[32];
+	ssize_t n;
+
+	self->l = -1;
+	self->n = lib_cpus(self->cpus, MAX_CPUS);
+	ASSERT_LT(0, self->n);
+	if (self->n < 2)
+		SKIP(return, "needs two CPUs");
+	ASSERT_LE(0, fd);
+	n = pread(fd, old, sizeof(old), 0);
+	ASSERT_LT(0, n);
+	ASSERT_EQ(3, pwrite(fd, "128", 3, 0));
+	if (lib_netns_enter())
+		err = -errno;
+	/* the parent's value back, for the namespaces made after */
+	EXPECT_EQ(n, pwrite(fd, old, n, 0));
+	close(fd);
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, lib_raise_nofile(2 * FLOOD + 2 * TARGETS + 64));
+	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
+	self->l = pcl_listener(AF_INET, false, LIB_PORT + 1, 4096, 1);
+	ASSERT_LE(0, self->l);
+}
+
+FIXTURE_TEARDOWN(rfd_small)
+{
+	if (self->l >= 0)
+		close(self->l);
+}
+
+/*
+ * TARGETS connections made on @ccpu and accepted on @scpu (taken from
+ * ccpu's clone): scpu owns them.
+ */
+static void targets_open(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(rfd_small) *self, int ccpu, int scpu,
+			 int *c, int *s)
+{
+	int i;
+
+	for (i = 0; i < TARGETS; i++) {
+		ASSERT_EQ(0, lib_pin(ccpu));
+		c[i] = lib_connect(AF_INET, LIB_PORT + 1, false);
+		ASSERT_LE(0, c[i]);
+		ASSERT_EQ(0, lib_pin(scpu));
+		s[i] = accept(self->l, NULL, NULL);
+		ASSERT_LE(0, s[i]);
+	}
+}
+
+/*
+ * Send a byte on @c from @ccpu; once @s has it, true if its packet was
+ * processed on @scpu.  The byte is read (a recvmsg() of @s) if @read.
+ */
+static bool byte_on(struct __test_metadata *_metadata, int c, int s, int ccpu,
+		    int scpu, bool read)
+{
+	char ch;
+	int cpu;
+
+	if (lib_pin(ccpu) || write(c, "t", 1) != 1 ||
+	    lib_poll1(s, POLLIN, LIB_DEADLINE_MS) != 1) {
+		TH_LOG("a byte from cpu %d did not arrive", ccpu);
+		return false;
+	}
+	cpu = incoming_cpu(s);
+	if (read && recv(s, &ch, 1, 0) != 1)
+		TH_LOG("recv: %s", strerror(errno));
+	return cpu == scpu;
+}
+
+TEST_F_TIMEOUT(rfd_small, owner_recorded_again_at_recvmsg, 600)
+{
+	int c[TARGETS], s[TARGETS], *fc, *fs, i, before = 0, after = 0;
+	int ccpu = self->cpus[0], scpu = self->cpus[1];
+	struct rfd_counters x, y;
+
+	fc = calloc(FLOOD, sizeof(int));
+	fs = calloc(FLOOD, sizeof(int));
+	ASSERT_TRUE(fc && fs);
+	targets_open(_metadata, self, ccpu, scpu, c, s);
+	/* later flows, kept open: their accept()s take entries of the sets */
+	ASSERT_EQ(0, lib_pin(ccpu));
+	for (i = 0; i < FLOOD; i++) {
+		fc[i] = lib_connect(AF_INET, LIB_PORT + 1, false);
+		ASSERT_LE(0, fc[i]);
+		fs[i] = accept(self->l, NULL, NULL);
+		ASSERT_LE(0, fs[i]);
+	}
+	ASSERT_EQ(0, rfd_read(&x));
+	for (i = 0; i < TARGETS; i++) {
+		/* read from ccpu: the owner recorded is the accepting CPU */
+		before += byte_on(_metadata, c[i], s[i], ccpu, scpu, true);
+		after += byte_on(_metadata, c[i], s[i], ccpu, scpu, true);
+	}
+	ASSERT_EQ(0, rfd_read(&y));
+	TH_LOG("%d of %d kept their entries; %lld recorded again", before,
+	       TARGETS, y.flow_renewed - x.flow_renewed);
+	/* else the flood evicted none, and this test could not tell */
+	EXPECT_GT(TARGETS, before);
+	EXPECT_EQ(TARGETS, after);
+	EXPECT_EQ(TARGETS - before, y.flow_renewed - x.flow_renewed);
+	for (i = 0; i < FLOOD; i++) {
+		close(fs[i]);
+		close(fc[i]);
+	}
+	for (i = 0; i < TARGETS; i++) {
+		close(s[i]);
+		close(c[i]);
+	}
+	free(fc);
+	free(fs);
+}
+
+TEST_F_TIMEOUT(rfd_small, close_clears_the_entry, 600)
+{
+	int c[TARGETS], s[TARGETS], fc, fs, i, kept = 0;
+	int ccpu = self->cpus[0], scpu = self->cpus[1];
+	struct rfd_counters x, y;
+
+	targets_open(_metadata, self, ccpu, scpu, c, s);
+	ASSERT_EQ(0, rfd_read(&x));
+	ASSERT_EQ(0, lib_pin(ccpu));
+	for (i = 0; i < FLOOD; i++) {
+		fc = lib_connect(AF_INET, LIB_PORT + 1, false);
+		ASSERT_LE(0, fc);
+		fs = accept(self->l, NULL, NULL);
+		ASSERT_LE(0, fs);
+		/* the client first: the accepted end goes LAST_ACK -> CLOSE */
+		close(fc);
+		close(fs);
+	}
+	for (i = 0; i < TARGETS; i++)
+		kept += byte_on(_metadata, c[i], s[i], ccpu, scpu, false);
+	/* a close whose last ACK softirq processing deferred ends later */
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(0, rfd_read(&y));
+		if (y.flow_cleared - x.flow_cleared >= FLOOD)
+			break;
+		usleep(100000);
+	}
+	TH_LOG("%d of %d kept their entries; %lld cleared", kept, TARGETS,
+	       y.flow_cleared - x.flow_cleared);
+	EXPECT_EQ(TARGETS, kept);
+	EXPECT_EQ(FLOOD, y.flow_cleared - x.flow_cleared);
+	EXPECT_EQ(FLOOD, y.accepts - x.accepts);
+	for (i = 0; i < TARGETS; i++) {
+		close(s[i]);
+		close(c[i]);
+	}
 }
 
 FIXTURE(rfd_hotplug) {

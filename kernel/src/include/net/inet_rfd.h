@@ -5,7 +5,7 @@
  * active half: connect() on CPU c picks a local port that encodes c, and
  * the packets to such a port go to c.  The passive half: a connection
  * accepted from a per-core listener on CPU c is delivered to c, found by
- * its flow hash.
+ * its flow hash in a table that accept() fills and recvmsg() refills.
  *
  * The encoding: port p encodes CPU (p >> 1) % nr_cpu_ids.  Both ports of
  * a pair (2m, 2m + 1) encode the same CPU, so the parity that connect()
@@ -20,7 +20,9 @@
 
 #include <linux/align.h>
 #include <linux/cpumask.h>
+#include <linux/in.h>
 #include <linux/jump_label.h>
+#include <net/inet_connection_sock.h>
 
 struct inet_bind_bucket;
 struct kmem_cache;
@@ -57,18 +59,23 @@ static inline void inet_rfd_port_free(const struct kmem_cache *cachep,
 }
 
 /*
- * A socket was bound into @tb by bind() or listen() (inet_csk_get_port(),
- * under its bhash lock): the port is no longer only connect()'s.
+ * @sk was bound into @tb by bind() or listen() (inet_csk_get_port(),
+ * under its bhash lock): a TCP port is no longer only connect()'s.  DCCP
+ * shares the code, not TCP's ports.
  */
-static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
+static inline void inet_rfd_port_bound(const struct sock *sk,
+				       const struct inet_bind_bucket *tb)
 {
-	if (static_branch_unlikely(&inet_rfd_marks_key))
+	if (static_branch_unlikely(&inet_rfd_marks_key) &&
+	    sk->sk_protocol == IPPROTO_TCP)
 		__inet_rfd_port_bound(tb);
 }
 
 bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
 		      struct rps_dev_flow **rflowp);
-void __inet_rfd_accepted(struct sock *sk);
+void __inet_rfd_accepted(struct sock *sk, int cpu);
+void __inet_rfd_record_flow(struct sock *sk);
+void __inet_rfd_closed(struct sock *sk);
 
 /*
  * connect() of @sk: the CPU whose ports to try first, or -1 when RFD is
@@ -97,13 +104,36 @@ static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
 }
 
 /*
- * @sk was accepted on this CPU from a per-core listener: deliver its
- * packets here from now on.
+ * @sk was accepted on @cpu (this CPU) from a per-core listener: deliver
+ * its packets there from now on.
  */
-static inline void inet_rfd_accepted(struct sock *sk)
+static inline void inet_rfd_accepted(struct sock *sk, int cpu)
 {
 	if (static_branch_unlikely(&inet_rfd_key))
-		__inet_rfd_accepted(sk);
+		__inet_rfd_accepted(sk, cpu);
+}
+
+/*
+ * recvmsg() on @sk, any inet socket: if it is a TCP socket whose owner
+ * accept() recorded, record the owner again when its flow lost its entry.
+ */
+static inline void inet_rfd_record_flow(struct sock *sk)
+{
+	if (static_branch_unlikely(&inet_rfd_key) &&
+	    sk->sk_protocol == IPPROTO_TCP &&
+	    READ_ONCE(inet_csk(sk)->icsk_rfd_owner))
+		__inet_rfd_record_flow(sk);
+}
+
+/*
+ * @sk, a TCP socket, goes to TCP_CLOSE: it forgets its owner and its
+ * flow's entry is cleared.  Not behind the key: an owner recorded while
+ * RFD was on is forgotten also after it is turned off.
+ */
+static inline void inet_rfd_closed(struct sock *sk)
+{
+	if (unlikely(READ_ONCE(inet_csk(sk)->icsk_rfd_owner)))
+		__inet_rfd_closed(sk);
 }
 
 #else /* !CONFIG_TCP_RFD */
@@ -131,7 +161,8 @@ static inline void inet_rfd_port_free(const struct kmem_cache *cachep,
 {
 }
 
-static inline void inet_rfd_port_bound(const struct inet_bind_bucket *tb)
+static inline void inet_rfd_port_bound(const struct sock *sk,
+				       const struct inet_bind_bucket *tb)
 {
 }
 
@@ -141,7 +172,15 @@ static inline bool inet_rfd_steer(struct net_device *dev, struct sk_buff *skb,
 	return false;
 }
 
-static inline void inet_rfd_accepted(struct sock *sk)
+static inline void inet_rfd_accepted(struct sock *sk, int cpu)
+{
+}
+
+static inline void inet_rfd_record_flow(struct sock *sk)
+{
+}
+
+static inline void inet_rfd_closed(struct sock *sk)
 {
 }
 

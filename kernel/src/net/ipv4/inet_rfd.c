@@ -24,15 +24,21 @@
  * the connection's flow hash (sk_rxhash, what RPS hashes), with the CPU
  * that processed its last packet so far and that CPU's backlog tail: as
  * in RFS, the flow moves to its owner only once the packets queued before
- * have been processed, so they stay in order.  The table is written once
- * per accept(), not per recvmsg() as RFS's is, and needs no per-device
- * flow table.  Listeners without per-core listen keep RPS/RFS.
+ * have been processed, so they stay in order.  The table is written at
+ * accept(), and again by a recvmsg() that finds the flow's entry gone
+ * (taken by later flows of its set, or the flow's hash changed), which
+ * RFS's per-recvmsg write would also have redone; a recvmsg() that finds
+ * it reads one cache line.  The entry is cleared when the connection
+ * closes.  It needs no per-device flow table.  Listeners without per-core
+ * listen keep RPS/RFS.
  *
  * Every other packet (a SYN, a listener's, one to a port that bind()
  * chose) is left to RPS/RFS as before.  The decision needs only the
  * packet's headers and hash, so it works on any device, with or without
  * an RPS map: turning the sysctl on enables the RPS hook (rps_needed).  A
- * packet already on its owner is processed there at once.  The headers
+ * packet already on its owner is processed there at once, unless packets
+ * wait in this CPU's backlog: they may be the flow's, steered here before
+ * the flow's receive CPU changed, and it queues behind them.  The headers
  * are read here rather than with the flow dissector: only IPv4/IPv6 TCP
  * ports are wanted, and the dissector's general walk costs more per
  * packet.
@@ -78,6 +84,8 @@ struct rfd_stats {
 	unsigned long flow_steered; /* an accepted flow's packet sent on */
 	unsigned long flow_local;   /* ... already on its owner */
 	unsigned long flow_held; /* ... kept behind its earlier packets */
+	unsigned long flow_renewed; /* recvmsg() recorded a lost owner again */
+	unsigned long flow_cleared; /* a connection's close cleared its entry */
 };
 
 /*
@@ -86,9 +94,10 @@ struct rfd_stats {
  * rps_sock_flow_table, with the per-flow queue record of RFS's per-device
  * table beside it.  A flow takes its own entry again, else an empty one,
  * else the one used longest ago (the stamp: the accept(), refreshed at
- * most once a second by the flow's packets): entries are not cleared when
- * their connection ends, and the sets keep live flows where a table of
- * single entries would lose one flow of each colliding pair.
+ * most once a second by the flow's packets).  The sets keep live flows
+ * where a table of single entries would lose one flow of each colliding
+ * pair; a flow that loses its entry all the same gets it back at its next
+ * recvmsg(), and a connection's close clears its own.
  */
 #define RFD_WAYS	4
 
@@ -278,6 +287,22 @@ static const struct tcphdr *rfd_tcp_header(struct sk_buff *skb,
 }
 
 /*
+ * *cpu for a packet whose owner is this CPU: -1, processed at once, when
+ * this CPU's backlog is empty; else this CPU, queued behind the packets
+ * there (a flow's earlier packets may wait there, steered from another
+ * CPU before its receive CPU changed: processing this one at once would
+ * overtake them).  netif_rx() queues here in either case.
+ */
+static int rfd_here(int cpu)
+{
+	const struct softnet_data *sd = this_cpu_ptr(&softnet_data);
+
+	if (READ_ONCE(sd->input_queue_tail) != READ_ONCE(sd->input_queue_head))
+		return cpu;
+	return -1;
+}
+
+/*
  * An accepted connection's packet: to its owner once the packets queued
  * before its accept() have been processed where they were queued.
  */
@@ -326,7 +351,7 @@ static bool rfd_steer_accepted(struct rfd_net *rn, struct sk_buff *skb,
 	}
 	if (owner == smp_processor_id()) {
 		this_cpu_inc(rn->stats->flow_local);
-		*cpu = -1;
+		*cpu = rfd_here(owner);
 	} else {
 		this_cpu_inc(rn->stats->flow_steered);
 		*cpu = owner;
@@ -363,9 +388,9 @@ bool __inet_rfd_steer(struct net_device *dev, struct sk_buff *skb, int *cpu,
 		return false;
 	}
 	if (owner == smp_processor_id()) {
-		/* processed here, at once, as without RPS */
+		/* processed here, as without RPS */
 		this_cpu_inc(rn->stats->local);
-		*cpu = -1;
+		*cpu = rfd_here(owner);
 	} else {
 		this_cpu_inc(rn->stats->steered);
 		*cpu = owner;
@@ -429,43 +454,25 @@ static struct rfd_flow *rfd_flow_slot(struct rfd_flows *ft, u32 hash, u32 now)
 	return f;
 }
 
-/*
- * @sk, a TCP socket, was accepted on this CPU from a per-core listener:
- * record this CPU as its flow's owner.  The packets processed so far went
- * where RPS sent them, to the CPU of sk_incoming_cpu as last seen: the
- * flow stays there until that CPU's backlog has passed its tail of now.
- */
-void __inet_rfd_accepted(struct sock *sk)
+/* The ident of the flow of @hash owned by @cpu. */
+static u32 rfd_ident(u32 hash, int cpu)
 {
-	struct rfd_net *rn = rfd_net(sock_net(sk));
-	u32 hash = READ_ONCE(sk->sk_rxhash);
-	struct rfd_flows *ft;
-	struct rfd_flow *f;
-	int cpu, prev;
-	u32 ident, now;
+	return (hash & ~rfd_cpu_mask) | cpu;
+}
 
-	if (sk->sk_protocol != IPPROTO_TCP || !READ_ONCE(rn->sysctl_rfd))
-		return;
-	/* pairs with the release in rfd_flows() */
-	ft = smp_load_acquire(&rn->flows);
-	if (unlikely(!ft)) {
-		ft = rfd_flows(rn, sock_net(sk));
-		if (!ft)
-			return;
-	}
-	/*
-	 * No flow hash: the device gives none, and nothing hashed the
-	 * packets before the table existed.  It exists now: the packets of
-	 * the connections after this one are hashed (rfd_steer_accepted()),
-	 * and their sockets get the hash (sk_rxhash) from their handshake.
-	 */
-	if (!hash)
-		return;
-	cpu = get_cpu();
-	ident = (hash & ~rfd_cpu_mask) | cpu;
-	now = jiffies;
-	f = rfd_flow_slot(ft, hash, now);
-	prev = READ_ONCE(sk->sk_incoming_cpu);
+/*
+ * Record @cpu as the owner of @sk's flow (@hash), in the table and, for
+ * its close, in the socket.  The packets processed so far went where RPS
+ * sent them, to the CPU of sk_incoming_cpu as last seen: the flow stays
+ * there until that CPU's backlog has passed its tail of now.
+ */
+static void rfd_record(struct rfd_flows *ft, struct sock *sk, u32 hash,
+		       int cpu)
+{
+	u32 ident = rfd_ident(hash, cpu), now = jiffies;
+	struct rfd_flow *f = rfd_flow_slot(ft, hash, now);
+	int prev = READ_ONCE(sk->sk_incoming_cpu);
+
 	if (READ_ONCE(f->ident) != ident) {
 		WRITE_ONCE(f->ident, 0);
 		/*
@@ -488,8 +495,117 @@ void __inet_rfd_accepted(struct sock *sk)
 	/* the queue record before the ident: pairs with rfd_steer_accepted() */
 	smp_wmb();
 	WRITE_ONCE(f->ident, ident);
+	WRITE_ONCE(inet_csk(sk)->icsk_rfd_hash, hash);
+}
+
+/* Clear the entry of the flow of @hash owned by @cpu, if still there. */
+static bool rfd_clear(struct rfd_flows *ft, u32 hash, int cpu)
+{
+	u32 want = rfd_ident(hash, cpu), ident;
+	struct rfd_flow *f = rfd_flow_find(ft, hash, &ident);
+
+	/* another accept() may be taking the entry: only ours is cleared */
+	return f && ident == want && cmpxchg(&f->ident, want, 0) == want;
+}
+
+/*
+ * @sk, a TCP socket, was accepted on @cpu (this CPU, read once by the
+ * caller for every table it enters) from a per-core listener: record @cpu
+ * as its flow's owner, in the namespace's table and in the socket, where
+ * recvmsg() finds it to record it again.
+ */
+void __inet_rfd_accepted(struct sock *sk, int cpu)
+{
+	struct rfd_net *rn = rfd_net(sock_net(sk));
+	u32 hash = READ_ONCE(sk->sk_rxhash);
+	struct rfd_flows *ft;
+
+	if (sk->sk_protocol != IPPROTO_TCP || !READ_ONCE(rn->sysctl_rfd))
+		return;
+	/* pairs with the release in rfd_flows() */
+	ft = smp_load_acquire(&rn->flows);
+	if (unlikely(!ft)) {
+		ft = rfd_flows(rn, sock_net(sk));
+		if (!ft)
+			return;
+	}
+	WRITE_ONCE(inet_csk(sk)->icsk_rfd_owner, cpu + 1);
+	/*
+	 * No flow hash: the device gives none, and nothing hashed the
+	 * packets before the table existed.  It exists now: the packets of
+	 * the connections after this one are hashed (rfd_steer_accepted()),
+	 * and their sockets get the hash (sk_rxhash) from their handshake;
+	 * this one's recvmsg() records it once its packets have one.
+	 */
+	if (!hash)
+		return;
+	rfd_record(ft, sk, hash, cpu);
 	this_cpu_inc(rn->stats->accepts);
-	put_cpu();
+}
+
+/*
+ * recvmsg() on @sk, a TCP socket whose owner accept() recorded: the flow's
+ * entry is looked up (one cache line) and recorded again if it is gone:
+ * later flows of its set took it, or the flow's hash (sk_rxhash, updated
+ * by its packets) changed, and then the old hash's entry is cleared.
+ */
+void __inet_rfd_record_flow(struct sock *sk)
+{
+	int cpu = READ_ONCE(inet_csk(sk)->icsk_rfd_owner) - 1;
+	struct rfd_net *rn = rfd_net(sock_net(sk));
+	u32 hash = READ_ONCE(sk->sk_rxhash), old;
+	struct rfd_flows *ft;
+	u32 ident;
+
+	if (cpu < 0 || !hash || !READ_ONCE(rn->sysctl_rfd))
+		return;
+	/* made before the owner was recorded; pairs with rfd_flows() */
+	ft = smp_load_acquire(&rn->flows);
+	if (unlikely(!ft))
+		return;
+	if (likely(rfd_flow_find(ft, hash, &ident) &&
+		   ident == rfd_ident(hash, cpu)))
+		return;
+	/*
+	 * A connection that ended takes no entry (its close cleared it).  A
+	 * recvmsg() racing with the close (its state is stored after the
+	 * hook) may record it again: an entry of a dead flow, taken by the
+	 * next flow of its set that needs one, as before entries were
+	 * cleared at all.
+	 */
+	if ((1 << inet_sk_state_load(sk)) & (TCPF_CLOSE | TCPF_LISTEN))
+		return;
+	old = READ_ONCE(inet_csk(sk)->icsk_rfd_hash);
+	if (old && old != hash)
+		rfd_clear(ft, old, cpu);
+	rfd_record(ft, sk, hash, cpu);
+	this_cpu_inc(rn->stats->flow_renewed);
+}
+
+/*
+ * @sk, whose owner accept() recorded, is closing (TCP_CLOSE): the entry it
+ * recorded last (by the hash it recorded: the last packets of a closing
+ * connection may bring another, about one close in ten in the tests on
+ * loopback), if still its own, is freed for the flows that go on, and the
+ * socket forgets its owner (a later connect() of it is another flow).
+ */
+void __inet_rfd_closed(struct sock *sk)
+{
+	struct inet_connection_sock *icsk = inet_csk(sk);
+	int cpu = READ_ONCE(icsk->icsk_rfd_owner) - 1;
+	u32 hash = READ_ONCE(icsk->icsk_rfd_hash);
+	struct rfd_net *rn = rfd_net(sock_net(sk));
+	struct rfd_flows *ft;
+
+	WRITE_ONCE(icsk->icsk_rfd_owner, 0);
+	WRITE_ONCE(icsk->icsk_rfd_hash, 0);
+	/*
+	 * The socket holds its namespace: the table is freed only when the
+	 * namespace is dismantled, after its last such socket.
+	 */
+	ft = smp_load_acquire(&rn->flows);
+	if (cpu >= 0 && hash && ft && rfd_clear(ft, hash, cpu))
+		this_cpu_inc(rn->stats->flow_cleared);
 }
 
 /* Under rfd_mutex: a namespace turns RFD on, or off. */
@@ -552,13 +668,13 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int rfd_seq_show(struct seq_file *seq, void *v)
 {
 	struct rfd_net *rn = rfd_net(seq_file_single_net(seq));
-	u64 sum[9] = {};
+	u64 sum[11] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct rfd_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
 
-	seq_puts(seq, "cpu ports fallbacks steered local offline accepts flow_steered flow_local flow_held\n");
+	seq_puts(seq, "cpu ports fallbacks steered local offline accepts flow_steered flow_local flow_held flow_renewed flow_cleared\n");
 	for_each_possible_cpu(cpu) {
 		const struct rfd_stats *s = per_cpu_ptr(rn->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
@@ -566,7 +682,8 @@ static int rfd_seq_show(struct seq_file *seq, void *v)
 			READ_ONCE(s->steered), READ_ONCE(s->local),
 			READ_ONCE(s->offline), READ_ONCE(s->accepts),
 			READ_ONCE(s->flow_steered), READ_ONCE(s->flow_local),
-			READ_ONCE(s->flow_held),
+			READ_ONCE(s->flow_held), READ_ONCE(s->flow_renewed),
+			READ_ONCE(s->flow_cleared),
 		};
 
 		seq_printf(seq, "%d", cpu);
