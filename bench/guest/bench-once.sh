@@ -261,11 +261,11 @@ else
 		# Receive Flow Deliver counters of the server's namespace
 		# ("all" row of /proc/net/tcp_rfd, warm-up included).
 		if row=$(nsx "$srv_ns" cat /proc/net/tcp_rfd 2>/dev/null | grep '^all '); then
-			read -r _ a b c d e f g h i j k <<<"$row"
+			read -r _ a b c d e f g h i j k m <<<"$row"
 			rfd="{\"ports\": $a, \"fallbacks\": $b, \"steered\": $c, \"local\": $d, \"offline\": $e"
 			rfd+=", \"accepts\": ${f:-0}, \"flow_steered\": ${g:-0}, \"flow_local\": ${h:-0}, \"flow_held\": ${i:-0}"
-			rfd+=", \"flow_renewed\": ${j:-0}, \"flow_cleared\": ${k:-0}}"
-			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline accepts flow_steered flow_local flow_held flow_renewed flow_cleared)"
+			rfd+=", \"flow_renewed\": ${j:-0}, \"flow_full\": ${k:-0}, \"flow_cleared\": ${m:-0}}"
+			log "tcp_rfd $srv_ns: $row (ports fallbacks steered local offline accepts flow_steered flow_local flow_held flow_renewed flow_full flow_cleared)"
 		fi
 		if row=$(nsx "$srv_ns" cat /proc/net/tcp_local_established 2>/dev/null | grep '^all '); then
 			log "tcp_local_established $srv_ns: $row (hits misses inserts removes mismatches rekeys)"

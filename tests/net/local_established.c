@@ -6,8 +6,11 @@
  * against the global table: a difference is counted in "mismatches" and
  * warns, which fails the test VM's splat check):
  *
- *  - lest.accepted: connections accepted on CPU c, used from c: their
- *    server sockets are entered in c's table and found there.
+ *  - lest.accepted: connections accepted on CPU c from a per-core
+ *    listener, used from c: their server sockets are entered in c's table
+ *    and found there.
+ *  - lest.plain_listener_not_entered: connections accepted from a
+ *    listener without per-core listen are not entered.
  *  - lest.connected_rfd: with tcp_rfd on, connections made from CPU c
  *    (their ports encode c) are entered in c's table, moved to the chain
  *    of their flow hash by the SYN-ACK (rekeys), and found there.
@@ -37,7 +40,7 @@
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
-#include "listen_lib.h"
+#include "percore_lib.h"
 
 #define LEST_SYSCTL	"/proc/sys/net/ipv4/tcp_local_established"
 #define LEST_PROC	"/proc/net/tcp_local_established"
@@ -101,7 +104,7 @@ static int xfer(int a, int b, int n)
 static int lest_conn(int family, int *l, int *c, int *s)
 {
 	*c = *s = -1;
-	*l = lib_listener(family, LIB_PORT, 8, 0);
+	*l = pcl_listener(family, false, LIB_PORT, 8, 1);
 	if (*l < 0)
 		return -1;
 	*c = lib_connect(family, LIB_PORT, false);
@@ -182,7 +185,7 @@ TEST_F(lest, accepted)
 	int k = 8, i, j, l, c[8], s[8];
 	struct lest_counters a, b;
 
-	l = lib_listener(AF_INET, LIB_PORT, 64, 0);
+	l = pcl_listener(AF_INET, false, LIB_PORT, 64, 1);
 	ASSERT_LE(0, l);
 	for (i = 0; i < self->n; i++) {
 		ASSERT_EQ(0, lib_pin(self->cpus[i]));
@@ -214,6 +217,38 @@ TEST_F(lest, accepted)
 	close(l);
 }
 
+/*
+ * A listener without per-core listen may hand its connections to any
+ * thread: its accepted sockets are not entered (nor looked up locally).
+ */
+TEST_F(lest, plain_listener_not_entered)
+{
+	int k = 8, j, l, c[8], s[8];
+	struct lest_counters a, b;
+
+	l = lib_listener(AF_INET, LIB_PORT, 64, 0);
+	ASSERT_LE(0, l);
+	ASSERT_EQ(0, pcl_get(l));
+	ASSERT_EQ(0, lib_pin(self->cpus[0]));
+	ASSERT_EQ(0, lest_read(&a));
+	for (j = 0; j < k; j++) {
+		c[j] = lib_connect(AF_INET, LIB_PORT, false);
+		ASSERT_LE(0, c[j]);
+		s[j] = accept(l, NULL, NULL);
+		ASSERT_LE(0, s[j]);
+		ASSERT_EQ(0, xfer(c[j], s[j], 100));
+		ASSERT_EQ(0, xfer(s[j], c[j], 100));
+	}
+	ASSERT_EQ(0, lest_read(&b));
+	EXPECT_EQ(0, b.inserts - a.inserts);
+	EXPECT_EQ(0, b.hits - a.hits);
+	for (j = 0; j < k; j++) {
+		close(c[j]);
+		close(s[j]);
+	}
+	close(l);
+}
+
 TEST_F(lest, connected_rfd)
 {
 	int k = 8, i, j, l, c[8], s[8], ncpu_ids = lib_nr_cpu_ids(), port;
@@ -221,7 +256,7 @@ TEST_F(lest, connected_rfd)
 
 	ASSERT_LT(0, ncpu_ids);
 	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
-	l = lib_listener(AF_INET6, LIB_PORT, 64, 0);
+	l = pcl_listener(AF_INET6, false, LIB_PORT, 64, 1);
 	ASSERT_LE(0, l);
 	for (i = 0; i < self->n; i++) {
 		int srv_cpu = self->cpus[(i + 1) % self->n];
@@ -295,9 +330,9 @@ TEST_F_TIMEOUT(lest, churn, 300)
 
 	TH_LOG("seed %llu, %d rounds", (unsigned long long)st, rounds);
 	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 1));
-	l4 = lib_listener(AF_INET, LIB_PORT, 256, 0);
+	l4 = pcl_listener(AF_INET, false, LIB_PORT, 256, 1);
 	ASSERT_LE(0, l4);
-	l6 = lib_listener(AF_INET6, LIB_PORT + 1, 256, 0);
+	l6 = pcl_listener(AF_INET6, false, LIB_PORT + 1, 256, 1);
 	ASSERT_LE(0, l6);
 	ASSERT_EQ(0, lest_read(&a));
 	for (r = 0; r < rounds; r++) {
@@ -414,7 +449,7 @@ TEST_F(lest, toggle_and_disconnect)
 	struct lest_counters a, b;
 	int l, l2, c[4], s[4], j, c2, s2;
 
-	l = lib_listener(AF_INET, LIB_PORT, 16, 0);
+	l = pcl_listener(AF_INET, false, LIB_PORT, 16, 1);
 	ASSERT_LE(0, l);
 	ASSERT_EQ(0, lib_pin(self->cpus[0]));
 	for (j = 0; j < 4; j++) {
@@ -440,6 +475,7 @@ TEST_F(lest, toggle_and_disconnect)
 	ASSERT_EQ(2, lib_wait_count(lest_live, 2, LIB_DEADLINE_MS));
 	lib_lo_addr(AF_INET, LIB_PORT + 7, &ss);
 	ASSERT_EQ(0, bind(s[3], (struct sockaddr *)&ss, sizeof(struct sockaddr_in)));
+	ASSERT_EQ(0, pcl_set(s[3], 1));
 	ASSERT_EQ(0, listen(s[3], 4));
 	l2 = s[3];
 	c2 = lib_connect(AF_INET, LIB_PORT + 7, false);
@@ -560,7 +596,7 @@ TEST(lest_netns_dismantle)
 			if (lest_netns(1) || lib_sysctl_write(RFD_SYSCTL, 1))
 				_exit(1);
 			/* dual-stack: IPv4 and IPv6 connections */
-			l = lib_listener_on(AF_INET6, true, LIB_PORT, 64, 0);
+			l = pcl_listener(AF_INET6, true, LIB_PORT, 64, 1);
 			if (l < 0)
 				_exit(2);
 			for (i = 0; i < 16; i++) {
@@ -623,7 +659,7 @@ TEST_F_TIMEOUT(lest_hotplug, owner_offline, 120)
 	struct lest_counters a, b;
 	int l, c[4], s[4], j;
 
-	l = lib_listener(AF_INET, LIB_PORT, 16, 0);
+	l = pcl_listener(AF_INET, false, LIB_PORT, 16, 1);
 	ASSERT_LE(0, l);
 	ASSERT_EQ(0, lib_pin(self->cpu));
 	for (j = 0; j < 4; j++) {

@@ -16,6 +16,8 @@
  *    or not) that encodes another CPU: its packets are not steered.
  *  - rfd.bound_port_not_steered: a socket bound to a port of the range
  *    before connect(): its replies are not steered.
+ *  - rfd.raw_tcp_socket_read: a read of a raw IPv4 socket of protocol
+ *    IPPROTO_TCP, with RFD on, is not taken for a TCP socket's (KASAN).
  *  - rfd.dccp_bind_keeps_tcp_port: a DCCP socket bound to the number of a
  *    TCP connection's RFD port leaves that port steered (DCCP shares
  *    inet_csk_get_port() with TCP, not its ports).
@@ -39,8 +41,12 @@
  *    table has its smallest size (1024 sets of 4), 16 connections accepted
  *    on one CPU, then 4096 more kept open: some of the 16 lose their
  *    entries (their next packet is processed where it was sent), and each
- *    gets it back at its next recvmsg() (the packet after that is
- *    processed on the accepting CPU).
+ *    gets it back at its next recvmsg() once the 4096 are idle for 2 s
+ *    (the packet after that is processed on the accepting CPU).
+ *  - rfd_small.new_flow_hash_recorded_at_read: a client whose segments
+ *    are dropped until a retransmission timeout picks a new flow hash:
+ *    its next segment finds no entry, the server's next read records the
+ *    owner under the new hash and clears the old entry.
  *  - rfd_small.close_clears_the_entry: the same with the 4096 closed one
  *    after another: each close frees its entry (also when its last packet
  *    brought another flow hash, which about one in ten does here), and
@@ -72,7 +78,7 @@
 struct rfd_counters {
 	long long ports, fallbacks, steered, local, offline;
 	long long accepts, flow_steered, flow_local, flow_held;
-	long long flow_renewed, flow_cleared;
+	long long flow_renewed, flow_full, flow_cleared;
 };
 
 /* The "all" row of /proc/net/tcp_rfd; 0 or -1. */
@@ -85,11 +91,11 @@ static int rfd_read(struct rfd_counters *c)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+		if (sscanf(line, "all %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
 			   &c->ports, &c->fallbacks, &c->steered, &c->local,
 			   &c->offline, &c->accepts, &c->flow_steered,
 			   &c->flow_local, &c->flow_held, &c->flow_renewed,
-			   &c->flow_cleared) == 11)
+			   &c->flow_full, &c->flow_cleared) == 12)
 			ret = 0;
 	fclose(f);
 	return ret;
@@ -519,6 +525,24 @@ TEST_F(rfd, dccp_bind_keeps_tcp_port)
 	close(c);
 }
 
+/*
+ * A raw IPv4 socket of protocol IPPROTO_TCP is no TCP socket: its reads
+ * must not take it for one (a TCP socket's fields lie past its end).
+ */
+TEST_F(rfd, raw_tcp_socket_read)
+{
+	char buf[64];
+	int r;
+
+	if (variant->kind != V4)
+		SKIP(return, "IPv4 only");
+	r = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+	ASSERT_LE(0, r);
+	EXPECT_EQ(-1, recv(r, buf, sizeof(buf), MSG_DONTWAIT));
+	EXPECT_EQ(EAGAIN, errno);
+	close(r);
+}
+
 /* What a process in a namespace of its own behind a veth pair does. */
 enum peer_role {
 	PEER_ECHO,	/* answer each byte read with 64 */
@@ -909,16 +933,16 @@ FIXTURE_TEARDOWN(rfd_small)
 }
 
 /*
- * TARGETS connections made on @ccpu and accepted on @scpu (taken from
- * ccpu's clone): scpu owns them.
+ * @n connections made on @ccpu and accepted on @scpu (taken from ccpu's
+ * clone): scpu owns them.
  */
 static void targets_open(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(rfd_small) *self, int ccpu, int scpu,
-			 int *c, int *s)
+			 int *c, int *s, int n)
 {
 	int i;
 
-	for (i = 0; i < TARGETS; i++) {
+	for (i = 0; i < n; i++) {
 		ASSERT_EQ(0, lib_pin(ccpu));
 		c[i] = lib_connect(AF_INET, LIB_PORT + 1, false);
 		ASSERT_LE(0, c[i]);
@@ -958,7 +982,7 @@ TEST_F_TIMEOUT(rfd_small, owner_recorded_again_at_recvmsg, 600)
 	fc = calloc(FLOOD, sizeof(int));
 	fs = calloc(FLOOD, sizeof(int));
 	ASSERT_TRUE(fc && fs);
-	targets_open(_metadata, self, ccpu, scpu, c, s);
+	targets_open(_metadata, self, ccpu, scpu, c, s, TARGETS);
 	/* later flows, kept open: their accept()s take entries of the sets */
 	ASSERT_EQ(0, lib_pin(ccpu));
 	for (i = 0; i < FLOOD; i++) {
@@ -967,6 +991,11 @@ TEST_F_TIMEOUT(rfd_small, owner_recorded_again_at_recvmsg, 600)
 		fs[i] = accept(self->l, NULL, NULL);
 		ASSERT_LE(0, fs[i]);
 	}
+	/*
+	 * A read takes an entry only if it is free or unused for 2 s: the
+	 * flood's entries, never used after their accept(), are then.
+	 */
+	sleep(3);
 	ASSERT_EQ(0, rfd_read(&x));
 	for (i = 0; i < TARGETS; i++) {
 		/* read from ccpu: the owner recorded is the accepting CPU */
@@ -992,13 +1021,58 @@ TEST_F_TIMEOUT(rfd_small, owner_recorded_again_at_recvmsg, 600)
 	free(fs);
 }
 
+/*
+ * The client's segments dropped on input (nftables: sent, so that the
+ * client's retransmission timer runs) until it retransmits: each
+ * retransmission timeout picks a new txhash (net.core.txrehash), which the
+ * server's socket takes as its flow hash from the segment that gets
+ * through.  That segment finds no entry (processed where it was sent);
+ * the server's next read records the owner under the new hash and clears
+ * the old hash's entry; the segment after is processed on the owner.
+ */
+TEST_F_TIMEOUT(rfd_small, new_flow_hash_recorded_at_read, 120)
+{
+	int ccpu = self->cpus[0], scpu = self->cpus[1], c, s, t;
+	long long rehash;
+	struct rfd_counters x, y;
+	char cmd[256];
+
+	if (access("/usr/sbin/nft", X_OK))
+		SKIP(return, "no nft (make deps installs nftables)");
+	targets_open(_metadata, self, ccpu, scpu, &c, &s, 1);
+	EXPECT_TRUE(byte_on(_metadata, c, s, ccpu, scpu, true));
+	snprintf(cmd, sizeof(cmd),
+		 "nft add table ip rfdt && "
+		 "nft add chain ip rfdt i '{ type filter hook input priority 0 ; }' && "
+		 "nft add rule ip rfdt i tcp sport %d drop", lib_sock_port(c));
+	ASSERT_EQ(0, system(cmd));
+	rehash = lib_tcpext("TcpTimeoutRehash");
+	ASSERT_EQ(1, write(c, "r", 1));
+	for (t = 0; lib_tcpext("TcpTimeoutRehash") == rehash; t++) {
+		ASSERT_GT(LIB_DEADLINE_MS / 10, t);
+		usleep(10000);
+	}
+	ASSERT_EQ(0, system("nft delete table ip rfdt"));
+	ASSERT_EQ(1, lib_poll1(s, POLLIN, LIB_DEADLINE_MS));
+	/* no entry under the new hash: left to RPS, here where it was sent */
+	EXPECT_EQ(ccpu, incoming_cpu(s));
+	ASSERT_EQ(0, rfd_read(&x));
+	ASSERT_EQ(1, recv(s, cmd, 1, 0));
+	ASSERT_EQ(0, rfd_read(&y));
+	EXPECT_EQ(1, y.flow_renewed - x.flow_renewed);
+	EXPECT_EQ(1, y.flow_cleared - x.flow_cleared);
+	EXPECT_TRUE(byte_on(_metadata, c, s, ccpu, scpu, true));
+	close(s);
+	close(c);
+}
+
 TEST_F_TIMEOUT(rfd_small, close_clears_the_entry, 600)
 {
-	int c[TARGETS], s[TARGETS], fc, fs, i, kept = 0;
+	int c[TARGETS], s[TARGETS], fc, fs, i, t, kept = 0;
 	int ccpu = self->cpus[0], scpu = self->cpus[1];
 	struct rfd_counters x, y;
 
-	targets_open(_metadata, self, ccpu, scpu, c, s);
+	targets_open(_metadata, self, ccpu, scpu, c, s, TARGETS);
 	ASSERT_EQ(0, rfd_read(&x));
 	ASSERT_EQ(0, lib_pin(ccpu));
 	for (i = 0; i < FLOOD; i++) {
@@ -1006,19 +1080,22 @@ TEST_F_TIMEOUT(rfd_small, close_clears_the_entry, 600)
 		ASSERT_LE(0, fc);
 		fs = accept(self->l, NULL, NULL);
 		ASSERT_LE(0, fs);
-		/* the client first: the accepted end goes LAST_ACK -> CLOSE */
+		/*
+		 * The client first; the accepted end closed (LAST_ACK ->
+		 * CLOSE, or through TIME_WAIT) before the next accept(), even
+		 * when softirq work waits for ksoftirqd.
+		 */
 		close(fc);
+		ASSERT_EQ(0, shutdown(fs, SHUT_WR));
+		for (t = 0; lib_tcp_state(fs) != TCP_CLOSE; t++) {
+			ASSERT_GT(LIB_DEADLINE_MS, t);
+			usleep(1000);
+		}
 		close(fs);
 	}
 	for (i = 0; i < TARGETS; i++)
 		kept += byte_on(_metadata, c[i], s[i], ccpu, scpu, false);
-	/* a close whose last ACK softirq processing deferred ends later */
-	for (i = 0; i < 50; i++) {
-		ASSERT_EQ(0, rfd_read(&y));
-		if (y.flow_cleared - x.flow_cleared >= FLOOD)
-			break;
-		usleep(100000);
-	}
+	ASSERT_EQ(0, rfd_read(&y));
 	TH_LOG("%d of %d kept their entries; %lld cleared", kept, TARGETS,
 	       y.flow_cleared - x.flow_cleared);
 	EXPECT_EQ(TARGETS, kept);

@@ -2,18 +2,17 @@
 /*
  * Per-CPU local established tables (net.ipv4.tcp_local_established).
  *
- * A TCP socket owned by CPU c (accepted on c, or connected out from c
- * with a Receive Flow Deliver port, which encodes c) is also entered in
- * CPU c's local table of its namespace.  The lookup of a packet received
- * on CPU c looks there first, by the packet's flow hash, and falls back
- * to the global table (ehash).  The
- * entry is a node in the socket: TCP sockets are SLAB_TYPESAFE_BY_RCU, so
- * a hit is revalidated (reference, still in ehash, same 4-tuple) as the
- * ehash lookup does.  An entry is added
- * under the socket's ehash bucket lock, only while the socket is in
- * ehash, and removed under the same lock before the socket leaves ehash
- * (close, TIME_WAIT): a local table never holds a socket that ehash
- * does not.
+ * A TCP socket owned by CPU c (accepted on c from a per-core listener, or
+ * connected out from c with a Receive Flow Deliver port, which encodes c)
+ * is also entered in CPU c's local table of its namespace.  The lookup of
+ * a packet received on CPU c looks there first, by the packet's flow hash,
+ * and falls back to the global table (ehash).  The entry is a node in the
+ * socket: TCP sockets are SLAB_TYPESAFE_BY_RCU, so a hit is revalidated
+ * (reference, still in ehash, same 4-tuple) as the ehash lookup does.  An
+ * entry is added under the socket's ehash bucket lock, only while the
+ * socket is in ehash, and removed under the same lock before the socket
+ * leaves ehash (close, TIME_WAIT): a local table never holds a socket that
+ * ehash does not.
  *
  * See Documentation/networking/ip-sysctl.rst (tcp_local_established).
  */

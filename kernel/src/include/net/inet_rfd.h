@@ -114,21 +114,21 @@ static inline void inet_rfd_accepted(struct sock *sk, int cpu)
 }
 
 /*
- * recvmsg() on @sk, any inet socket: if it is a TCP socket whose owner
- * accept() recorded, record the owner again when its flow lost its entry.
+ * A read of @sk, a TCP socket, under its lock (tcp_recvmsg(), splice,
+ * zerocopy receive): if accept() recorded its owner, record it again when
+ * its flow lost its entry.
  */
 static inline void inet_rfd_record_flow(struct sock *sk)
 {
 	if (static_branch_unlikely(&inet_rfd_key) &&
-	    sk->sk_protocol == IPPROTO_TCP &&
 	    READ_ONCE(inet_csk(sk)->icsk_rfd_owner))
 		__inet_rfd_record_flow(sk);
 }
 
 /*
- * @sk, a TCP socket, goes to TCP_CLOSE: it forgets its owner and its
- * flow's entry is cleared.  Not behind the key: an owner recorded while
- * RFD was on is forgotten also after it is turned off.
+ * @sk, a TCP socket, goes to TCP_CLOSE (under its lock): it forgets its
+ * owner and its flow's entry is cleared.  Not behind the key: an owner
+ * recorded while RFD was on is forgotten also after it is turned off.
  */
 static inline void inet_rfd_closed(struct sock *sk)
 {

@@ -4,7 +4,9 @@
  *
  * With net.ipv4.tcp_local_established on in a namespace, a TCP socket
  * owned by CPU c is also entered in CPU c's local table: a socket
- * accept()ed on c, or one connected out from c with a Receive Flow
+ * accept()ed on c from a per-core listener (a listener without per-core
+ * listen may hand its connections to any thread: not entered), or one
+ * connected out from c with a Receive Flow
  * Deliver port (net.ipv4.tcp_rfd), whose port encodes c.  The lookup of
  * a received packet (early demux and tcp_v4_rcv()/tcp_v6_rcv(), IPv4 and
  * IPv6) looks in the local table of the CPU it runs on first and falls

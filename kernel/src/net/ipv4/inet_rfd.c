@@ -84,8 +84,9 @@ struct rfd_stats {
 	unsigned long flow_steered; /* an accepted flow's packet sent on */
 	unsigned long flow_local;   /* ... already on its owner */
 	unsigned long flow_held; /* ... kept behind its earlier packets */
-	unsigned long flow_renewed; /* recvmsg() recorded a lost owner again */
-	unsigned long flow_cleared; /* a connection's close cleared its entry */
+	unsigned long flow_renewed; /* a read recorded a lost owner again */
+	unsigned long flow_full; /* ... found its set's entries all in use */
+	unsigned long flow_cleared; /* a close or a new hash cleared an entry */
 };
 
 /*
@@ -97,9 +98,12 @@ struct rfd_stats {
  * most once a second by the flow's packets).  The sets keep live flows
  * where a table of single entries would lose one flow of each colliding
  * pair; a flow that loses its entry all the same gets it back at its next
- * recvmsg(), and a connection's close clears its own.
+ * read if an entry of its set is free or unused for RFD_IDLE (so that
+ * more live flows than ways do not take the entries from each other at
+ * every read), and a connection's close clears its own.
  */
 #define RFD_WAYS	4
+#define RFD_IDLE	(2 * HZ)
 
 struct rfd_flow {
 	u32 ident;		/* hash & ~rfd_cpu_mask | owner; 0: none */
@@ -512,13 +516,15 @@ static bool rfd_clear(struct rfd_flows *ft, u32 hash, int cpu)
  * @sk, a TCP socket, was accepted on @cpu (this CPU, read once by the
  * caller for every table it enters) from a per-core listener: record @cpu
  * as its flow's owner, in the namespace's table and in the socket, where
- * recvmsg() finds it to record it again.
+ * its reads find it to record it again and its close to clear it.  Under
+ * the socket's lock, as they are: a connection that an RST closed while
+ * it waited to be accepted records nothing that no close would clear.
  */
 void __inet_rfd_accepted(struct sock *sk, int cpu)
 {
 	struct rfd_net *rn = rfd_net(sock_net(sk));
-	u32 hash = READ_ONCE(sk->sk_rxhash);
 	struct rfd_flows *ft;
+	u32 hash;
 
 	if (sk->sk_protocol != IPPROTO_TCP || !READ_ONCE(rn->sysctl_rfd))
 		return;
@@ -529,32 +535,41 @@ void __inet_rfd_accepted(struct sock *sk, int cpu)
 		if (!ft)
 			return;
 	}
+	lock_sock(sk);
+	if (sk->sk_state == TCP_CLOSE)
+		goto out;
 	WRITE_ONCE(inet_csk(sk)->icsk_rfd_owner, cpu + 1);
 	/*
 	 * No flow hash: the device gives none, and nothing hashed the
 	 * packets before the table existed.  It exists now: the packets of
 	 * the connections after this one are hashed (rfd_steer_accepted()),
 	 * and their sockets get the hash (sk_rxhash) from their handshake;
-	 * this one's recvmsg() records it once its packets have one.
+	 * this one's reads record it once its packets have one.
 	 */
-	if (!hash)
-		return;
-	rfd_record(ft, sk, hash, cpu);
-	this_cpu_inc(rn->stats->accepts);
+	hash = READ_ONCE(sk->sk_rxhash);
+	if (hash) {
+		rfd_record(ft, sk, hash, cpu);
+		this_cpu_inc(rn->stats->accepts);
+	}
+out:
+	release_sock(sk);
 }
 
 /*
- * recvmsg() on @sk, a TCP socket whose owner accept() recorded: the flow's
- * entry is looked up (one cache line) and recorded again if it is gone:
- * later flows of its set took it, or the flow's hash (sk_rxhash, updated
- * by its packets) changed, and then the old hash's entry is cleared.
+ * A read of @sk, a TCP socket whose owner accept() recorded, under its
+ * lock: the flow's entry is looked up (one cache line) and recorded again
+ * if it is gone: later flows of its set took it, or the flow's hash
+ * (sk_rxhash, updated by its packets) changed, and then the old hash's
+ * entry is cleared.  It takes an entry of its set that is free or unused
+ * for RFD_IDLE, not one that another live flow uses.
  */
 void __inet_rfd_record_flow(struct sock *sk)
 {
 	int cpu = READ_ONCE(inet_csk(sk)->icsk_rfd_owner) - 1;
 	struct rfd_net *rn = rfd_net(sock_net(sk));
-	u32 hash = READ_ONCE(sk->sk_rxhash), old;
+	u32 hash = READ_ONCE(sk->sk_rxhash), old, now;
 	struct rfd_flows *ft;
+	struct rfd_flow *f;
 	u32 ident;
 
 	if (cpu < 0 || !hash || !READ_ONCE(rn->sysctl_rfd))
@@ -566,25 +581,27 @@ void __inet_rfd_record_flow(struct sock *sk)
 	if (likely(rfd_flow_find(ft, hash, &ident) &&
 		   ident == rfd_ident(hash, cpu)))
 		return;
-	/*
-	 * A connection that ended takes no entry (its close cleared it).  A
-	 * recvmsg() racing with the close (its state is stored after the
-	 * hook) may record it again: an entry of a dead flow, taken by the
-	 * next flow of its set that needs one, as before entries were
-	 * cleared at all.
-	 */
-	if ((1 << inet_sk_state_load(sk)) & (TCPF_CLOSE | TCPF_LISTEN))
+	/* a connection that ended takes no entry (its close cleared it) */
+	if ((1 << sk->sk_state) & (TCPF_CLOSE | TCPF_LISTEN))
 		return;
 	old = READ_ONCE(inet_csk(sk)->icsk_rfd_hash);
-	if (old && old != hash)
-		rfd_clear(ft, old, cpu);
+	if (old && old != hash && rfd_clear(ft, old, cpu))
+		this_cpu_inc(rn->stats->flow_cleared);
+	now = jiffies;
+	f = rfd_flow_slot(ft, hash, now);
+	ident = READ_ONCE(f->ident);
+	if (ident && ((ident ^ hash) & ~rfd_cpu_mask) &&
+	    now - READ_ONCE(f->stamp) < RFD_IDLE) {
+		this_cpu_inc(rn->stats->flow_full);
+		return;
+	}
 	rfd_record(ft, sk, hash, cpu);
 	this_cpu_inc(rn->stats->flow_renewed);
 }
 
 /*
- * @sk, whose owner accept() recorded, is closing (TCP_CLOSE): the entry it
- * recorded last (by the hash it recorded: the last packets of a closing
+ * @sk, whose owner accept() recorded, is closing (TCP_CLOSE, under its
+ * lock): the entry it recorded last (by the hash it recorded: the last packets of a closing
  * connection may bring another, about one close in ten in the tests on
  * loopback), if still its own, is freed for the flows that go on, and the
  * socket forgets its owner (a later connect() of it is another flow).
@@ -668,13 +685,13 @@ static int rfd_sysctl(const struct ctl_table *table, int write, void *buffer,
 static int rfd_seq_show(struct seq_file *seq, void *v)
 {
 	struct rfd_net *rn = rfd_net(seq_file_single_net(seq));
-	u64 sum[11] = {};
+	u64 sum[12] = {};
 	int cpu, i;
 
 	BUILD_BUG_ON(sizeof(struct rfd_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
 
-	seq_puts(seq, "cpu ports fallbacks steered local offline accepts flow_steered flow_local flow_held flow_renewed flow_cleared\n");
+	seq_puts(seq, "cpu ports fallbacks steered local offline accepts flow_steered flow_local flow_held flow_renewed flow_full flow_cleared\n");
 	for_each_possible_cpu(cpu) {
 		const struct rfd_stats *s = per_cpu_ptr(rn->stats, cpu);
 		unsigned long v[ARRAY_SIZE(sum)] = {
@@ -683,7 +700,7 @@ static int rfd_seq_show(struct seq_file *seq, void *v)
 			READ_ONCE(s->offline), READ_ONCE(s->accepts),
 			READ_ONCE(s->flow_steered), READ_ONCE(s->flow_local),
 			READ_ONCE(s->flow_held), READ_ONCE(s->flow_renewed),
-			READ_ONCE(s->flow_cleared),
+			READ_ONCE(s->flow_full), READ_ONCE(s->flow_cleared),
 		};
 
 		seq_printf(seq, "%d", cpu);
