@@ -17,7 +17,8 @@
  *  - rfd.bound_port_not_steered: a socket bound to a port of the range
  *    before connect(): its replies are not steered.
  *  - rfd.raw_tcp_socket_read: a read of a raw IPv4 socket of protocol
- *    IPPROTO_TCP, with RFD on, is not taken for a TCP socket's (KASAN).
+ *    IPPROTO_TCP, with RFD on, is not taken for a TCP socket's (a guard
+ *    for KASAN: a hook in inet_recvmsg() once read past such a socket).
  *  - rfd.dccp_bind_keeps_tcp_port: a DCCP socket bound to the number of a
  *    TCP connection's RFD port leaves that port steered (DCCP shares
  *    inet_csk_get_port() with TCP, not its ports).
@@ -1053,9 +1054,11 @@ TEST_F_TIMEOUT(rfd_small, new_flow_hash_recorded_at_read, 120)
 		usleep(10000);
 	}
 	ASSERT_EQ(0, system("nft delete table ip rfdt"));
+	/*
+	 * No entry under the new hash: left to RPS, processed where the
+	 * retransmission timer ran (not necessarily ccpu: not checked).
+	 */
 	ASSERT_EQ(1, lib_poll1(s, POLLIN, LIB_DEADLINE_MS));
-	/* no entry under the new hash: left to RPS, here where it was sent */
-	EXPECT_EQ(ccpu, incoming_cpu(s));
 	ASSERT_EQ(0, rfd_read(&x));
 	ASSERT_EQ(1, recv(s, cmd, 1, 0));
 	ASSERT_EQ(0, rfd_read(&y));

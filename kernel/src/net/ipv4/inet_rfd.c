@@ -435,6 +435,17 @@ static struct rfd_flows *rfd_flows(struct rfd_net *rn, struct net *net)
 }
 
 /*
+ * How long ago @f was recorded or used, as of @now; 0 if a packet on
+ * another CPU stamped it after @now was read.
+ */
+static u32 rfd_age(const struct rfd_flow *f, u32 now)
+{
+	s32 age = now - READ_ONCE(f->stamp);
+
+	return age > 0 ? age : 0;
+}
+
+/*
  * Where to record the flow of @hash: its own entry, else an empty one, else
  * the one used longest ago.  Two accept()s racing for a set may pick
  * the same entry: one flow goes unrecorded (left to RPS), no error.
@@ -449,7 +460,7 @@ static struct rfd_flow *rfd_flow_slot(struct rfd_flows *ft, u32 hash, u32 now)
 		ident = READ_ONCE(set[i].ident);
 		if (ident && !((ident ^ hash) & ~rfd_cpu_mask))
 			return &set[i];
-		age = ident ? now - READ_ONCE(set[i].stamp) : U32_MAX;
+		age = ident ? rfd_age(&set[i], now) : U32_MAX;
 		if (!f || age > oldest) {
 			f = &set[i];
 			oldest = age;
@@ -465,16 +476,16 @@ static u32 rfd_ident(u32 hash, int cpu)
 }
 
 /*
- * Record @cpu as the owner of @sk's flow (@hash), in the table and, for
- * its close, in the socket.  The packets processed so far went where RPS
- * sent them, to the CPU of sk_incoming_cpu as last seen: the flow stays
- * there until that CPU's backlog has passed its tail of now.
+ * Record @cpu as the owner of @sk's flow (@hash) in @f, the entry of its
+ * set that rfd_flow_slot() chose at @now, and, for its close, in the
+ * socket.  The packets processed so far went where RPS sent them, to the
+ * CPU of sk_incoming_cpu as last seen: the flow stays there until that
+ * CPU's backlog has passed its tail of now.
  */
-static void rfd_record(struct rfd_flows *ft, struct sock *sk, u32 hash,
-		       int cpu)
+static void rfd_record(struct rfd_flow *f, struct sock *sk, u32 hash,
+		       int cpu, u32 now)
 {
-	u32 ident = rfd_ident(hash, cpu), now = jiffies;
-	struct rfd_flow *f = rfd_flow_slot(ft, hash, now);
+	u32 ident = rfd_ident(hash, cpu);
 	int prev = READ_ONCE(sk->sk_incoming_cpu);
 
 	if (READ_ONCE(f->ident) != ident) {
@@ -548,7 +559,9 @@ void __inet_rfd_accepted(struct sock *sk, int cpu)
 	 */
 	hash = READ_ONCE(sk->sk_rxhash);
 	if (hash) {
-		rfd_record(ft, sk, hash, cpu);
+		u32 now = jiffies;
+
+		rfd_record(rfd_flow_slot(ft, hash, now), sk, hash, cpu, now);
 		this_cpu_inc(rn->stats->accepts);
 	}
 out:
@@ -589,13 +602,19 @@ void __inet_rfd_record_flow(struct sock *sk)
 		this_cpu_inc(rn->stats->flow_cleared);
 	now = jiffies;
 	f = rfd_flow_slot(ft, hash, now);
+	/*
+	 * Not an entry another flow uses: another flow of the set, or one
+	 * with the same hash and another owner (two flows whose hashes
+	 * are equal take the entry from each other at most once per
+	 * RFD_IDLE).
+	 */
 	ident = READ_ONCE(f->ident);
-	if (ident && ((ident ^ hash) & ~rfd_cpu_mask) &&
-	    now - READ_ONCE(f->stamp) < RFD_IDLE) {
+	if (ident && ident != rfd_ident(hash, cpu) &&
+	    rfd_age(f, now) < RFD_IDLE) {
 		this_cpu_inc(rn->stats->flow_full);
 		return;
 	}
-	rfd_record(ft, sk, hash, cpu);
+	rfd_record(f, sk, hash, cpu, now);
 	this_cpu_inc(rn->stats->flow_renewed);
 }
 
