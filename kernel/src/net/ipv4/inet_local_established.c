@@ -88,7 +88,8 @@ EXPORT_SYMBOL_GPL(inet_lest_key);
 
 /* One CPU's table: its own CPU adds, any CPU may remove. */
 struct lest_table {
-	spinlock_t lock;	/* writers of chain[] */
+	spinlock_t lock;	/* writers of chain[] and entries */
+	unsigned int entries;	/* sockets in chain[] */
 	struct hlist_head chain[];
 };
 
@@ -185,6 +186,7 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	 */
 	hlist_add_head_rcu(&icsk->icsk_lest_node,
 			   lest_chain(ln, t, READ_ONCE(sk->sk_rxhash) ?: sk->sk_hash));
+	WRITE_ONCE(t->entries, t->entries + 1);
 	spin_unlock(&t->lock);
 	spin_unlock_bh(lock);
 	this_cpu_inc(ln->stats->inserts);
@@ -206,6 +208,7 @@ void __inet_lest_remove(struct sock *sk)
 	WRITE_ONCE(icsk->icsk_lest_node.next, NULL);
 	/* in no table: a rekey that checked the owner before this sees so */
 	WRITE_ONCE(icsk->icsk_lest_cpu, -1);
+	WRITE_ONCE(t->entries, t->entries - 1);
 	spin_unlock(&t->lock);
 	this_cpu_inc(ln->stats->removes);
 }
@@ -332,7 +335,14 @@ static struct lest_table *lest_table(const struct net *net,
 #endif
 	/* pairs with the release in lest_enable(): initialised heads */
 	tables = smp_load_acquire(&ln->tables);
-	return tables ? tables[cpu] : NULL;
+	if (!tables)
+		return NULL;
+	/*
+	 * Nothing entered on this CPU (a listener without per-core listen,
+	 * no RFD ports): ehash alone, as with the sysctl off.  A socket
+	 * entered meanwhile is in ehash too.
+	 */
+	return READ_ONCE(tables[cpu]->entries) ? tables[cpu] : NULL;
 }
 
 /*
