@@ -345,13 +345,6 @@ static struct lest_table *lest_table(const struct net *net,
 	return READ_ONCE(tables[cpu]->entries) ? tables[cpu] : NULL;
 }
 
-/* @cpu's table, once lest_table() returned it. */
-static struct lest_table *lest_net_table(struct lest_net *ln, int cpu)
-{
-	/* pairs with the release in lest_enable(); never NULL again */
-	return smp_load_acquire(&ln->tables)[cpu];
-}
-
 /*
  * Inlined into each family's lookup, with its match function.  @hash is
  * the packet's flow hash: the chains hold no hash to compare, the match
@@ -448,21 +441,16 @@ out:
 	spin_unlock_bh(&t->lock);
 }
 
-/*
- * __inet_lest_lookup_skb() when this CPU's table has entries: out of line,
- * with the same arguments (a tail call), so that the lookups of a CPU
- * whose table is empty cost a test and a jump to ehash's.
- */
-static noinline struct sock *
-lest_lookup_skb4(struct net *net, struct inet_hashinfo *hashinfo,
-		 const struct sk_buff *skb, __be32 saddr, __be16 sport,
-		 __be32 daddr, u16 hnum, int dif, int sdif)
+struct sock *__inet_lest_lookup_skb(struct net *net,
+				    struct inet_hashinfo *hashinfo,
+				    const struct sk_buff *skb,
+				    __be32 saddr, __be16 sport,
+				    __be32 daddr, u16 hnum, int dif, int sdif)
 {
-	struct lest_net *ln = lest_net_rcu(net);
-	int cpu = raw_smp_processor_id();
-	struct lest_table *t = lest_net_table(ln, cpu);
-	u32 hash = skb->hash;
 	INET_ADDR_COOKIE(acookie, saddr, daddr);
+	struct lest_net *ln = lest_net_rcu(net);
+	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
 	struct lest_key4 k = {
 		.net = net, .acookie = acookie,
 		.ports = INET_COMBINED_PORTS(sport, hnum),
@@ -470,35 +458,20 @@ lest_lookup_skb4(struct net *net, struct inet_hashinfo *hashinfo,
 	};
 	struct sock *sk;
 
-	sk = lest_lookup(ln, t, hashinfo, hash, lest_match4, &k);
-	if (sk) {
-		if (unlikely(READ_ONCE(ln->sysctl) == 2))
+	if (t) {
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4, &k);
+		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
 			lest_verify(ln, hashinfo, sk, lest_ematch4,
 				    inet_ehashfn(net, daddr, hnum, saddr, sport),
 				    &k);
-		return sk;
+		if (sk)
+			return sk;
 	}
 	sk = __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
 				       hnum, dif, sdif);
-	if (sk)
-		lest_missed(ln, t, cpu, sk, hash);
+	if (t && sk)
+		lest_missed(ln, t, cpu, sk, skb->hash);
 	return sk;
-}
-
-struct sock *__inet_lest_lookup_skb(struct net *net,
-				    struct inet_hashinfo *hashinfo,
-				    const struct sk_buff *skb,
-				    __be32 saddr, __be16 sport,
-				    __be32 daddr, u16 hnum, int dif, int sdif)
-{
-	/* BH off; any table would do */
-	if (skb->l4_hash &&
-	    lest_table(net, lest_net_rcu(net), hashinfo, raw_smp_processor_id()))
-		return lest_lookup_skb4(net, hashinfo, skb, saddr, sport, daddr,
-					hnum, dif, sdif);
-	/* no flow hash, or nothing entered here: ehash alone, as off */
-	return __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
-					 hnum, dif, sdif);
 }
 
 #if IS_ENABLED(CONFIG_IPV6)
@@ -528,39 +501,6 @@ static __always_inline bool lest_match6(const struct sock *sk,
 			   k->sdif);
 }
 
-/* As lest_lookup_skb4(), for __inet6_lest_lookup_skb(). */
-static noinline struct sock *
-lest_lookup_skb6(struct net *net, struct inet_hashinfo *hashinfo,
-		 const struct sk_buff *skb, const struct in6_addr *saddr,
-		 __be16 sport, const struct in6_addr *daddr, u16 hnum, int dif,
-		 int sdif)
-{
-	struct lest_net *ln = lest_net_rcu(net);
-	int cpu = raw_smp_processor_id();
-	struct lest_table *t = lest_net_table(ln, cpu);
-	u32 hash = skb->hash;
-	struct lest_key6 k = {
-		.net = net, .saddr = saddr, .daddr = daddr,
-		.ports = INET_COMBINED_PORTS(sport, hnum),
-		.dif = dif, .sdif = sdif,
-	};
-	struct sock *sk;
-
-	sk = lest_lookup(ln, t, hashinfo, hash, lest_match6, &k);
-	if (sk) {
-		if (unlikely(READ_ONCE(ln->sysctl) == 2))
-			lest_verify(ln, hashinfo, sk, lest_ematch6,
-				    inet6_ehashfn(net, daddr, hnum, saddr, sport),
-				    &k);
-		return sk;
-	}
-	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
-					hnum, dif, sdif);
-	if (sk)
-		lest_missed(ln, t, cpu, sk, hash);
-	return sk;
-}
-
 struct sock *__inet6_lest_lookup_skb(struct net *net,
 				     struct inet_hashinfo *hashinfo,
 				     const struct sk_buff *skb,
@@ -568,14 +508,30 @@ struct sock *__inet6_lest_lookup_skb(struct net *net,
 				     const struct in6_addr *daddr, u16 hnum,
 				     int dif, int sdif)
 {
-	/* BH off; any table would do */
-	if (skb->l4_hash &&
-	    lest_table(net, lest_net_rcu(net), hashinfo, raw_smp_processor_id()))
-		return lest_lookup_skb6(net, hashinfo, skb, saddr, sport, daddr,
+	struct lest_net *ln = lest_net_rcu(net);
+	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
+	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
+	struct lest_key6 k = {
+		.net = net, .saddr = saddr, .daddr = daddr,
+		.ports = INET_COMBINED_PORTS(sport, hnum),
+		.dif = dif, .sdif = sdif,
+	};
+	struct sock *sk;
+
+	if (t) {
+		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6, &k);
+		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
+			lest_verify(ln, hashinfo, sk, lest_ematch6,
+				    inet6_ehashfn(net, daddr, hnum, saddr, sport),
+				    &k);
+		if (sk)
+			return sk;
+	}
+	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
 					hnum, dif, sdif);
-	/* no flow hash, or nothing entered here: ehash alone, as off */
-	return __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
-					  hnum, dif, sdif);
+	if (t && sk)
+		lest_missed(ln, t, cpu, sk, skb->hash);
+	return sk;
 }
 EXPORT_SYMBOL_GPL(__inet6_lest_lookup_skb);
 #endif
