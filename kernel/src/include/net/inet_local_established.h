@@ -20,9 +20,11 @@
 #define _INET_LOCAL_ESTABLISHED_H
 
 #include <linux/jump_label.h>
+#include <linux/percpu.h>
 #include <linux/types.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_hashtables.h>
+#include <net/net_namespace.h>
 #include <net/sock.h>
 #if IS_ENABLED(CONFIG_IPV6)
 #include <net/inet6_hashtables.h>
@@ -38,19 +40,65 @@ struct sock;
 /* True while net.ipv4.tcp_local_established is on in some namespace. */
 extern struct static_key_false inet_lest_key;
 
+struct lest_table;
+
+/* Counted by the CPU that does it: /proc/net/tcp_local_established. */
+struct inet_lest_stats {
+	unsigned long hits;	/* lookups found in this CPU's table */
+	unsigned long misses;	/* ... not: looked up in ehash */
+	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
+	unsigned long removes;	/* ... and taken out (by this CPU) */
+	unsigned long mismatches; /* value 2: a hit ehash would not give */
+	unsigned long rekeys;	/* entries moved to their flow hash's chain */
+};
+
+/*
+ * A CPU's part of a namespace's local tables (net->ipv4.tcp_lest, per
+ * CPU): what the lookups of that CPU read, written by others only when
+ * its table empties or the sysctl changes.
+ */
+struct inet_lest_cpu {
+	/*
+	 * The CPU's table while the sysctl is on and the table has entries;
+	 * else NULL, and its lookups go to ehash alone.
+	 */
+	struct lest_table *table;
+	u8 bits;		/* log2 of the table's chains */
+	bool verify;		/* the sysctl is 2 */
+	struct inet_lest_stats stats;
+};
+
 void __inet_lest_insert(struct sock *sk, int cpu);
 void __inet_lest_remove(struct sock *sk);
-struct sock *__inet_lest_lookup_skb(struct net *net,
-				    struct inet_hashinfo *hashinfo,
-				    const struct sk_buff *skb,
-				    __be32 saddr, __be16 sport,
-				    __be32 daddr, u16 hnum, int dif, int sdif);
-struct sock *__inet6_lest_lookup_skb(struct net *net,
-				     struct inet_hashinfo *hashinfo,
-				     const struct sk_buff *skb,
-				     const struct in6_addr *saddr, __be16 sport,
-				     const struct in6_addr *daddr, u16 hnum,
-				     int dif, int sdif);
+struct sock *__inet_lest_lookup(struct lest_table *t, struct net *net,
+				u32 hash, __be32 saddr, __be16 sport,
+				__be32 daddr, u16 hnum, int dif, int sdif);
+struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
+				 u32 hash, const struct in6_addr *saddr,
+				 __be16 sport, const struct in6_addr *daddr,
+				 u16 hnum, int dif, int sdif);
+
+/*
+ * The table of the CPU that runs a received packet's lookup (BH off), if
+ * it is to be looked in: the sysctl on, entries in it, and the packet's
+ * flow hash (what the table is indexed by) known.
+ */
+static inline struct lest_table *__inet_lest_table(const struct net *net,
+						   const struct sk_buff *skb)
+{
+	/* pairs with the release in lest_cpu_update(): initialised chains */
+	struct lest_table *t = this_cpu_read(net->ipv4.tcp_lest->table);
+
+	return t && skb->l4_hash ? t : NULL;
+}
+
+static inline struct lest_table *inet_lest_table(const struct net *net,
+						 const struct sk_buff *skb)
+{
+	if (static_branch_unlikely(&inet_lest_key))
+		return __inet_lest_table(net, skb);
+	return NULL;
+}
 
 /* @sk (in ehash) is now owned by @cpu: enter it in @cpu's local table. */
 static inline void inet_lest_insert(struct sock *sk, int cpu)
@@ -87,9 +135,11 @@ inet_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
 			     __be16 sport, __be32 daddr, u16 hnum, int dif,
 			     int sdif)
 {
-	if (static_branch_unlikely(&inet_lest_key))
-		return __inet_lest_lookup_skb(net, hashinfo, skb, saddr, sport,
-					      daddr, hnum, dif, sdif);
+	struct lest_table *t = inet_lest_table(net, skb);
+
+	if (t)
+		return __inet_lest_lookup(t, net, skb->hash, saddr, sport,
+					  daddr, hnum, dif, sdif);
 	return __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
 					 hnum, dif, sdif);
 }
@@ -107,11 +157,14 @@ static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
 		struct net *net = skb_dst_dev_net_rcu(skb);
 		const struct iphdr *iph = ip_hdr(skb);
+		struct lest_table *t = __inet_lest_table(net, skb);
 		struct sock *sk;
 
-		sk = __inet_lest_lookup_skb(net, hashinfo, skb, iph->saddr,
-					    sport, iph->daddr, ntohs(dport),
-					    inet_iif(skb), sdif);
+		if (!t)
+			goto ehash;
+		sk = __inet_lest_lookup(t, net, skb->hash, iph->saddr, sport,
+					iph->daddr, ntohs(dport),
+					inet_iif(skb), sdif);
 		*refcounted = true;
 		if (sk)
 			return sk;
@@ -120,6 +173,7 @@ static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 					      iph->saddr, sport, iph->daddr,
 					      ntohs(dport), inet_iif(skb), sdif);
 	}
+ehash:
 	return __inet_lookup_skb(hashinfo, skb, doff, sport, dport, sdif,
 				 refcounted);
 }
@@ -132,9 +186,11 @@ inet6_lest_lookup_established(struct net *net, struct inet_hashinfo *hashinfo,
 			      const struct in6_addr *daddr, u16 hnum, int dif,
 			      int sdif)
 {
-	if (static_branch_unlikely(&inet_lest_key))
-		return __inet6_lest_lookup_skb(net, hashinfo, skb, saddr, sport,
-					       daddr, hnum, dif, sdif);
+	struct lest_table *t = inet_lest_table(net, skb);
+
+	if (t)
+		return __inet6_lest_lookup(t, net, skb->hash, saddr, sport,
+					   daddr, hnum, dif, sdif);
 	return __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
 					  hnum, dif, sdif);
 }
@@ -148,11 +204,14 @@ static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
 		struct net *net = skb_dst_dev_net_rcu(skb);
 		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
+		struct lest_table *t = __inet_lest_table(net, skb);
 		struct sock *sk;
 
-		sk = __inet6_lest_lookup_skb(net, hashinfo, skb, &ip6h->saddr,
-					     sport, &ip6h->daddr, ntohs(dport),
-					     iif, sdif);
+		if (!t)
+			goto ehash;
+		sk = __inet6_lest_lookup(t, net, skb->hash, &ip6h->saddr,
+					 sport, &ip6h->daddr, ntohs(dport),
+					 iif, sdif);
 		*refcounted = true;
 		if (sk)
 			return sk;
@@ -161,6 +220,7 @@ static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 					     &ip6h->saddr, sport, &ip6h->daddr,
 					     ntohs(dport), iif, sdif);
 	}
+ehash:
 	return __inet6_lookup_skb(hashinfo, skb, doff, sport, dport, iif, sdif,
 				  refcounted);
 }

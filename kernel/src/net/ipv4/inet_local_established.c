@@ -86,20 +86,14 @@ EXPORT_SYMBOL_GPL(inet_lest_key);
 #define LEST_MIN_BUCKETS	1024
 #define LEST_MAX_BUCKETS	65536
 
-/* One CPU's table: its own CPU adds, any CPU may remove. */
+/*
+ * One CPU's table: its own CPU adds, any CPU may remove.  The lookups
+ * read only chain[], not the line that removals on other CPUs write.
+ */
 struct lest_table {
 	spinlock_t lock;	/* writers of chain[] and entries */
 	unsigned int entries;	/* sockets in chain[] */
-	struct hlist_head chain[];
-};
-
-struct lest_stats {
-	unsigned long hits;	/* lookups found in this CPU's table */
-	unsigned long misses;	/* ... not: looked up in ehash */
-	unsigned long inserts;	/* sockets entered in a table (by this CPU) */
-	unsigned long removes;	/* ... and taken out (by this CPU) */
-	unsigned long mismatches; /* value 2: a hit ehash would not give */
-	unsigned long rekeys;	/* entries moved to their flow hash's chain */
+	struct hlist_head chain[] ____cacheline_aligned_in_smp;
 };
 
 struct lest_net {
@@ -108,10 +102,10 @@ struct lest_net {
 	u8 bits;		/* log2 of the list heads per table */
 	/*
 	 * A table per possible CPU, indexed by CPU: allocated when the
-	 * sysctl is first turned on, freed with the netns.
+	 * sysctl is first turned on, freed with the netns.  The lookups
+	 * find theirs in net->ipv4.tcp_lest (struct inet_lest_cpu).
 	 */
 	struct lest_table **tables;
-	struct lest_stats __percpu *stats;
 	struct ctl_table_header *sysctl_hdr;
 };
 
@@ -124,25 +118,29 @@ static struct lest_net *lest_net(const struct net *net)
 }
 
 /*
- * lest_net() for the lookups, which run in an RCU read side (the callers
- * of the established lookups hold rcu_read_lock() or have BH off):
- * net_generic() without a nested rcu_read_lock(), a call each way with
- * preemptible RCU.
- */
-static struct lest_net *lest_net_rcu(const struct net *net)
-{
-	return rcu_dereference_check(net->gen,
-				     rcu_read_lock_any_held())->ptr[lest_net_id];
-}
-
-/*
  * The chain of flow hash @hash: its high bits, mixed (a NIC picks the RSS
  * queue, and so the CPU, by the low bits: on one CPU those are alike).
  */
-static struct hlist_head *lest_chain(struct lest_net *ln, struct lest_table *t,
-				     u32 hash)
+static struct hlist_head *lest_chain(u8 bits, struct lest_table *t, u32 hash)
 {
-	return &t->chain[hash_32(hash, ln->bits)];
+	return &t->chain[hash_32(hash, bits)];
+}
+
+/*
+ * Under @cpu's table's lock (the sysctl's writer holds lest_mutex too):
+ * what @cpu's lookups read.  They look in the table only while the sysctl
+ * is on and the table has entries; a socket entered meanwhile is in ehash
+ * too.
+ */
+static void lest_cpu_update(struct lest_net *ln, int cpu)
+{
+	struct inet_lest_cpu *c = per_cpu_ptr(ln->net->ipv4.tcp_lest, cpu);
+	struct lest_table *t = ln->tables[cpu];
+	u8 sysctl = READ_ONCE(ln->sysctl);
+
+	WRITE_ONCE(c->verify, sysctl == 2);
+	/* the chains' initialisation before the table is seen */
+	smp_store_release(&c->table, sysctl && t->entries ? t : NULL);
 }
 
 void __inet_lest_insert(struct sock *sk, int cpu)
@@ -185,18 +183,21 @@ void __inet_lest_insert(struct sock *sk, int cpu)
 	 * on @cpu moves it to its flow's chain.
 	 */
 	hlist_add_head_rcu(&icsk->icsk_lest_node,
-			   lest_chain(ln, t, READ_ONCE(sk->sk_rxhash) ?: sk->sk_hash));
-	WRITE_ONCE(t->entries, t->entries + 1);
+			   lest_chain(ln->bits, t,
+				      READ_ONCE(sk->sk_rxhash) ?: sk->sk_hash));
+	if (!t->entries++)
+		lest_cpu_update(ln, cpu);
 	spin_unlock(&t->lock);
 	spin_unlock_bh(lock);
-	this_cpu_inc(ln->stats->inserts);
+	this_cpu_inc(sock_net(sk)->ipv4.tcp_lest->stats.inserts);
 }
 
 void __inet_lest_remove(struct sock *sk)
 {
 	struct inet_connection_sock *icsk = inet_csk(sk);
 	struct lest_net *ln = lest_net(sock_net(sk));
-	struct lest_table *t = ln->tables[icsk->icsk_lest_cpu];
+	int cpu = icsk->icsk_lest_cpu;
+	struct lest_table *t = ln->tables[cpu];
 
 	spin_lock(&t->lock);
 	hlist_del_init_rcu(&icsk->icsk_lest_node);
@@ -208,9 +209,10 @@ void __inet_lest_remove(struct sock *sk)
 	WRITE_ONCE(icsk->icsk_lest_node.next, NULL);
 	/* in no table: a rekey that checked the owner before this sees so */
 	WRITE_ONCE(icsk->icsk_lest_cpu, -1);
-	WRITE_ONCE(t->entries, t->entries - 1);
+	if (!--t->entries)
+		lest_cpu_update(ln, cpu);
 	spin_unlock(&t->lock);
-	this_cpu_inc(ln->stats->removes);
+	this_cpu_inc(sock_net(sk)->ipv4.tcp_lest->stats.removes);
 }
 
 /* The first socket of @hash's ehash chain that matches @key, or NULL. */
@@ -241,11 +243,11 @@ begin:
  * socket, or unlinked before it is marked unhashed): look again under
  * the bucket's lock, where chain and state agree.
  */
-static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
-			struct sock *hit,
+static void lest_verify(struct net *net, struct sock *hit,
 			bool (*ematch)(const struct sock *sk, const void *key),
 			unsigned int hash, const void *key)
 {
+	struct inet_hashinfo *hashinfo = net->ipv4.tcp_death_row.hashinfo;
 	/* @hash: ehash's hash of the key (not the hit's own sk_hash) */
 	spinlock_t *lock = inet_ehash_lockp(hashinfo, hash);	/* the bucket's */
 	struct sock *first = lest_ehash_first(hashinfo, hash, ematch, key);
@@ -259,7 +261,7 @@ static void lest_verify(struct lest_net *ln, struct inet_hashinfo *hashinfo,
 		return;
 	}
 	spin_unlock_bh(lock);
-	this_cpu_inc(ln->stats->mismatches);
+	this_cpu_inc(net->ipv4.tcp_lest->stats.mismatches);
 	WARN_ONCE(1, "tcp_local_established: local hit %p, ehash finds %p\n",
 		  hit, first);
 }
@@ -270,6 +272,19 @@ struct lest_key4 {
 	__portpair ports;
 	int dif, sdif;
 };
+
+static __always_inline struct lest_key4
+lest_key4(const struct net *net, __be32 saddr, __be16 sport, __be32 daddr,
+	  u16 hnum, int dif, int sdif)
+{
+	INET_ADDR_COOKIE(acookie, saddr, daddr);
+
+	return (struct lest_key4){
+		.net = net, .acookie = acookie,
+		.ports = INET_COMBINED_PORTS(sport, hnum),
+		.dif = dif, .sdif = sdif,
+	};
+}
 
 /*
  * Does ehash hash @sk as IPv4 (sk_ehashfn())?  An IPv6 socket whose peer
@@ -311,38 +326,27 @@ static bool lest_ematch4(const struct sock *sk, const void *key)
 }
 
 /*
- * CPU @cpu's table, or NULL when the sysctl is off.  The lookups run in
- * the receive path, BH off: @cpu is the CPU they run on.
+ * lest_verify() of an IPv4 hit, out of line: its key on the stack is
+ * this function's, not the lookup's.
  */
-static struct lest_table *lest_table(const struct net *net,
-				     struct lest_net *ln,
-				     struct inet_hashinfo *hashinfo, int cpu)
+static noinline void lest_verify4(struct net *net, struct sock *hit,
+				  __be32 saddr, __be16 sport, __be32 daddr,
+				  u16 hnum, int dif, int sdif)
 {
-	struct lest_table **tables;
+	struct lest_key4 k = lest_key4(net, saddr, sport, daddr, hnum, dif,
+				       sdif);
 
-	if (!READ_ONCE(ln->sysctl))
-		return NULL;
-	/* DCCP's lookups share the code: only TCP's sockets are ours */
-	if (hashinfo != net->ipv4.tcp_death_row.hashinfo)
-		return NULL;
-	/*
-	 * With tcp_l3mdev_accept, sockets bound to a VRF and unbound ones
-	 * may share a 4-tuple: ehash's chain order decides, so ask ehash.
-	 */
+	lest_verify(net, hit, lest_ematch4,
+		    inet_ehashfn(net, daddr, hnum, saddr, sport), &k);
+}
+
+static bool lest_l3mdev_accept(const struct net *net)
+{
 #ifdef CONFIG_NET_L3_MASTER_DEV
-	if (READ_ONCE(net->ipv4.sysctl_tcp_l3mdev_accept))
-		return NULL;
+	return READ_ONCE(net->ipv4.sysctl_tcp_l3mdev_accept);
+#else
+	return false;
 #endif
-	/* pairs with the release in lest_enable(): initialised heads */
-	tables = smp_load_acquire(&ln->tables);
-	if (!tables)
-		return NULL;
-	/*
-	 * Nothing entered on this CPU (a listener without per-core listen,
-	 * no RFD ports): ehash alone, as with the sysctl off.  A socket
-	 * entered meanwhile is in ehash too.
-	 */
-	return READ_ONCE(tables[cpu]->entries) ? tables[cpu] : NULL;
 }
 
 /*
@@ -351,16 +355,15 @@ static struct lest_table *lest_table(const struct net *net,
  * decides.
  */
 static __always_inline struct sock *
-lest_lookup(struct lest_net *ln, struct lest_table *t,
-	    struct inet_hashinfo *hashinfo,
-	    u32 hash,
+lest_lookup(struct inet_lest_cpu *c, struct lest_table *t, u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
 	    const void *key)
 {
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
 
-	hlist_for_each_entry_rcu(icsk, lest_chain(ln, t, hash), icsk_lest_node) {
+	hlist_for_each_entry_rcu(icsk, lest_chain(c->bits, t, hash),
+				 icsk_lest_node) {
 		sk = &icsk->icsk_inet.sk;
 		if (!match(sk, key))
 			continue;
@@ -371,10 +374,10 @@ lest_lookup(struct lest_net *ln, struct lest_table *t,
 			sock_gen_put(sk);
 			break;
 		}
-		this_cpu_inc(ln->stats->hits);
+		c->stats.hits++;
 		return sk;
 	}
-	this_cpu_inc(ln->stats->misses);
+	c->stats.misses++;
 	return NULL;
 }
 
@@ -394,16 +397,17 @@ struct lest_rekey_budget {
 static DEFINE_PER_CPU(struct lest_rekey_budget, lest_rekey_budget);
 
 /*
- * @sk, found in ehash for a packet of flow hash @hash after CPU @cpu's
+ * @sk, found in ehash for a packet of flow hash @hash after this CPU's
  * table @t missed it: if @sk is in @t, it is in another hash's chain (the
  * one known when it was entered, or its flow's hash changed): move it to
  * @hash's chain.  Readers on its node go on in the new chain, and may miss.
  */
-static void lest_missed(struct lest_net *ln, struct lest_table *t, int cpu,
+static void lest_missed(struct inet_lest_cpu *c, struct lest_table *t,
 			struct sock *sk, u32 hash)
 {
-	struct hlist_head *head = lest_chain(ln, t, hash);
+	struct hlist_head *head = lest_chain(c->bits, t, hash);
 	struct lest_rekey_budget *b = raw_cpu_ptr(&lest_rekey_budget);
+	int cpu = raw_smp_processor_id();	/* BH off: @t's */
 	struct inet_connection_sock *icsk;
 	struct hlist_node *n;
 	unsigned long now;
@@ -436,41 +440,41 @@ static void lest_missed(struct lest_net *ln, struct lest_table *t, int cpu,
 			goto out;	/* a lookup that raced with a change */
 	hlist_del_rcu(&icsk->icsk_lest_node);
 	hlist_add_head_rcu(&icsk->icsk_lest_node, head);
-	this_cpu_inc(ln->stats->rekeys);
+	c->stats.rekeys++;
 out:
 	spin_unlock_bh(&t->lock);
 }
 
-struct sock *__inet_lest_lookup_skb(struct net *net,
-				    struct inet_hashinfo *hashinfo,
-				    const struct sk_buff *skb,
-				    __be32 saddr, __be16 sport,
-				    __be32 daddr, u16 hnum, int dif, int sdif)
+/*
+ * The lookups of a received packet of flow hash @hash in this CPU's
+ * table @t (inet_lest_table()), then in ehash.  With tcp_l3mdev_accept,
+ * sockets bound to a VRF and unbound ones may share a 4-tuple, and
+ * ehash's chain order decides between them: ehash alone.
+ */
+struct sock *__inet_lest_lookup(struct lest_table *t, struct net *net,
+				u32 hash, __be32 saddr, __be16 sport,
+				__be32 daddr, u16 hnum, int dif, int sdif)
 {
-	INET_ADDR_COOKIE(acookie, saddr, daddr);
-	struct lest_net *ln = lest_net_rcu(net);
-	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
-	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
-	struct lest_key4 k = {
-		.net = net, .acookie = acookie,
-		.ports = INET_COMBINED_PORTS(sport, hnum),
-		.dif = dif, .sdif = sdif,
-	};
+	struct inet_hashinfo *hashinfo = net->ipv4.tcp_death_row.hashinfo;
+	struct inet_lest_cpu *c = this_cpu_ptr(net->ipv4.tcp_lest);
+	struct lest_key4 k = lest_key4(net, saddr, sport, daddr, hnum, dif,
+				       sdif);
 	struct sock *sk;
 
-	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match4, &k);
-		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
-			lest_verify(ln, hashinfo, sk, lest_ematch4,
-				    inet_ehashfn(net, daddr, hnum, saddr, sport),
-				    &k);
-		if (sk)
-			return sk;
+	if (lest_l3mdev_accept(net))
+		return __inet_lookup_established(net, hashinfo, saddr, sport,
+						 daddr, hnum, dif, sdif);
+	sk = lest_lookup(c, t, hash, lest_match4, &k);
+	if (sk) {
+		if (unlikely(READ_ONCE(c->verify)))
+			lest_verify4(net, sk, saddr, sport, daddr, hnum, dif,
+				     sdif);
+		return sk;
 	}
 	sk = __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
 				       hnum, dif, sdif);
-	if (t && sk)
-		lest_missed(ln, t, cpu, sk, skb->hash);
+	if (sk)
+		lest_missed(c, t, sk, hash);
 	return sk;
 }
 
@@ -490,6 +494,30 @@ static bool lest_ematch6(const struct sock *sk, const void *key)
 			   k->sdif);
 }
 
+static __always_inline struct lest_key6
+lest_key6(const struct net *net, const struct in6_addr *saddr, __be16 sport,
+	  const struct in6_addr *daddr, u16 hnum, int dif, int sdif)
+{
+	return (struct lest_key6){
+		.net = net, .saddr = saddr, .daddr = daddr,
+		.ports = INET_COMBINED_PORTS(sport, hnum),
+		.dif = dif, .sdif = sdif,
+	};
+}
+
+/* lest_verify4() for IPv6 */
+static noinline void lest_verify6(struct net *net, struct sock *hit,
+				  const struct in6_addr *saddr, __be16 sport,
+				  const struct in6_addr *daddr, u16 hnum,
+				  int dif, int sdif)
+{
+	struct lest_key6 k = lest_key6(net, saddr, sport, daddr, hnum, dif,
+				       sdif);
+
+	lest_verify(net, hit, lest_ematch6,
+		    inet6_ehashfn(net, daddr, hnum, saddr, sport), &k);
+}
+
 static __always_inline bool lest_match6(const struct sock *sk,
 					const void *key)
 {
@@ -501,39 +529,35 @@ static __always_inline bool lest_match6(const struct sock *sk,
 			   k->sdif);
 }
 
-struct sock *__inet6_lest_lookup_skb(struct net *net,
-				     struct inet_hashinfo *hashinfo,
-				     const struct sk_buff *skb,
-				     const struct in6_addr *saddr, __be16 sport,
-				     const struct in6_addr *daddr, u16 hnum,
-				     int dif, int sdif)
+/* __inet_lest_lookup() for IPv6 */
+struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
+				 u32 hash, const struct in6_addr *saddr,
+				 __be16 sport, const struct in6_addr *daddr,
+				 u16 hnum, int dif, int sdif)
 {
-	struct lest_net *ln = lest_net_rcu(net);
-	int cpu = raw_smp_processor_id();	/* BH off; any table would do */
-	struct lest_table *t = skb->l4_hash ? lest_table(net, ln, hashinfo, cpu) : NULL;
-	struct lest_key6 k = {
-		.net = net, .saddr = saddr, .daddr = daddr,
-		.ports = INET_COMBINED_PORTS(sport, hnum),
-		.dif = dif, .sdif = sdif,
-	};
+	struct inet_hashinfo *hashinfo = net->ipv4.tcp_death_row.hashinfo;
+	struct inet_lest_cpu *c = this_cpu_ptr(net->ipv4.tcp_lest);
+	struct lest_key6 k = lest_key6(net, saddr, sport, daddr, hnum, dif,
+				       sdif);
 	struct sock *sk;
 
-	if (t) {
-		sk = lest_lookup(ln, t, hashinfo, skb->hash, lest_match6, &k);
-		if (sk && unlikely(READ_ONCE(ln->sysctl) == 2))
-			lest_verify(ln, hashinfo, sk, lest_ematch6,
-				    inet6_ehashfn(net, daddr, hnum, saddr, sport),
-				    &k);
-		if (sk)
-			return sk;
+	if (lest_l3mdev_accept(net))
+		return __inet6_lookup_established(net, hashinfo, saddr, sport,
+						  daddr, hnum, dif, sdif);
+	sk = lest_lookup(c, t, hash, lest_match6, &k);
+	if (sk) {
+		if (unlikely(READ_ONCE(c->verify)))
+			lest_verify6(net, sk, saddr, sport, daddr, hnum, dif,
+				     sdif);
+		return sk;
 	}
 	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
 					hnum, dif, sdif);
-	if (t && sk)
-		lest_missed(ln, t, cpu, sk, skb->hash);
+	if (sk)
+		lest_missed(c, t, sk, hash);
 	return sk;
 }
-EXPORT_SYMBOL_GPL(__inet6_lest_lookup_skb);
+EXPORT_SYMBOL_GPL(__inet6_lest_lookup);
 #endif
 
 static void lest_free_tables(struct lest_table **tables)
@@ -573,11 +597,27 @@ static int lest_enable(struct lest_net *ln)
 			spin_lock_init(&tables[cpu]->lock);
 		}
 		ln->bits = ilog2(n);
+		for_each_possible_cpu(cpu)
+			per_cpu_ptr(ln->net->ipv4.tcp_lest, cpu)->bits = ln->bits;
 		/* the heads and the mask before the tables are seen */
 		smp_store_release(&ln->tables, tables);
 	}
 	static_branch_inc(&inet_lest_key);
 	return 0;
+}
+
+/* Under lest_mutex, after a change of the sysctl: tell the lookups. */
+static void lest_cpus_update(struct lest_net *ln)
+{
+	int cpu;
+
+	if (!ln->tables)
+		return;
+	for_each_possible_cpu(cpu) {
+		spin_lock_bh(&ln->tables[cpu]->lock);
+		lest_cpu_update(ln, cpu);
+		spin_unlock_bh(&ln->tables[cpu]->lock);
+	}
 }
 
 static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
@@ -607,6 +647,8 @@ static int lest_sysctl(const struct ctl_table *table, int write, void *buffer,
 	} else if (write && !ret) {
 		WRITE_ONCE(ln->sysctl, val);
 	}
+	if (write && !ret)
+		lest_cpus_update(ln);
 	mutex_unlock(&lest_mutex);
 	return ret;
 }
@@ -618,11 +660,12 @@ static int lest_seq_show(struct seq_file *seq, void *v)
 	u64 sum[6] = {};
 	int cpu, i;
 
-	BUILD_BUG_ON(sizeof(struct lest_stats) !=
+	BUILD_BUG_ON(sizeof(struct inet_lest_stats) !=
 		     ARRAY_SIZE(sum) * sizeof(unsigned long));
 	seq_puts(seq, "cpu hits misses inserts removes mismatches rekeys\n");
 	for_each_possible_cpu(cpu) {
-		const struct lest_stats *s = per_cpu_ptr(ln->stats, cpu);
+		const struct inet_lest_stats *s =
+			&per_cpu_ptr(ln->net->ipv4.tcp_lest, cpu)->stats;
 		unsigned long v[ARRAY_SIZE(sum)] = {
 			READ_ONCE(s->hits), READ_ONCE(s->misses),
 			READ_ONCE(s->inserts), READ_ONCE(s->removes),
@@ -660,8 +703,9 @@ static int __net_init lest_net_init(struct net *net)
 	 * it costs a table per possible CPU, not for every container.
 	 */
 	ln->net = net;
-	ln->stats = alloc_percpu_gfp(struct lest_stats, GFP_KERNEL_ACCOUNT);
-	if (!ln->stats)
+	net->ipv4.tcp_lest = alloc_percpu_gfp(struct inet_lest_cpu,
+					      GFP_KERNEL_ACCOUNT);
+	if (!net->ipv4.tcp_lest)
 		return -ENOMEM;
 	if (!net_eq(net, &init_net)) {
 		table = kmemdup(table, sizeof(lest_sysctl_table), GFP_KERNEL);
@@ -684,7 +728,7 @@ err_table:
 	if (!net_eq(net, &init_net))
 		kfree(table);
 err:
-	free_percpu(ln->stats);
+	free_percpu(net->ipv4.tcp_lest);
 	return -ENOMEM;
 }
 
@@ -713,10 +757,11 @@ static void __net_exit lest_net_exit(struct net *net)
 			for (i = 0; i < (1U << ln->bits); i++)
 				empty &= hlist_empty(&ln->tables[cpu]->chain[i]);
 		/* sockets left would point into freed tables: keep them */
-		if (!WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))
-			lest_free_tables(ln->tables);
+		if (WARN_ONCE(!empty, "tcp_local_established: entries left at netns exit\n"))
+			return;
+		lest_free_tables(ln->tables);
 	}
-	free_percpu(ln->stats);
+	free_percpu(net->ipv4.tcp_lest);
 }
 
 static struct pernet_operations lest_net_ops = {
