@@ -829,7 +829,13 @@ TEST_F(rfd, proxy_plain_listener)
 	EXPECT_EQ(0, d.flow_steered);
 }
 
-/* Off: both sides' packets are processed where they were sent. */
+/*
+ * Off: both sides' packets are processed where they were sent, the
+ * client's and the backend's CPU, and RFD counts nothing.  A peer's
+ * segment is sent from the proxy's CPU now and then (TCP Small Queues or
+ * autocorking send it when the proxy's softirq frees the one before): at
+ * most a quarter of the rounds may be processed there (with RFD on, all).
+ */
 TEST_F(rfd, proxy_off)
 {
 	struct rfd_counters d;
@@ -842,8 +848,8 @@ TEST_F(rfd, proxy_off)
 	ASSERT_EQ(0, lib_sysctl_write(RFD_SYSCTL, 0));
 	proxy_rounds(_metadata, self->cpus[0], self->cpus[1], true, &front,
 		     &back, &d);
-	EXPECT_EQ(0, front);
-	EXPECT_EQ(0, back);
+	EXPECT_GE(ROUNDS / 4, front);
+	EXPECT_GE(ROUNDS / 4, back);
 	EXPECT_EQ(0, d.accepts);
 	EXPECT_EQ(0, d.steered);
 }
