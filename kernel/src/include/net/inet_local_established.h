@@ -54,8 +54,9 @@ struct inet_lest_stats {
 
 /*
  * A CPU's part of a namespace's local tables (net->ipv4.tcp_lest, per
- * CPU): what the lookups of that CPU read, written by others only when
- * its table empties or the sysctl changes.
+ * CPU): what the lookups of that CPU read.  Written under the table's
+ * lock when the table gets its first entry or loses its last one, and
+ * when the sysctl changes.
  */
 struct inet_lest_cpu {
 	/*
@@ -81,13 +82,18 @@ struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
 /*
  * The table of the CPU that runs a received packet's lookup (BH off), if
  * it is to be looked in: the sysctl on, entries in it, and the packet's
- * flow hash (what the table is indexed by) known.
+ * flow hash (what the table is indexed by) known.  The lookups of TCP
+ * (tcp_death_row's hashinfo) only: DCCP's sockets are never entered.
  */
 static inline struct lest_table *__inet_lest_table(const struct net *net,
 						   const struct sk_buff *skb)
 {
-	/* pairs with the release in lest_cpu_update(): initialised chains */
-	struct lest_table *t = this_cpu_read(net->ipv4.tcp_lest->table);
+	/*
+	 * Pairs with the release in lest_cpu_update(): the chains, and the
+	 * CPU's bits, as they were when the table was published.
+	 */
+	struct lest_table *t =
+		smp_load_acquire(this_cpu_ptr(&net->ipv4.tcp_lest->table));
 
 	return t && skb->l4_hash ? t : NULL;
 }
@@ -154,14 +160,17 @@ static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 						__be16 sport, __be16 dport,
 						int sdif, bool *refcounted)
 {
+	struct lest_table *t = NULL;
+	struct net *net = NULL;
+
 	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
-		struct net *net = skb_dst_dev_net_rcu(skb);
+		net = skb_dst_dev_net_rcu(skb);
+		t = __inet_lest_table(net, skb);
+	}
+	if (t) {
 		const struct iphdr *iph = ip_hdr(skb);
-		struct lest_table *t = __inet_lest_table(net, skb);
 		struct sock *sk;
 
-		if (!t)
-			goto ehash;
 		sk = __inet_lest_lookup(t, net, skb->hash, iph->saddr, sport,
 					iph->daddr, ntohs(dport),
 					inet_iif(skb), sdif);
@@ -173,7 +182,6 @@ static inline struct sock *inet_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 					      iph->saddr, sport, iph->daddr,
 					      ntohs(dport), inet_iif(skb), sdif);
 	}
-ehash:
 	return __inet_lookup_skb(hashinfo, skb, doff, sport, dport, sdif,
 				 refcounted);
 }
@@ -201,14 +209,17 @@ static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 						 int iif, int sdif,
 						 bool *refcounted)
 {
+	struct lest_table *t = NULL;
+	struct net *net = NULL;
+
 	if (static_branch_unlikely(&inet_lest_key) && !skb->sk) {
-		struct net *net = skb_dst_dev_net_rcu(skb);
+		net = skb_dst_dev_net_rcu(skb);
+		t = __inet_lest_table(net, skb);
+	}
+	if (t) {
 		const struct ipv6hdr *ip6h = ipv6_hdr(skb);
-		struct lest_table *t = __inet_lest_table(net, skb);
 		struct sock *sk;
 
-		if (!t)
-			goto ehash;
 		sk = __inet6_lest_lookup(t, net, skb->hash, &ip6h->saddr,
 					 sport, &ip6h->daddr, ntohs(dport),
 					 iif, sdif);
@@ -220,7 +231,6 @@ static inline struct sock *inet6_lest_lookup_skb(struct inet_hashinfo *hashinfo,
 					     &ip6h->saddr, sport, &ip6h->daddr,
 					     ntohs(dport), iif, sdif);
 	}
-ehash:
 	return __inet6_lookup_skb(hashinfo, skb, doff, sport, dport, iif, sdif,
 				  refcounted);
 }

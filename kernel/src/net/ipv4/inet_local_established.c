@@ -87,12 +87,14 @@ EXPORT_SYMBOL_GPL(inet_lest_key);
 #define LEST_MAX_BUCKETS	65536
 
 /*
- * One CPU's table: its own CPU adds, any CPU may remove.  The lookups
- * read only chain[], not the line that removals on other CPUs write.
+ * One CPU's table: sockets owned by that CPU, entered and removed from any
+ * CPU (mostly its own).  Its lookups read only chain[], not the line that
+ * the writers on other CPUs write.
  */
 struct lest_table {
 	spinlock_t lock;	/* writers of chain[] and entries */
 	unsigned int entries;	/* sockets in chain[] */
+	int cpu;		/* whose */
 	struct hlist_head chain[] ____cacheline_aligned_in_smp;
 };
 
@@ -138,6 +140,7 @@ static void lest_cpu_update(struct lest_net *ln, int cpu)
 	struct lest_table *t = ln->tables[cpu];
 	u8 sysctl = READ_ONCE(ln->sysctl);
 
+	lockdep_assert_held(&t->lock);
 	WRITE_ONCE(c->verify, sysctl == 2);
 	/* the chains' initialisation before the table is seen */
 	smp_store_release(&c->table, sysctl && t->entries ? t : NULL);
@@ -355,14 +358,15 @@ static bool lest_l3mdev_accept(const struct net *net)
  * decides.
  */
 static __always_inline struct sock *
-lest_lookup(struct inet_lest_cpu *c, struct lest_table *t, u32 hash,
+lest_lookup(struct inet_lest_cpu __percpu *pc, struct lest_table *t, u32 hash,
 	    bool (*match)(const struct sock *sk, const void *key),
 	    const void *key)
 {
 	struct inet_connection_sock *icsk;
 	struct sock *sk;
 
-	hlist_for_each_entry_rcu(icsk, lest_chain(c->bits, t, hash),
+	hlist_for_each_entry_rcu(icsk,
+				 lest_chain(this_cpu_read(pc->bits), t, hash),
 				 icsk_lest_node) {
 		sk = &icsk->icsk_inet.sk;
 		if (!match(sk, key))
@@ -374,10 +378,10 @@ lest_lookup(struct inet_lest_cpu *c, struct lest_table *t, u32 hash,
 			sock_gen_put(sk);
 			break;
 		}
-		c->stats.hits++;
+		this_cpu_inc(pc->stats.hits);
 		return sk;
 	}
-	c->stats.misses++;
+	this_cpu_inc(pc->stats.misses);
 	return NULL;
 }
 
@@ -402,12 +406,12 @@ static DEFINE_PER_CPU(struct lest_rekey_budget, lest_rekey_budget);
  * one known when it was entered, or its flow's hash changed): move it to
  * @hash's chain.  Readers on its node go on in the new chain, and may miss.
  */
-static void lest_missed(struct inet_lest_cpu *c, struct lest_table *t,
-			struct sock *sk, u32 hash)
+static void lest_missed(struct inet_lest_cpu __percpu *pc,
+			struct lest_table *t, struct sock *sk, u32 hash)
 {
-	struct hlist_head *head = lest_chain(c->bits, t, hash);
+	struct hlist_head *head = lest_chain(this_cpu_read(pc->bits), t, hash);
 	struct lest_rekey_budget *b = raw_cpu_ptr(&lest_rekey_budget);
-	int cpu = raw_smp_processor_id();	/* BH off: @t's */
+	int cpu = t->cpu;
 	struct inet_connection_sock *icsk;
 	struct hlist_node *n;
 	unsigned long now;
@@ -440,7 +444,7 @@ static void lest_missed(struct inet_lest_cpu *c, struct lest_table *t,
 			goto out;	/* a lookup that raced with a change */
 	hlist_del_rcu(&icsk->icsk_lest_node);
 	hlist_add_head_rcu(&icsk->icsk_lest_node, head);
-	c->stats.rekeys++;
+	this_cpu_inc(pc->stats.rekeys);
 out:
 	spin_unlock_bh(&t->lock);
 }
@@ -456,7 +460,7 @@ struct sock *__inet_lest_lookup(struct lest_table *t, struct net *net,
 				__be32 daddr, u16 hnum, int dif, int sdif)
 {
 	struct inet_hashinfo *hashinfo = net->ipv4.tcp_death_row.hashinfo;
-	struct inet_lest_cpu *c = this_cpu_ptr(net->ipv4.tcp_lest);
+	struct inet_lest_cpu __percpu *pc = net->ipv4.tcp_lest;
 	struct lest_key4 k = lest_key4(net, saddr, sport, daddr, hnum, dif,
 				       sdif);
 	struct sock *sk;
@@ -464,9 +468,9 @@ struct sock *__inet_lest_lookup(struct lest_table *t, struct net *net,
 	if (lest_l3mdev_accept(net))
 		return __inet_lookup_established(net, hashinfo, saddr, sport,
 						 daddr, hnum, dif, sdif);
-	sk = lest_lookup(c, t, hash, lest_match4, &k);
+	sk = lest_lookup(pc, t, hash, lest_match4, &k);
 	if (sk) {
-		if (unlikely(READ_ONCE(c->verify)))
+		if (unlikely(this_cpu_read(pc->verify)))
 			lest_verify4(net, sk, saddr, sport, daddr, hnum, dif,
 				     sdif);
 		return sk;
@@ -474,7 +478,7 @@ struct sock *__inet_lest_lookup(struct lest_table *t, struct net *net,
 	sk = __inet_lookup_established(net, hashinfo, saddr, sport, daddr,
 				       hnum, dif, sdif);
 	if (sk)
-		lest_missed(c, t, sk, hash);
+		lest_missed(pc, t, sk, hash);
 	return sk;
 }
 
@@ -536,7 +540,7 @@ struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
 				 u16 hnum, int dif, int sdif)
 {
 	struct inet_hashinfo *hashinfo = net->ipv4.tcp_death_row.hashinfo;
-	struct inet_lest_cpu *c = this_cpu_ptr(net->ipv4.tcp_lest);
+	struct inet_lest_cpu __percpu *pc = net->ipv4.tcp_lest;
 	struct lest_key6 k = lest_key6(net, saddr, sport, daddr, hnum, dif,
 				       sdif);
 	struct sock *sk;
@@ -544,9 +548,9 @@ struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
 	if (lest_l3mdev_accept(net))
 		return __inet6_lookup_established(net, hashinfo, saddr, sport,
 						  daddr, hnum, dif, sdif);
-	sk = lest_lookup(c, t, hash, lest_match6, &k);
+	sk = lest_lookup(pc, t, hash, lest_match6, &k);
 	if (sk) {
-		if (unlikely(READ_ONCE(c->verify)))
+		if (unlikely(this_cpu_read(pc->verify)))
 			lest_verify6(net, sk, saddr, sport, daddr, hnum, dif,
 				     sdif);
 		return sk;
@@ -554,7 +558,7 @@ struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
 	sk = __inet6_lookup_established(net, hashinfo, saddr, sport, daddr,
 					hnum, dif, sdif);
 	if (sk)
-		lest_missed(c, t, sk, hash);
+		lest_missed(pc, t, sk, hash);
 	return sk;
 }
 EXPORT_SYMBOL_GPL(__inet6_lest_lookup);
@@ -595,6 +599,7 @@ static int lest_enable(struct lest_net *ln)
 				return -ENOMEM;
 			}
 			spin_lock_init(&tables[cpu]->lock);
+			tables[cpu]->cpu = cpu;
 		}
 		ln->bits = ilog2(n);
 		for_each_possible_cpu(cpu)
