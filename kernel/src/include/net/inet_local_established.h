@@ -88,13 +88,13 @@ struct sock *__inet6_lest_lookup(struct lest_table *t, struct net *net,
 static inline struct lest_table *__inet_lest_table(const struct net *net,
 						   const struct sk_buff *skb)
 {
+	struct lest_table *t;
+
 	/*
 	 * Pairs with the release in lest_cpu_update(): the chains, and the
 	 * CPU's bits, as they were when the table was published.
 	 */
-	struct lest_table *t =
-		smp_load_acquire(this_cpu_ptr(&net->ipv4.tcp_lest->table));
-
+	t = smp_load_acquire(this_cpu_ptr(&net->ipv4.tcp_lest->table));
 	return t && skb->l4_hash ? t : NULL;
 }
 
